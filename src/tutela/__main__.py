@@ -1,0 +1,5 @@
+import sys
+
+from tutela.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Security copilot: plain-language questions answered from tutela's own data, with the query shown."""

@@ -1,0 +1,173 @@
+"""The batched, asynchronous event writer every pillar uses on its data path.
+
+`append()` costs a tuple and a list append under a lock: it never does I/O and never blocks on
+the store. A background thread writes a spool segment every `flush_interval` (<= 1 s, so a crash
+loses at most that) and now and then ingests the spool into DuckDB if nobody else holds the store.
+Several processes may each run a writer: segments never collide, and ingestion is serialised by
+the store lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tutela.core.findings import Verdict
+from tutela.core.store import spool
+from tutela.core.store.store import EventStore
+
+log = logging.getLogger(__name__)
+
+_EMPTY = "[]"
+_MEMO_SIZE = 4096
+
+
+class _VerdictJson:
+    """Serialised findings per verdict object. Verdicts are immutable and inline pillars reuse
+    cached ones, so a repeated block costs a dict lookup instead of a JSON dump."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Verdict, str, int | None, str | None]] = {}
+
+    def __call__(self, verdict: Verdict) -> tuple[str, int | None, str | None]:
+        hit = self._memo.get(id(verdict))
+        if hit is not None and hit[0] is verdict:
+            return hit[1], hit[2], hit[3]
+        findings = verdict.findings
+        payload: list[dict[str, Any]] = [f.to_dict() for f in findings]
+        if verdict.failures:
+            payload.append({"failures": [f.to_dict() for f in verdict.failures]})
+        severity = int(max(f.severity for f in findings)) if findings else None
+        category = findings[0].category if findings else "detector_failure"
+        out = (orjson.dumps(payload).decode(), severity, category)
+        if len(self._memo) >= _MEMO_SIZE:
+            self._memo.clear()
+        self._memo[id(verdict)] = (verdict, *out)
+        return out
+
+
+_verdict_json = _VerdictJson()
+
+
+def event_row(
+    pillar: str,
+    verdict: Verdict,
+    *,
+    source: str | None = None,
+    subject: str | None = None,
+    tenant: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    ts_us: int | None = None,
+) -> tuple[Any, ...]:
+    """One event as a spool row. Subjects must already be redacted by the pillar."""
+    if verdict.findings or verdict.failures:
+        findings_json, severity, category = _verdict_json(verdict)
+    else:
+        findings_json, severity, category = _EMPTY, None, None
+    return (
+        ts_us if ts_us is not None else time.time_ns() // 1000,
+        pillar,
+        source,
+        subject,
+        verdict.action.value,
+        severity,
+        category,
+        tenant,
+        findings_json,
+        orjson.dumps(attrs).decode() if attrs else None,
+    )
+
+
+class EventWriter:
+    """Collects events in memory and spools them in the background. Use as a context manager."""
+
+    def __init__(
+        self,
+        home: Path,
+        store_path: Path | None = None,
+        *,
+        flush_interval: float = 0.5,
+        ingest_interval: float | None = 5.0,
+        max_buffer: int = 1_000_000,
+    ) -> None:
+        self.home = Path(home)
+        self.store_path = store_path or self.home / "events.duckdb"
+        self.flush_interval = flush_interval
+        self.ingest_interval = ingest_interval
+        self.max_buffer = max_buffer
+        self.dropped = 0  # events refused because the buffer was full; exported as a metric
+        self.written = 0
+        self._rows: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_ingest = time.monotonic()
+
+    def __enter__(self) -> EventWriter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="tutela-event-writer", daemon=True)
+            self._thread.start()
+
+    def append_row(self, row: tuple[Any, ...]) -> None:
+        with self._lock:
+            if len(self._rows) >= self.max_buffer:
+                self.dropped += 1
+                return
+            self._rows.append(row)
+
+    def append(self, pillar: str, verdict: Verdict, **fields: Any) -> None:
+        self.append_row(event_row(pillar, verdict, **fields))
+
+    def flush(self) -> None:
+        """Write what is buffered to a spool segment now."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if not rows:
+            return
+        try:
+            spool.write_segment(self.home, rows)
+        except Exception:
+            with self._lock:  # keep them for the next try rather than lose them
+                self._rows[:0] = rows
+            raise
+        self.written += len(rows)
+
+    def close(self, *, ingest: bool = True) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        self.flush()
+        if ingest:
+            self._ingest(blocking=True)
+
+    def _ingest(self, *, blocking: bool) -> None:
+        try:
+            EventStore(self.store_path, home=self.home).ingest(blocking=blocking)
+        except Exception as exc:  # the spool keeps the events; the next ingest retries
+            log.warning("event ingest deferred: %s", exc)
+        self._last_ingest = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+            except Exception as exc:  # disk full, permissions: keep the rows, retry next tick
+                log.error("event spool write failed: %s", exc)
+                continue
+            due = self.ingest_interval is not None and time.monotonic() - self._last_ingest >= self.ingest_interval
+            if due:
+                self._ingest(blocking=False)

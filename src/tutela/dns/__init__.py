@@ -1,0 +1,1 @@
+"""DNS security: the inline sensor, its detectors and the DNS threat models."""
