@@ -1,0 +1,34 @@
+"""Registrable domains from the Public Suffix List bundled in the `publicsuffixlist` package.
+
+The list ships inside the wheel and is never fetched at run time. Lookups are memoised in a
+bounded per-instance LRU, since the same names repeat inline.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+
+class Registrable:
+    """`Registrable()(name)` -> "example.co.uk" for "a.b.example.co.uk"; the name itself if no suffix matches."""
+
+    def __init__(self, cache_size: int = 65536) -> None:
+        self._psl: Any = None
+        self._lookup = lru_cache(maxsize=cache_size)(self._compute)
+
+    def _compute(self, name: str) -> str:
+        if self._psl is None:
+            from publicsuffixlist import PublicSuffixList
+
+            self._psl = PublicSuffixList()
+        name = name.rstrip(".").lower()
+        return self._psl.privatesuffix(name) or name
+
+    def __call__(self, name: str) -> str:
+        return self._lookup(name)
+
+    def public_suffix(self, name: str) -> str | None:
+        self(name)  # loads the list
+        suffix: str | None = self._psl.publicsuffix(name.rstrip(".").lower())
+        return suffix
