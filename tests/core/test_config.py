@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from tests.core.test_registry import BrokenDetector, WordDetector
 from tutela.core.config import load_settings
 from tutela.core.errors import ConfigError
 from tutela.core.registry import DETECTORS, SETTINGS, DetectorRegistry, Registry
-from tests.core.test_registry import BrokenDetector, WordDetector
 
 
 class DnsSection(BaseModel):

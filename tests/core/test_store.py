@@ -16,8 +16,7 @@ import pytest
 
 from tutela.core.errors import StoreError
 from tutela.core.findings import Action, Finding, Severity, Verdict
-from tutela.core.store import EventStore, EventWriter
-from tutela.core.store import spool
+from tutela.core.store import EventStore, EventWriter, spool
 from tutela.core.store.schema import MIGRATIONS, Migration
 
 BLOCK = Verdict(
