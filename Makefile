@@ -2,7 +2,6 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-export TUTELA_HOME ?= $(CURDIR)/.tutela
 
 .PHONY: install run stop test lint typecheck importlint pytest system-deps bench clean
 
@@ -22,7 +21,7 @@ run: install
 	$(BIN)/tutela up --detach
 	bash scripts/replay-sample.sh $(BIN)/tutela
 	$(BIN)/tutela status
-	@echo "tutela is running (home $(TUTELA_HOME)). Stop it with: make stop"
+	@echo "tutela is running. Stop it with: make stop"
 
 stop:
 	$(BIN)/tutela down

@@ -25,8 +25,16 @@ RESULTS = Path(__file__).parent / "results" / "store_append.json"
 
 
 def one_run(n: int) -> tuple[float, float]:
-    finding = Finding(detector="dns.dga", detector_version="1", rule="char_dga", category="dga",
-                      severity=Severity.HIGH, confidence=0.99, message="DGA-like name", evidence={"entropy": "3.9"})
+    finding = Finding(
+        detector="dns.dga",
+        detector_version="1",
+        rule="char_dga",
+        category="dga",
+        severity=Severity.HIGH,
+        confidence=0.99,
+        message="DGA-like name",
+        evidence={"entropy": "3.9"},
+    )
     block = Verdict(action=Action.BLOCK, findings=(finding,))
     allow = Verdict(action=Action.ALLOW)
     with tempfile.TemporaryDirectory() as tmp:

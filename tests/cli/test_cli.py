@@ -93,3 +93,12 @@ def test_up_status_down(tutela_home: Path, tmp_path: Path) -> None:
         down = run("--config", str(cfg), "down")
     assert down.returncode == 0 and "stopped: api" in down.stdout
     assert run("--config", str(cfg), "status", "--json").stdout.strip() == "[]"
+
+
+def test_detector_catalog_doc_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/detectors.md is generated from the registry; regenerate it with the command in its header."""
+    assert main(["detectors", "list", "--markdown"]) == 0
+    doc = Path(__file__).resolve().parents[2] / "docs" / "detectors.md"
+    assert doc.read_text() == capsys.readouterr().out, (
+        "run: .venv/bin/tutela detectors list --markdown > docs/detectors.md"
+    )

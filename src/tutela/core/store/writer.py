@@ -128,8 +128,17 @@ class EventWriter:
                 return
             self._rows.append(row)
 
-    def append(self, pillar: str, verdict: Verdict, **fields: Any) -> None:
-        self.append_row(event_row(pillar, verdict, **fields))
+    def append(
+        self,
+        pillar: str,
+        verdict: Verdict,
+        *,
+        source: str | None = None,
+        subject: str | None = None,
+        tenant: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.append_row(event_row(pillar, verdict, source=source, subject=subject, tenant=tenant, attrs=attrs))
 
     def flush(self) -> None:
         """Write what is buffered to a spool segment now."""
