@@ -28,7 +28,44 @@ class Registrable:
     def __call__(self, name: str) -> str:
         return self._lookup(name)
 
+    def known_suffix(self, name: str) -> bool:
+        """Whether the name's TLD is on the list (unknown TLDs are not public)."""
+        self(name)
+        tld = name.rstrip(".").lower().rpartition(".")[2]
+        return bool(tld) and self._psl.is_public(tld) and self._psl.publicsuffix(tld, accept_unknown=False) is not None
+
     def public_suffix(self, name: str) -> str | None:
         self(name)  # loads the list
         suffix: str | None = self._psl.publicsuffix(name.rstrip(".").lower())
         return suffix
+
+
+_PRIVATE_TLDS = frozenset(
+    {
+        "local",
+        "lan",
+        "home",
+        "internal",
+        "localdomain",
+        "corp",
+        "intranet",
+        "private",
+        "test",
+        "localhost",
+        "invalid",
+        "example",
+        "arpa",
+        "onion",
+        "alt",
+    }
+)
+
+
+def is_public_name(name: str, psl: Registrable) -> bool:
+    """Whether a name lives in the public DNS: its suffix is on the Public Suffix List (ICANN or
+    private section) and is not a special-use or home-network TLD (RFC 6761/8375)."""
+    name = name.rstrip(".").lower()
+    tld = name.rpartition(".")[2]
+    if not tld or tld in _PRIVATE_TLDS or name.endswith(".home.arpa"):
+        return False
+    return psl.known_suffix(name)
