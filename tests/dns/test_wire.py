@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import dns.edns
@@ -121,10 +122,8 @@ def test_fuzz_random_bytes_only_wire_errors(data: bytes) -> None:
         return
     assert 12 < q.end <= len(data)
     wire.edns_udp_size(data, q)
-    try:
+    with contextlib.suppress(wire.WireError):
         wire.parse_answers(data, q)
-    except wire.WireError:
-        pass
     wire.make_error(data, q, wire.FORMERR)
 
 
