@@ -96,8 +96,15 @@ def test_replay_zeek_tsv_json_and_pcap(tutela_home: Path, tmp_path: Path, capsys
     r = dns.message.make_response(q)
     r.answer.append(dns.rrset.from_text("rebind.example.com.", 60, "IN", "A", "192.168.7.7"))
     cap = tmp_path / "c.pcap"
-    write_pcap(cap, [("10.0.0.9", "10.0.0.1", 40000, 53, q.to_wire()), ("10.0.0.1", "10.0.0.9", 53, 40000, r.to_wire()),
-                     ("10.0.0.9", "10.0.0.1", 40001, 53, dns.message.make_query("blocked.example.org", "A").to_wire())])  # fmt: skip
+    blocked = dns.message.make_query("blocked.example.org", "A").to_wire()
+    write_pcap(
+        cap,
+        [
+            ("10.0.0.9", "10.0.0.1", 40000, 53, q.to_wire()),
+            ("10.0.0.1", "10.0.0.9", 53, 40000, r.to_wire()),
+            ("10.0.0.9", "10.0.0.1", 40001, 53, blocked),
+        ],
+    )
     assert len(list(read_datagrams(cap))) == 3
     rc, out = replay_json(capsys, config, cap)
     assert {(f["name"], f["stage"], f["action"]) for f in out["flagged"]} == {
