@@ -3,7 +3,9 @@
 `DnsEngine.judge_query` runs the request-side detectors on a `DnsQuery`, `judge_response` the
 response-side ones on a `DnsResponse`. Findings of cacheable detectors (those that depend only on
 the name and type) are cached per (name, type) for `cache_ttl_s`; behavioural detectors run on
-every query. Replay and the inline forwarder call the same two methods, so their verdicts agree.
+every query, or, when they set `run_on_cache_hit = False`, only when the name missed the cache
+(a repeat of a recently judged name carries no signal for them). Replay and the inline
+forwarder call the same two methods, so their verdicts agree.
 """
 
 from __future__ import annotations
@@ -116,19 +118,34 @@ class DnsEngine:
         self.detectors = tuple(detectors)
         request = [d for d in self.detectors if getattr(d, "side", "request") == "request"]
         self.cached_detectors = tuple(d for d in request if getattr(d, "cacheable", True))
-        self.live_detectors = tuple(d for d in request if not getattr(d, "cacheable", True))
+        live = [d for d in request if not getattr(d, "cacheable", True)]
+        self.live_detectors = tuple(live)
+        self.every_query_detectors = tuple(d for d in live if getattr(d, "run_on_cache_hit", True))
         self.response_detectors = tuple(d for d in self.detectors if getattr(d, "side", "request") == "response")
         user = settings.policy_for(PILLAR)
         self.policy = Policy(user.model_copy(update={"rules": (*user.rules, *BUILTIN_RULES)}))
         self.allow = NameSet(dns.allow)
         for path in dns.allow_files:
             self.allow.add_file(path)
+        self._allow_any = len(self.allow) > 0
         self.writer = writer
         self.source = source
         self.metrics = Metrics()
         self.top = TopStats()
         self._cache: dict[tuple[str, int], tuple[float, tuple[Finding, ...], tuple[DetectorFailure, ...], Verdict]] = {}
         self._ttl = dns.cache_ttl_s if dns.cache_size else 0.0
+        self._ctx = ScanContext()  # reused: judging is single-threaded (one event loop)
+
+    def _context(self, source: str, findings: tuple[Finding, ...] = ()) -> ScanContext:
+        ctx = self._ctx
+        ctx.source = source
+        if findings:
+            ctx.findings = list(findings)
+        elif ctx.findings:
+            ctx.findings = []
+        if ctx.artefacts:
+            ctx.artefacts = {}
+        return ctx
 
     @classmethod
     def from_settings(
@@ -146,15 +163,19 @@ class DnsEngine:
 
     # -- judging -----------------------------------------------------------------------------
 
-    def _cached_part(self, q: DnsQuery) -> tuple[tuple[Finding, ...], tuple[DetectorFailure, ...], Verdict]:
+    def _cached_part(
+        self, q: DnsQuery
+    ) -> tuple[tuple[Finding, ...], tuple[DetectorFailure, ...], Verdict, tuple[Detector[Any], ...]]:
+        """Findings of the cacheable detectors (from the cache when fresh), their verdict, and
+        which live detectors still have to run (on a hit, only those that need repeats)."""
         key = (q.name, q.qtype)
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             self.metrics.cache_hits += 1
-            return hit[1], hit[2], hit[3]
+            return hit[1], hit[2], hit[3], self.every_query_detectors
         self.metrics.cache_misses += 1
-        ctx = ScanContext(source=q.client)
+        ctx = self._context(q.client)
         failures: list[DetectorFailure] = []
         _run(self.cached_detectors, q, ctx, failures)
         findings, fails = tuple(ctx.findings), tuple(failures)
@@ -165,30 +186,32 @@ class DnsEngine:
                 for old in list(cache)[: max(1, len(cache) // 8)]:  # evict the oldest eighth
                     del cache[old]
             cache[key] = (now + self._ttl, findings, fails, verdict)
-        return findings, fails, verdict
+        return findings, fails, verdict, self.live_detectors
 
     def judge_query(self, q: DnsQuery) -> Verdict:
         self.top.query(q.client)
-        if self.allow and q.name in self.allow:
+        if self._allow_any and q.name in self.allow:
             return _ALLOWLISTED
-        findings, fails, verdict = self._cached_part(q)
-        if self.live_detectors:
-            ctx = ScanContext(source=q.client, findings=list(findings))
+        findings, fails, verdict, live = self._cached_part(q)
+        if live:
+            ctx = self._context(q.client, findings)
             failures = list(fails)
-            _run(self.live_detectors, q, ctx, failures)
+            _run(live, q, ctx, failures)
             if len(ctx.findings) != len(findings) or len(failures) != len(fails):
-                verdict = self.policy.decide(ctx.findings, failures)
+                verdict = self.policy.decide(tuple(ctx.findings), failures)
         return verdict
 
     def judge_response(self, r: DnsResponse) -> Verdict:
-        if self.allow and r.query.name in self.allow:
+        if self._allow_any and r.query.name in self.allow:
             return _ALLOWLISTED
         if not self.response_detectors:
             return self.policy.decide()
-        ctx = ScanContext(source=r.query.client)
+        ctx = self._context(r.query.client)
         failures: list[DetectorFailure] = []
         _run(self.response_detectors, r, ctx, failures)
-        return self.policy.decide(ctx.findings, failures)
+        if not ctx.findings and not failures:
+            return self.policy.decide()
+        return self.policy.decide(tuple(ctx.findings), failures)
 
     # -- acting --------------------------------------------------------------------------------
 
@@ -231,6 +254,13 @@ class DnsEngine:
         event_attrs.update(attrs)
         self.writer.append(PILLAR, verdict, source=q.client or self.source, subject=q.name, attrs=event_attrs)
         m.events_dropped = self.writer.dropped
+
+    def warmup(self) -> None:
+        """Load what detectors load lazily (lists, tables, the PSL) before the first query."""
+        for d in self.detectors:
+            warm = getattr(d, "warmup", None)
+            if callable(warm):
+                warm()
 
     def close(self) -> None:
         for d in self.detectors:

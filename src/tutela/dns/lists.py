@@ -52,10 +52,12 @@ class ListEntry:
 
 def normalise(name: str) -> str:
     name = name.strip().rstrip(".").lower()
-    if not name or len(name) > 253 or any(c.isspace() for c in name):
+    if not name or len(name) > 253:
         return ""
+    if name.isascii():
+        return "" if " " in name or "\t" in name else name
     try:
-        return name.encode("idna").decode("ascii") if not name.isascii() else name
+        return name.encode("idna").decode("ascii")
     except UnicodeError:
         return ""
 

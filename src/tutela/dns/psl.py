@@ -6,8 +6,16 @@ bounded per-instance LRU, since the same names repeat inline.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
+
+
+@cache
+def _public_suffix_list() -> Any:
+    """The parsed bundled list, shared by every `Registrable` (it is immutable and ~1 s to parse)."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
 
 
 class Registrable:
@@ -19,9 +27,7 @@ class Registrable:
 
     def _compute(self, name: str) -> str:
         if self._psl is None:
-            from publicsuffixlist import PublicSuffixList
-
-            self._psl = PublicSuffixList()
+            self._psl = _public_suffix_list()
         name = name.rstrip(".").lower()
         return self._psl.privatesuffix(name) or name
 

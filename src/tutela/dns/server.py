@@ -131,6 +131,7 @@ class DnsSensor:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.engine.warmup()
         host, port = split_listen(self.listen)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         udp_sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -236,8 +237,10 @@ class DnsSensor:
         self._forward(p)
 
     def _pick(self, attempt: int) -> int:
-        now = time.monotonic()
         ups = self.upstreams
+        if attempt == 0 and not ups[0].down_until:
+            return 0
+        now = time.monotonic()
         healthy = [i for i, u in enumerate(ups) if u.down_until <= now] or list(range(len(ups)))
         return healthy[attempt % len(healthy)]
 
@@ -293,11 +296,10 @@ class DnsSensor:
         if not engine.response_detectors:
             return response
         try:
-            rq = wire.parse_query(response)
-            rcode, records = wire.parse_answers(response, rq)
+            rcode, records = wire.parse_answers(response, q)  # same question bytes as the query
         except (wire.WireError, struct.error):
             return response  # the upstream's business; the client's parser will judge it
-        subject = DnsResponse(query, rcode, tuple(DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records))
+        subject = DnsResponse(query, rcode, tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records]))
         verdict = engine.judge_response(subject)
         if verdict.action is Action.ALLOW and not verdict.failures:
             return response

@@ -244,13 +244,17 @@ class RR(NamedTuple):
 
 
 def parse_answers(data: bytes, q: Question, limit: int = MAX_ANSWERS) -> tuple[int, list[RR]]:
-    """(rcode, answer records) of a response. A and AAAA in address form, names for CNAME/NS/PTR
-    and DNAME, a hex digest of the rest is not needed by any detector so their data is ""."""
-    rcode = q.flags & 0x000F
+    """(rcode, answer records) of a response whose question is `q` (parsed from the response or from
+    the query it answers: the question bytes are the same). Rcode and counts are read from `data`.
+    A and AAAA in address form, names for CNAME/NS/PTR/DNAME, "" for other types."""
+    if len(data) < 12:
+        raise WireError("message shorter than a DNS header")
+    rcode = data[3] & 0x0F
+    ancount = (data[6] << 8) | data[7]
     out: list[RR] = []
     pos = q.end
     size = len(data)
-    for _ in range(min(q.ancount, limit)):
+    for _ in range(min(ancount, limit)):
         name, pos = read_name(data, pos)
         if pos + 10 > size:
             raise WireError("record header truncated")

@@ -9,5 +9,12 @@ class attributes the sensor reads (both optional):
   type, so the sensor may cache them per (name, type) for its verdict TTL. Behavioural detectors
   that keep per-client state or history set it to False and run on every query.
 
-A detector may also define `close()`, which the sensor calls at shutdown (to persist state).
+- `run_on_cache_hit: bool` (only read when `cacheable` is False; default True): False for a
+  behavioural detector that learns nothing from a repeat of a name judged within the verdict TTL
+  (distinct-name counting, first-seen): it then runs only when the name misses the verdict cache,
+  which keeps repeated names cheap. May be set per instance (it can depend on config).
+
+A detector may also define `warmup()`, which the sensor calls before it listens (load lists and
+tables there, not in the constructor, so the first query is not slow), and `close()`, which it
+calls at shutdown (to persist state).
 """

@@ -108,6 +108,7 @@ class RandomSubdomainDetector:
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     cacheable: ClassVar[bool] = False
+    run_on_cache_hit: ClassVar[bool] = False  # a repeated name is not a new distinct name
     categories: ClassVar[tuple[str, ...]] = ("random-subdomain",)
     description: ClassVar[str] = "random-subdomain (water-torture) floods of one domain by one client"
     Config: ClassVar[type[DetectorConfig]] = FloodConfig
@@ -116,6 +117,9 @@ class RandomSubdomainDetector:
         self.config = config
         self._psl = psl or Registrable()
         self._clients: ClientLRU[_ClientFlood] = ClientLRU(config.max_clients, _ClientFlood)
+
+    def warmup(self) -> None:
+        self._psl("example.com")
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterator[Finding]:
         name = subject.name

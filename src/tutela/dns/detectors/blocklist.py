@@ -55,6 +55,9 @@ class BlocklistDetector:
             )
         return self._entries
 
+    def warmup(self) -> None:
+        self.entries  # noqa: B018 - loads the lists
+
     def match(self, name: str) -> tuple[str, ListEntry] | None:
         entries = self.entries
         if not entries:

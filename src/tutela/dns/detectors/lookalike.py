@@ -127,6 +127,11 @@ class LookalikeDetector:
         self._tables = (domains, labels, typos)
         return self._tables
 
+    def warmup(self) -> None:
+        self._psl("example.com")
+        if self._tables is None and self.config.brands:
+            self._build()
+
     def _label(self, domain: str) -> str:
         reg = self._psl(domain)
         return reg.split(".", 1)[0]

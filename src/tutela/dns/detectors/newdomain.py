@@ -48,6 +48,8 @@ class NewDomainDetector:
 
     def __init__(self, config: NewDomainConfig, models: ModelCache, psl: Registrable | None = None) -> None:
         self.config = config
+        # A repeated name is not new; with a quarantine window repeats are flagged too, so run on every query.
+        self.run_on_cache_hit = config.quarantine_s > 0
         self._psl = psl or Registrable()
         self._seen: dict[str, float] | None = None
         self._pending: list[str] = []
@@ -72,6 +74,11 @@ class NewDomainDetector:
             pass
         self._seen = seen
         return seen
+
+    def warmup(self) -> None:
+        if self._seen is None:
+            self._load()
+        self._psl("example.com")
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterator[Finding]:
         seen = self._seen if self._seen is not None else self._load()

@@ -38,8 +38,33 @@ _V4 = tuple(n for n in _NETWORKS if n.version == 4)
 _V6 = tuple(n for n in _NETWORKS if n.version == 6)
 
 
+def _internal_v4(text: str) -> str | None:
+    a, _, rest = text.partition(".")
+    b = rest.partition(".")[0]
+    if not (a.isdigit() and b.isdigit()):
+        return None
+    first, second = int(a), int(b)
+    if first == 10:
+        return "10.0.0.0/8"
+    if first == 127:
+        return "127.0.0.0/8"
+    if first == 0:
+        return "0.0.0.0/8"
+    if first == 192 and second == 168:
+        return "192.168.0.0/16"
+    if first == 172 and 16 <= second <= 31:
+        return "172.16.0.0/12"
+    if first == 169 and second == 254:
+        return "169.254.0.0/16"
+    if first == 100 and 64 <= second <= 127:
+        return "100.64.0.0/10"
+    return None
+
+
 def internal_address(text: str) -> str | None:
     """The range an address falls in, if it is one rebinding protection refuses."""
+    if "." in text and ":" not in text:
+        return _internal_v4(text)
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
@@ -71,6 +96,9 @@ class RebindingDetector:
         self.config = config
         self._suffixes = tuple(s.strip(".").lower() for s in config.allow_suffixes)
         self._psl = Registrable()
+
+    def warmup(self) -> None:
+        self._psl("example.com")
 
     def detect(self, subject: DnsResponse, ctx: ScanContext) -> Iterator[Finding]:
         for rr in subject.answers:
