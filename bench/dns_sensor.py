@@ -7,8 +7,9 @@ Run from the repository root (takes ~3 minutes with the defaults, ~12 with --mem
 What it does, all on loopback, with Debian's Unbound (1 thread, every name answered from local
 data) as the upstream and dnsperf as the client:
 
-(a) throughput: dnsperf with 200 queries outstanding, against Unbound directly and through the
-    sensor with every detector of the issue on (blocklist of 100k names, rebinding, newly observed
+(a) throughput: dnsperf with 200 queries outstanding, against Unbound directly, through a bare
+    uvloop forwarder (id rewrite only: the ceiling of any Python forwarder on this machine) and through
+    the sensor with every detector of the issue on (blocklist of 100k names, rebinding, newly observed
     domains, lookalikes of 20 brands, NXDOMAIN bursts, random-subdomain floods), alternating, two
     rounds each; medians and the ratio.
 (b) added latency at a fixed rate (--qps): per-query latencies from `dnsperf -v`, p50/p99 direct and
@@ -161,6 +162,38 @@ def dnsperf(port: int, data: Path, seconds: float, *, qps: int | None = None, ve
     return res
 
 
+def raw_forwarder(listen: int, upstream: int) -> None:
+    """The floor of any Python forwarder here: uvloop, id rewrite, no parsing, no detectors."""
+    import asyncio
+
+    import uvloop
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        pending: dict[int, tuple[bytes, Any]] = {}
+        state = {"next": 0}
+
+        class Up(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                entry = pending.pop((data[0] << 8) | data[1], None)
+                if entry is not None:
+                    client.sendto(entry[0] + data[2:], entry[1])
+
+        class Client(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: Any) -> None:
+                if len(data) < 12:
+                    return
+                uid = state["next"] = (state["next"] + 1) & 0xFFFF
+                pending[uid] = (data[:2], addr)
+                up.sendto(uid.to_bytes(2, "big") + data[2:])
+
+        up, _ = await loop.create_datagram_endpoint(Up, remote_addr=("127.0.0.1", upstream))
+        client, _ = await loop.create_datagram_endpoint(Client, local_addr=("127.0.0.1", listen))
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -176,7 +209,11 @@ def main() -> int:
     ap.add_argument("--memory-s", type=float, default=120.0, help="memory run length (the issue asks 600)")
     ap.add_argument("--fuzz", type=int, default=1_000_000)
     ap.add_argument("--names", type=int, default=100_000, help="distinct names in the throughput query file")
+    ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.raw_forwarder:
+        raw_forwarder(*args.raw_forwarder)
+        return 0
 
     result: dict[str, Any] = {
         "machine": {
@@ -217,14 +254,27 @@ def main() -> int:
             wait_udp(port)
             dnsperf(port, files["queries"], 3)  # warm-up: loads lists, fills the verdict cache
             print("(a) throughput ...", flush=True)
-            runs: dict[str, list[dict[str, Any]]] = {"unbound": [], "sensor": []}
-            for _ in range(2):
-                runs["unbound"].append(dnsperf(up, files["queries"], args.duration))
-                runs["sensor"].append(dnsperf(port, files["queries"], args.duration))
-            med_u = statistics.median(r["qps"] for r in runs["unbound"])
-            med_s = statistics.median(r["qps"] for r in runs["sensor"])
-            result["throughput"] = {"runs": runs, "unbound_qps_median": med_u, "sensor_qps_median": med_s,
-                                    "ratio_sensor_to_unbound": round(med_s / med_u, 3)}  # fmt: skip
+            raw_port = free_port()
+            raw = subprocess.Popen([sys.executable, __file__, "--raw-forwarder", str(raw_port), str(up)])
+            wait_udp(raw_port)
+            runs: dict[str, list[dict[str, Any]]] = {"unbound": [], "raw_forwarder": [], "sensor": []}
+            try:
+                for _ in range(2):
+                    runs["unbound"].append(dnsperf(up, files["queries"], args.duration))
+                    runs["raw_forwarder"].append(dnsperf(raw_port, files["queries"], args.duration))
+                    runs["sensor"].append(dnsperf(port, files["queries"], args.duration))
+            finally:
+                raw.kill()
+                raw.wait()
+            med = {k: statistics.median(r["qps"] for r in v) for k, v in runs.items()}
+            result["throughput"] = {
+                "runs": runs,
+                "unbound_qps_median": med["unbound"],
+                "raw_forwarder_qps_median": med["raw_forwarder"],
+                "sensor_qps_median": med["sensor"],
+                "ratio_sensor_to_unbound": round(med["sensor"] / med["unbound"], 3),
+                "ratio_sensor_to_raw_forwarder": round(med["sensor"] / med["raw_forwarder"], 3),
+            }
             print(json.dumps({k: v for k, v in result["throughput"].items() if k != "runs"}), flush=True)
 
             print(f"(b) latency at {args.qps} qps ...", flush=True)

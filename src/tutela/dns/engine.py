@@ -29,7 +29,7 @@ from tutela.dns import wire
 from tutela.dns.lists import NameSet
 from tutela.dns.metrics import Metrics
 from tutela.dns.settings import DnsSettings
-from tutela.dns.subjects import DnsQuery, DnsResponse
+from tutela.dns.subjects import DnsAnswer, DnsQuery, DnsResponse
 
 PILLAR = "dns"
 SIDES = ("request", "response")
@@ -72,6 +72,14 @@ def _run(detectors: Sequence[Detector[Any]], subject: Any, ctx: ScanContext, fai
             ctx.findings.extend(detector.detect(subject, ctx))
         except Exception as exc:  # a detector bug never loses the query
             failures.append(DetectorFailure.from_exception(detector.id, exc))
+
+
+def _response(query: DnsQuery, rcode: int, answers: Sequence[Any]) -> DnsResponse:
+    return DnsResponse(
+        query,
+        rcode,
+        tuple([a if isinstance(a, DnsAnswer) else DnsAnswer(a.name, a.rtype, a.ttl, a.data) for a in answers]),
+    )
 
 
 class TopStats:
@@ -121,7 +129,12 @@ class DnsEngine:
         live = [d for d in request if not getattr(d, "cacheable", True)]
         self.live_detectors = tuple(live)
         self.every_query_detectors = tuple(d for d in live if getattr(d, "run_on_cache_hit", True))
-        self.response_detectors = tuple(d for d in self.detectors if getattr(d, "side", "request") == "response")
+        response = [d for d in self.detectors if getattr(d, "side", "request") == "response"]
+        self.response_detectors = tuple(response)
+        self.response_cached = tuple(d for d in response if getattr(d, "cacheable", True))
+        self.response_live = tuple(d for d in response if not getattr(d, "cacheable", True))
+        self._live_by_rcode: dict[int, tuple[Detector[Any], ...]] = {}
+        self._rcache: dict[tuple[Any, ...], tuple[float, tuple[Finding, ...], tuple[DetectorFailure, ...]]] = {}
         user = settings.policy_for(PILLAR)
         self.policy = Policy(user.model_copy(update={"rules": (*user.rules, *BUILTIN_RULES)}))
         self.allow = NameSet(dns.allow)
@@ -202,16 +215,59 @@ class DnsEngine:
         return verdict
 
     def judge_response(self, r: DnsResponse) -> Verdict:
-        if self._allow_any and r.query.name in self.allow:
+        return self.judge_answer(r.query, r.rcode, r.answers, subject=r)
+
+    def _live_for(self, rcode: int) -> tuple[Detector[Any], ...]:
+        live = self._live_by_rcode.get(rcode)
+        if live is None:
+            live = tuple(
+                d
+                for d in self.response_live
+                if getattr(d, "rcodes", None) is None or rcode in d.rcodes  # type: ignore[attr-defined]
+            )
+            self._live_by_rcode[rcode] = live
+        return live
+
+    def judge_answer(
+        self, query: DnsQuery, rcode: int, answers: Sequence[Any], *, subject: DnsResponse | None = None
+    ) -> Verdict:
+        """Response-side verdict. `answers` are DnsAnswer or anything with name, rtype, ttl, data.
+        Findings of cacheable response detectors are cached per (name, type, rcode, answer data
+        without TTLs); the DnsResponse is only built when a detector has to run."""
+        if self._allow_any and query.name in self.allow:
             return _ALLOWLISTED
         if not self.response_detectors:
             return self.policy.decide()
-        ctx = self._context(r.query.client)
-        failures: list[DetectorFailure] = []
-        _run(self.response_detectors, r, ctx, failures)
-        if not ctx.findings and not failures:
+        findings: tuple[Finding, ...] = ()
+        fails: tuple[DetectorFailure, ...] = ()
+        if self.response_cached:
+            key = (query.name, query.qtype, rcode, tuple([(a.name, a.rtype, a.data) for a in answers]))
+            now = time.monotonic()
+            hit = self._rcache.get(key)
+            if hit is not None and hit[0] > now:
+                findings, fails = hit[1], hit[2]
+            else:
+                subject = subject or _response(query, rcode, answers)
+                ctx = self._context(query.client)
+                failures: list[DetectorFailure] = []
+                _run(self.response_cached, subject, ctx, failures)
+                findings, fails = tuple(ctx.findings), tuple(failures)
+                if self._ttl:
+                    cache = self._rcache
+                    if len(cache) >= self.dns.cache_size:
+                        for old in list(cache)[: max(1, len(cache) // 8)]:
+                            del cache[old]
+                    cache[key] = (now + self._ttl, findings, fails)
+        live = self._live_for(rcode)
+        if live:
+            subject = subject or _response(query, rcode, answers)
+            ctx = self._context(query.client, findings)
+            failures = list(fails)
+            _run(live, subject, ctx, failures)
+            findings, fails = tuple(ctx.findings), tuple(failures)
+        if not findings and not fails:
             return self.policy.decide()
-        return self.policy.decide(tuple(ctx.findings), failures)
+        return self.policy.decide(findings, fails)
 
     # -- acting --------------------------------------------------------------------------------
 

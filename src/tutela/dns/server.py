@@ -39,12 +39,14 @@ from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
 from tutela.dns.engine import DnsEngine
-from tutela.dns.subjects import DnsAnswer, DnsQuery, DnsResponse
+from tutela.dns.subjects import DnsQuery
 
 _RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
 _DOWN_FOR_S = 5.0
 _SWEEP_S = 0.02
+_ALLOW = Action.ALLOW
+_ALLOW_KEY = ("allow", "-")
 _MAX_TCP_MESSAGE = 65535
 
 
@@ -76,7 +78,7 @@ class _Pending:
         self.upstream = 0
         self.uid = 0
         self.deadline = 0.0
-        self.client_size = 0
+        self.client_size = 512
 
 
 class _ClientUdp(asyncio.DatagramProtocol):
@@ -219,21 +221,23 @@ class DnsSensor:
             self._send(wire.make_error(data, q, wire.NOTIMP), addr, t0)
             return
         query = DnsQuery(q.name, q.qtype, addr[0], "udp")
-        verdict = self.engine.judge_query(query)
-        answer = self.engine.answer(verdict, data, q)
-        if verdict.action is not Action.ALLOW or verdict.failures:
-            self.engine.record(query, verdict, "request")
+        engine = self.engine
+        verdict = engine.judge_query(query)
+        if verdict.action is _ALLOW and not verdict.failures:
+            m.verdicts[_ALLOW_KEY] += 1
         else:
-            m.verdicts[("allow", "-")] += 1
-        if answer is not None:
-            self._send(answer, addr, t0)
-            return
+            engine.record(query, verdict, "request")
+            answer = engine.answer(verdict, data, q)
+            if answer is not None:
+                self._send(answer, addr, t0)
+                return
         if len(self.pending) >= self.settings.max_pending:
             m.overload_drops += 1
             self._send(wire.make_error(data, q, wire.SERVFAIL), addr, t0)
             return
         p = _Pending(data, q, query, addr, t0)
-        p.client_size = wire.edns_udp_size(data, q) or 512
+        if q.arcount:
+            p.client_size = wire.edns_udp_size(data, q) or 512
         self._forward(p)
 
     def _pick(self, attempt: int) -> int:
@@ -299,8 +303,7 @@ class DnsSensor:
             rcode, records = wire.parse_answers(response, q)  # same question bytes as the query
         except (wire.WireError, struct.error):
             return response  # the upstream's business; the client's parser will judge it
-        subject = DnsResponse(query, rcode, tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records]))
-        verdict = engine.judge_response(subject)
+        verdict = engine.judge_answer(query, rcode, records)
         if verdict.action is Action.ALLOW and not verdict.failures:
             return response
         engine.record(query, verdict, "response", rcode=rcode)
@@ -381,7 +384,7 @@ class DnsSensor:
         if verdict.action is not Action.ALLOW or verdict.failures:
             self.engine.record(query, verdict, "request")
         else:
-            m.verdicts[("allow", "-")] += 1
+            m.verdicts[_ALLOW_KEY] += 1
         answer = self.engine.answer(verdict, data, q)
         if answer is None:
             upstream = await self._tcp_forward(data)

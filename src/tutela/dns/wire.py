@@ -255,7 +255,11 @@ def parse_answers(data: bytes, q: Question, limit: int = MAX_ANSWERS) -> tuple[i
     pos = q.end
     size = len(data)
     for _ in range(min(ancount, limit)):
-        name, pos = read_name(data, pos)
+        if data[pos : pos + 2] == b"\xc0\x0c":  # the usual pointer to the question's name
+            name = q.name
+            pos += 2
+        else:
+            name, pos = read_name(data, pos)
         if pos + 10 > size:
             raise WireError("record header truncated")
         rtype, _rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, pos)

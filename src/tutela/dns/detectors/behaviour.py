@@ -45,6 +45,7 @@ class NxBurstDetector:
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "response"
     cacheable: ClassVar[bool] = False
+    rcodes: ClassVar[frozenset[int]] = frozenset({3})  # only NXDOMAIN answers matter
     categories: ClassVar[tuple[str, ...]] = ("nxdomain-burst",)
     description: ClassVar[str] = "a client receiving a burst of NXDOMAIN answers (DGA probing)"
     Config: ClassVar[type[DetectorConfig]] = NxBurstConfig

@@ -87,7 +87,7 @@ class RebindingDetector:
     version: ClassVar[str] = "1"
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "response"
-    cacheable: ClassVar[bool] = False
+    cacheable: ClassVar[bool] = True  # a function of the name and the answers only
     categories: ClassVar[tuple[str, ...]] = ("rebinding",)
     description: ClassVar[str] = "public names answered with private, loopback or link-local addresses"
     Config: ClassVar[type[DetectorConfig]] = RebindingConfig
