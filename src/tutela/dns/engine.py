@@ -105,7 +105,7 @@ class TopStats:
             "ts": time.time(),
             "uptime_s": round(time.time() - metrics.started, 1),
             "queries": sum(metrics.queries.values()),
-            "verdicts": {f"{a}/{c}": v for (a, c), v in metrics.verdicts.items()},
+            "verdicts": {f"{a}/{c}": v for (a, c), v in metrics.verdict_counts().items()},
             "top_clients": self.clients.most_common(n),
             "top_blocked": self.blocked.most_common(n),
         }

@@ -9,6 +9,7 @@ import bisect
 import time
 from collections import Counter
 
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 # Seconds; the last bucket is +Inf.
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -16,9 +17,11 @@ BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 class Metrics:
     def __init__(self) -> None:
         self.started = time.time()
-        self.queries: Counter[str] = Counter()  # by transport
-        self.verdicts: Counter[tuple[str, str]] = Counter()  # (action, category)
-        self.responses: Counter[str] = Counter()  # rcode names of what we answered
+        self.queries_udp = 0
+        self.queries_tcp = 0
+        self.allowed = 0  # clean allows (no finding, no failure): the hot path counts them apart
+        self.verdicts: Counter[tuple[str, str]] = Counter()  # (action, category) of the rest
+        self.rcodes = [0] * 16  # responses sent to clients, by rcode
         self.cache_hits = 0
         self.cache_misses = 0
         self.malformed = 0
@@ -34,6 +37,16 @@ class Metrics:
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
+
+    @property
+    def queries(self) -> dict[str, int]:
+        return {"tcp": self.queries_tcp, "udp": self.queries_udp}
+
+    def verdict_counts(self) -> Counter[tuple[str, str]]:
+        counts = Counter(self.verdicts)
+        if self.allowed:
+            counts[("allow", "-")] += self.allowed
+        return counts
 
     def observe_latency(self, seconds: float) -> None:
         self._latency[bisect.bisect_left(BUCKETS, seconds)] += 1
@@ -59,13 +72,14 @@ class Metrics:
             "tutela_dns_verdicts_total",
             "counter",
             "Verdicts, by action and finding category.",
-            [(f'{{action="{a}",category="{c}"}}', n) for (a, c), n in sorted(self.verdicts.items())] or [("", 0)],
+            [(f'{{action="{a}",category="{c}"}}', n) for (a, c), n in sorted(self.verdict_counts().items())]
+            or [("", 0)],
         )
         metric(
             "tutela_dns_responses_total",
             "counter",
             "Responses sent to clients, by rcode.",
-            [(f'{{rcode="{r}"}}', n) for r, n in sorted(self.responses.items())] or [("", 0)],
+            [(f'{{rcode="{RCODE_NAMES.get(r, str(r))}"}}', n) for r, n in enumerate(self.rcodes) if n] or [("", 0)],
         )
         for name, help_, value in (
             ("tutela_dns_verdict_cache_hits_total", "Verdict cache hits.", self.cache_hits),
