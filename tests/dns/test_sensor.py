@@ -269,4 +269,4 @@ def test_verdict_cache_and_metrics_endpoint(upstream: int, start_sensor: StartSe
     assert 'tutela_dns_verdicts_total{action="block",category="blocklist"} 1' in body
     assert 'tutela_dns_latency_seconds_bucket{le="+Inf"} 6' in body
     assert "tutela_dns_verdict_cache_hits_total" in body
-    assert 'tutela_dns_verdicts_total{action="allow",category="-"} 5' in body
+    assert 'tutela_dns_verdicts_total{action="allow",category="-"} 4' in body  # the first was a newly-observed alert
