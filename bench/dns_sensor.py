@@ -7,13 +7,14 @@ Run from the repository root (takes ~3 minutes with the defaults, ~12 with --mem
 What it does, all on loopback, with Debian's Unbound (1 thread, every name answered from local
 data) as the upstream and dnsperf as the client:
 
-(a) throughput: dnsperf with 200 queries outstanding, against Unbound directly, through a bare
+(a) throughput: dnsperf with 200 queries outstanding over --lines queries drawn Zipf-like from
+    --names distinct names, against Unbound directly, through a bare
     uvloop forwarder (id rewrite only: the ceiling of any Python forwarder on this machine) and through
     the sensor with every detector of the issue on (blocklist of 100k names, rebinding, newly observed
     domains, lookalikes of 20 brands, NXDOMAIN bursts, random-subdomain floods), alternating, two
     rounds each; medians and the ratio.
-(b) added latency at a fixed rate (--qps): per-query latencies from `dnsperf -v`, p50/p99 direct and
-    through the sensor, and the difference.
+(b) added latency at fixed rates (--latency-qps): per-query latencies from `dnsperf -v`, p50/p99
+    direct and through the sensor, and the difference.
 (c) memory: the sensor's RSS while dnsperf sends --qps over a file of one million distinct names.
 (d) fuzz: --fuzz inputs (mutated, truncated and random packets) through the fast-path parser and
     the answer builders; any exception other than WireError is a failure.
@@ -93,19 +94,25 @@ def fuzz(n: int, seed: int = 1) -> dict[str, Any]:
             "seconds": round(elapsed, 1), "per_input_us": round(elapsed / n * 1e6, 2)}  # fmt: skip
 
 
-def write_inputs(work: Path, names: int) -> dict[str, Path]:
+def write_inputs(work: Path, names: int, lines_n: int) -> dict[str, Path]:
+    """The blocklist (100k names), a query file of `lines_n` queries drawn from `names` distinct
+    names with Zipf-like popularity (as resolver traffic is: a few names asked very often, a long
+    tail asked once), and a file of one million distinct names for the memory run."""
     rng = random.Random(7)
     blocked = [f"ads{i}.tracker{i % 997}.net" for i in range(100_000)]
     (work / "block.hosts").write_text("".join(f"0.0.0.0 {n}\n" for n in blocked))
-    lines = []
+    distinct = []
     for i in range(names):
         r = i % 100
         if r < 2:
-            lines.append(f"{blocked[rng.randrange(len(blocked))]} A")
+            distinct.append(f"{blocked[rng.randrange(len(blocked))]} A")
         elif r < 3:
-            lines.append(f"{rng.choice(['paypa1', 'gooogle', 'micros0ft', 'amazom', 'netflx'])}{i % 50}.com A")
+            distinct.append(f"{rng.choice(['paypa1', 'gooogle', 'micros0ft', 'amazom', 'netflx'])}{i % 50}.com A")
         else:
-            lines.append(f"host{i % 37}.site{i % 2000}.com {'AAAA' if r % 5 == 0 else 'A'}")
+            distinct.append(f"host{i % 37}.site{i % 2000}.com {'AAAA' if r % 5 == 0 else 'A'}")
+    rng.shuffle(distinct)
+    weights = [1.0 / (rank + 1) for rank in range(len(distinct))]
+    lines = rng.choices(distinct, weights=weights, k=lines_n)
     (work / "queries.txt").write_text("\n".join(lines) + "\n")
     million = (f"n{i}.site{i % 2000}.com A" for i in range(1_000_000))
     (work / "million.txt").write_text("\n".join(million) + "\n")
@@ -153,7 +160,8 @@ def dnsperf(port: int, data: Path, seconds: float, *, qps: int | None = None, ve
     m = re.search(r"Response codes:\s+(.*)", out)
     res["rcodes"] = m.group(1).strip() if m else ""
     if verbose:
-        lat = sorted(float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("> "))
+        # dnsperf's threads can interleave lines; keep the well-formed ones: "> RCODE NAME TYPE SECONDS"
+        lat = sorted(float(m.group(1)) for m in re.finditer(r"^> [A-Z]+ \S+ \S+ (\d+\.\d+)$", out, re.MULTILINE))
         if lat:
             res["p50_ms"] = round(lat[len(lat) // 2] * 1e3, 3)
             res["p99_ms"] = round(lat[int(len(lat) * 0.99)] * 1e3, 3)
@@ -208,7 +216,9 @@ def main() -> int:
     ap.add_argument("--latency-s", type=float, default=20.0)
     ap.add_argument("--memory-s", type=float, default=120.0, help="memory run length (the issue asks 600)")
     ap.add_argument("--fuzz", type=int, default=1_000_000)
-    ap.add_argument("--names", type=int, default=100_000, help="distinct names in the throughput query file")
+    ap.add_argument("--names", type=int, default=50_000, help="distinct names in the throughput query file")
+    ap.add_argument("--lines", type=int, default=500_000, help="queries in it (Zipf-distributed over the names)")
+    ap.add_argument("--latency-qps", default="1000,5000", help="rates for the latency runs")
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.raw_forwarder:
@@ -234,7 +244,7 @@ def main() -> int:
     print(json.dumps(result["fuzz"]), flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-bench-"))
-    files = write_inputs(work, args.names)
+    files = write_inputs(work, args.names, args.lines)
     config = sensor_config(work, files["hosts"])
     env = {**os.environ, "TUTELA_HOME": str(work / "home")}
     answers = [
@@ -277,13 +287,16 @@ def main() -> int:
             }
             print(json.dumps({k: v for k, v in result["throughput"].items() if k != "runs"}), flush=True)
 
-            print(f"(b) latency at {args.qps} qps ...", flush=True)
-            direct = dnsperf(up, files["queries"], args.latency_s, qps=args.qps, verbose=True)
-            via = dnsperf(port, files["queries"], args.latency_s, qps=args.qps, verbose=True)
-            result["latency"] = {"qps": args.qps, "unbound": direct, "sensor": via,
-                                 "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
-                                 "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3)}  # fmt: skip
-            print(json.dumps(result["latency"]), flush=True)
+            result["latency"] = []
+            for rate in [int(x) for x in args.latency_qps.split(",") if x]:
+                print(f"(b) latency at {rate} qps ...", flush=True)
+                direct = dnsperf(up, files["queries"], args.latency_s, qps=rate, verbose=True)
+                via = dnsperf(port, files["queries"], args.latency_s, qps=rate, verbose=True)
+                lat = {"qps": rate, "unbound": direct, "sensor": via,
+                       "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
+                       "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3)}  # fmt: skip
+                result["latency"].append(lat)
+                print(json.dumps(lat), flush=True)
 
             print(f"(c) memory over {args.memory_s:.0f} s at {args.qps} qps, 1M distinct names ...", flush=True)
             samples: list[tuple[float, int]] = []
