@@ -1,0 +1,115 @@
+"""Sensor counters and a latency histogram, exposed in Prometheus text format (version 0.0.4).
+
+Plain attributes and dicts updated on the event loop thread: no locks, no client library.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import Counter
+
+RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
+# Seconds; the last bucket is +Inf.
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.queries_udp = 0
+        self.queries_tcp = 0
+        self.allowed = 0  # clean allows (no finding, no failure): the hot path counts them apart
+        self.verdicts: Counter[tuple[str, str]] = Counter()  # (action, category) of the rest
+        self.rcodes = [0] * 16  # responses sent to clients, by rcode
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.malformed = 0
+        self.upstream_timeouts = 0
+        self.upstream_errors = 0
+        self.detector_failures = 0
+        self.tc_retries = 0
+        self.overload_drops = 0
+        self.tcp_clients = 0
+        self.tcp_refused = 0
+        self.pending = 0
+        self.events_dropped = 0
+        self._latency = [0] * (len(BUCKETS) + 1)
+        self._latency_sum = 0.0
+        self._latency_count = 0
+
+    @property
+    def queries(self) -> dict[str, int]:
+        return {"tcp": self.queries_tcp, "udp": self.queries_udp}
+
+    def verdict_counts(self) -> Counter[tuple[str, str]]:
+        counts = Counter(self.verdicts)
+        if self.allowed:
+            counts[("allow", "-")] += self.allowed
+        return counts
+
+    def observe_latency(self, seconds: float) -> None:
+        self._latency[bisect.bisect_left(BUCKETS, seconds)] += 1
+        self._latency_sum += seconds
+        self._latency_count += 1
+
+    def render(self) -> str:
+        lines: list[str] = []
+
+        def metric(name: str, kind: str, help_: str, samples: list[tuple[str, float]]) -> None:
+            lines.append(f"# HELP {name} {help_}")
+            lines.append(f"# TYPE {name} {kind}")
+            for labels, value in samples:
+                lines.append(f"{name}{labels} {value:g}" if isinstance(value, float) else f"{name}{labels} {value}")
+
+        metric(
+            "tutela_dns_queries_total",
+            "counter",
+            "Queries received, by transport.",
+            [(f'{{transport="{t}"}}', n) for t, n in sorted(self.queries.items())] or [("", 0)],
+        )
+        metric(
+            "tutela_dns_verdicts_total",
+            "counter",
+            "Verdicts, by action and finding category.",
+            [(f'{{action="{a}",category="{c}"}}', n) for (a, c), n in sorted(self.verdict_counts().items())]
+            or [("", 0)],
+        )
+        metric(
+            "tutela_dns_responses_total",
+            "counter",
+            "Responses sent to clients, by rcode.",
+            [(f'{{rcode="{RCODE_NAMES.get(r, str(r))}"}}', n) for r, n in enumerate(self.rcodes) if n] or [("", 0)],
+        )
+        for name, help_, value in (
+            ("tutela_dns_verdict_cache_hits_total", "Verdict cache hits.", self.cache_hits),
+            ("tutela_dns_verdict_cache_misses_total", "Verdict cache misses.", self.cache_misses),
+            ("tutela_dns_malformed_total", "Malformed queries (FORMERR or dropped).", self.malformed),
+            ("tutela_dns_upstream_timeouts_total", "Upstream attempts that timed out.", self.upstream_timeouts),
+            ("tutela_dns_upstream_errors_total", "Upstream attempts that failed.", self.upstream_errors),
+            (
+                "tutela_dns_detector_failures_total",
+                "Detector exceptions (query still answered).",
+                self.detector_failures,
+            ),
+            ("tutela_dns_tc_retries_total", "Truncated upstream answers retried over TCP.", self.tc_retries),
+            ("tutela_dns_overload_total", "Queries refused because too many were in flight.", self.overload_drops),
+            ("tutela_dns_tcp_refused_total", "TCP clients refused over the limit.", self.tcp_refused),
+            ("tutela_dns_events_dropped_total", "Events the store writer dropped.", self.events_dropped),
+        ):
+            metric(name, "counter", help_, [("", value)])
+        metric("tutela_dns_pending", "gauge", "UDP queries in flight upstream.", [("", self.pending)])
+        metric("tutela_dns_tcp_clients", "gauge", "Open TCP client connections.", [("", self.tcp_clients)])
+        metric(
+            "tutela_dns_uptime_seconds", "gauge", "Seconds since start.", [("", round(time.time() - self.started, 3))]
+        )
+        lines.append("# HELP tutela_dns_latency_seconds Time from query received to answer sent.")
+        lines.append("# TYPE tutela_dns_latency_seconds histogram")
+        cumulative = 0
+        for bound, n in zip((*BUCKETS, float("inf")), self._latency, strict=True):
+            cumulative += n
+            le = "+Inf" if bound == float("inf") else f"{bound:g}"
+            lines.append(f'tutela_dns_latency_seconds_bucket{{le="{le}"}} {cumulative}')
+        lines.append(f"tutela_dns_latency_seconds_sum {self._latency_sum:.6f}")
+        lines.append(f"tutela_dns_latency_seconds_count {self._latency_count}")
+        return "\n".join(lines) + "\n"

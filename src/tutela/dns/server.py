@@ -1,0 +1,525 @@
+"""The inline forwarder: asyncio (uvloop when installed) on UDP and TCP (RFC 1035, RFC 7766).
+
+UDP hot path, all callbacks, no task per query: parse header and question from bytes, judge
+(verdict cache first), then either answer (block, sinkhole) or forward to the preferred
+healthy upstream on one shared socket per upstream with a fresh random id. The upstream answer
+is matched by id, upstream and exact question bytes (spoofed or late answers are dropped), its id
+restored, and returned byte-for-byte (EDNS0, DNSSEC records untouched) unless a response-side
+detector objects. Timeouts fail over to the next upstream; when all attempts fail the client gets
+SERVFAIL. A truncated (TC) upstream answer is retried over TCP, and sent if it fits the client's
+UDP size, else passed on truncated so the client retries over TCP.
+
+TCP clients: a bounded number of connections, each read with idle and per-message timeouts,
+forwarded over TCP with the same failover. Malformed queries get FORMERR when a header can be
+read, otherwise they are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tutela.core.config import TutelaSettings
+from tutela.core.errors import ServiceError
+from tutela.core.findings import Action
+from tutela.core.registry import DetectorRegistry
+from tutela.core.services import split_listen
+from tutela.core.store import EventWriter
+from tutela.dns import wire
+from tutela.dns.engine import DnsEngine
+from tutela.dns.subjects import DnsQuery
+
+_DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
+_DOWN_FOR_S = 5.0
+_SWEEP_S = 0.02
+_ALLOW = Action.ALLOW
+_MAX_TCP_MESSAGE = 65535
+
+
+class Upstream:
+    __slots__ = ("addr", "down_until", "failures", "host", "port", "transport")
+
+    def __init__(self, spec: str) -> None:
+        self.host, self.port = split_listen(spec)
+        self.addr = (self.host, self.port)
+        self.transport: asyncio.DatagramTransport | None = None
+        self.failures = 0
+        self.down_until = 0.0
+
+    def __repr__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class _Pending:
+    __slots__ = ("addr", "attempts", "client_size", "data", "deadline", "q", "qbytes", "query", "t0", "uid", "upstream")
+
+    def __init__(self, data: bytes, q: wire.Question, query: DnsQuery, addr: Any, t0: float) -> None:
+        self.data = data
+        self.q = q
+        self.query = query
+        self.addr = addr
+        self.t0 = t0
+        self.qbytes = data[12 : q.end]
+        self.attempts = 0
+        self.upstream = 0
+        self.uid = 0
+        self.deadline = 0.0
+        self.client_size = 512
+
+
+class _ClientUdp(asyncio.DatagramProtocol):
+    def __init__(self, server: DnsSensor) -> None:
+        self.server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.server._udp = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.server.on_query(data, addr)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors from clients: nothing to do
+        return
+
+
+class _UpstreamUdp(asyncio.DatagramProtocol):
+    def __init__(self, server: DnsSensor, index: int) -> None:
+        self.server = server
+        self.index = index
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.server.on_upstream(self.index, data)
+
+    def error_received(self, exc: Exception) -> None:  # port unreachable: counted, timeouts fail over
+        self.server.engine.metrics.upstream_errors += 1
+
+
+class DnsSensor:
+    def __init__(self, engine: DnsEngine, listen: str, upstreams: Sequence[str], *, metrics_listen: str | None = None):
+        if not upstreams:
+            raise ServiceError("no upstream resolver", hint="pass --upstream HOST:PORT or set dns.upstreams")
+        self.engine = engine
+        self.settings = engine.dns
+        self.listen = listen
+        self.upstreams = [Upstream(u) for u in upstreams]
+        if any(u.addr == split_listen(listen) for u in self.upstreams):
+            raise ServiceError(f"upstream {listen} is the sensor itself", hint="choose another --upstream")
+        self.metrics_listen = metrics_listen
+        self.metrics = engine.metrics
+        self.pending: dict[int, _Pending] = {}
+        self._timeouts: deque[tuple[float, int, _Pending]] = deque()
+        self._udp: asyncio.DatagramTransport | None = None
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._stop: asyncio.Event | None = None
+        self._top_path = engine.settings.home / "run" / "dns-top.json"
+        self.bound: tuple[str, int] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.engine.warmup()
+        # Lists, tables and the PSL are long-lived: keep them out of the cyclic GC's full passes, and
+        # collect less often (the hot path allocates no cycles), so a collection does not stall queries.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
+        host, port = split_listen(self.listen)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
+        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        try:
+            udp_sock.bind((host, port))
+        except OSError as exc:
+            udp_sock.close()
+            raise ServiceError(f"cannot listen on {self.listen} (udp): {exc.strerror or exc}") from None
+        self.bound = udp_sock.getsockname()[:2]
+        await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
+        try:
+            tcp = await asyncio.start_server(self._tcp_client, host, self.bound[1], reuse_address=True, backlog=256)
+        except OSError as exc:
+            raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
+        self._servers.append(tcp)
+        for i, up in enumerate(self.upstreams):
+            transport, _ = await loop.create_datagram_endpoint(lambda i=i: _UpstreamUdp(self, i), remote_addr=up.addr)
+            with contextlib.suppress(OSError):
+                transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            up.transport = transport
+        if self.metrics_listen:
+            mhost, mport = split_listen(self.metrics_listen)
+            self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
+        loop.call_later(_SWEEP_S, self._sweep)
+        loop.call_later(self.settings.top_interval_s, self._write_top)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        self._stop = asyncio.Event()
+        await self._stop.wait()
+        await self.close()
+
+    def request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        for srv in self._servers:
+            srv.close()
+        if self._udp is not None:
+            self._udp.close()
+        for up in self.upstreams:
+            if up.transport is not None:
+                up.transport.close()
+        for task in list(self._tasks):
+            task.cancel()
+        self._write_top()
+        self.engine.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- UDP ------------------------------------------------------------------------------------
+
+    def _send(self, data: bytes, addr: Any, t0: float) -> None:
+        if self._udp is not None:
+            self._udp.sendto(data, addr)
+        m = self.metrics
+        m.observe_latency(time.perf_counter() - t0)
+        if len(data) >= 4:
+            m.rcodes[data[3] & 0x0F] += 1
+
+    def on_query(self, data: bytes, addr: Any) -> None:
+        t0 = time.perf_counter()
+        m = self.metrics
+        m.queries_udp += 1
+        try:
+            q = wire.parse_query(data)
+        except wire.WireError:
+            m.malformed += 1
+            if len(data) >= 12 and not data[2] & 0x80:
+                self._send(wire.make_error(data, None, wire.FORMERR), addr, t0)
+            return
+        if q.flags & 0x8000:  # a response sent to us: never answer (reflection loops)
+            m.malformed += 1
+            return
+        if q.flags & 0x7800:  # opcode other than QUERY
+            self._send(wire.make_error(data, q, wire.NOTIMP), addr, t0)
+            return
+        query = DnsQuery(q.name, q.qtype, addr[0], "udp")
+        engine = self.engine
+        verdict = engine.judge_query(query)
+        if verdict.action is _ALLOW and not verdict.failures:
+            m.allowed += 1
+        else:
+            engine.record(query, verdict, "request")
+            answer = engine.answer(verdict, data, q)
+            if answer is not None:
+                self._send(answer, addr, t0)
+                return
+        if len(self.pending) >= self.settings.max_pending:
+            m.overload_drops += 1
+            self._send(wire.make_error(data, q, wire.SERVFAIL), addr, t0)
+            return
+        p = _Pending(data, q, query, addr, t0)
+        if q.arcount:
+            p.client_size = wire.edns_udp_size(data, q) or 512
+        self._forward(p)
+
+    def _pick(self, attempt: int) -> int:
+        ups = self.upstreams
+        if attempt == 0 and not ups[0].down_until:
+            return 0
+        now = time.monotonic()
+        healthy = [i for i, u in enumerate(ups) if u.down_until <= now] or list(range(len(ups)))
+        return healthy[attempt % len(healthy)]
+
+    def _forward(self, p: _Pending) -> None:
+        pending = self.pending
+        uid = random.getrandbits(16)
+        while uid in pending:
+            uid = random.getrandbits(16)
+        p.uid = uid
+        p.upstream = self._pick(p.attempts)
+        p.attempts += 1
+        p.deadline = time.monotonic() + self.settings.timeout_s
+        pending[uid] = p
+        self._timeouts.append((p.deadline, uid, p))
+        transport = self.upstreams[p.upstream].transport
+        if transport is not None:
+            transport.sendto(wire.with_id(p.data, uid))
+
+    def on_upstream(self, index: int, data: bytes) -> None:
+        if len(data) < 12:
+            return
+        uid = (data[0] << 8) | data[1]
+        p = self.pending.get(uid)
+        if p is None or p.upstream != index or data[12 : 12 + len(p.qbytes)] != p.qbytes:
+            return  # late, spoofed or for another upstream
+        del self.pending[uid]
+        up = self.upstreams[index]
+        up.failures = 0
+        up.down_until = 0.0
+        if data[2] & 0x02:  # TC: retry over TCP
+            self.metrics.tc_retries += 1
+            self._spawn(self._tc_retry(p, data))
+            return
+        self._deliver(p, data)
+
+    def _deliver(self, p: _Pending, data: bytes) -> None:
+        response = self._judge_answer(p.data, p.q, p.query, data)
+        if len(response) > p.client_size:
+            response = wire.truncate(response, p.q)
+        self._send(wire.with_id(response, p.q.id), p.addr, p.t0)
+
+    async def _tc_retry(self, p: _Pending, truncated: bytes) -> None:
+        full = await self._tcp_forward(p.data)
+        if full is None or full[2] & 0x02:
+            self._deliver(p, truncated)
+        else:
+            self._deliver(p, full)
+
+    def _judge_answer(self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes) -> bytes:
+        """Response-side detectors on an upstream answer; the answer itself or its replacement."""
+        engine = self.engine
+        if not engine.response_detectors:
+            return response
+        try:
+            rcode, records = wire.parse_answers(response, q)  # same question bytes as the query
+        except (wire.WireError, struct.error):
+            return response  # the upstream's business; the client's parser will judge it
+        verdict = engine.judge_answer(query, rcode, records)
+        if verdict.action is Action.ALLOW and not verdict.failures:
+            return response
+        engine.record(query, verdict, "response", rcode=rcode)
+        replacement = engine.answer(verdict, data, q)
+        return replacement if replacement is not None else response
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._closing:
+            return
+        now = time.monotonic()
+        timeouts = self._timeouts
+        pending = self.pending
+        while timeouts and timeouts[0][0] <= now:
+            _, uid, p = timeouts.popleft()
+            if pending.get(uid) is not p:
+                continue
+            del pending[uid]
+            self.metrics.upstream_timeouts += 1
+            up = self.upstreams[p.upstream]
+            up.failures += 1
+            if up.failures >= _DOWN_AFTER:
+                up.down_until = now + _DOWN_FOR_S
+            if p.attempts < min(self.settings.max_attempts, max(len(self.upstreams), 1) * 2):
+                self._forward(p)
+            else:
+                self._send(wire.make_error(p.data, p.q, wire.SERVFAIL), p.addr, p.t0)
+        self.metrics.pending = len(pending)
+        loop.call_later(_SWEEP_S, self._sweep)
+
+    # -- TCP ------------------------------------------------------------------------------------
+
+    async def _tcp_forward(self, data: bytes) -> bytes | None:
+        """One query over TCP with failover across upstreams; None when every attempt failed."""
+        timeout = self.settings.timeout_s
+        tried = 0
+        attempts = min(self.settings.max_attempts, max(len(self.upstreams), 1) * 2)
+        while tried < attempts:
+            up = self.upstreams[self._pick(tried)]
+            tried += 1
+            writer = None
+            try:
+                async with asyncio.timeout(timeout):
+                    reader, writer = await asyncio.open_connection(up.host, up.port)
+                    writer.write(struct.pack("!H", len(data)) + data)
+                    await writer.drain()
+                    size = struct.unpack("!H", await reader.readexactly(2))[0]
+                    answer = await reader.readexactly(size)
+                if len(answer) >= 12 and answer[:2] == data[:2]:
+                    return answer
+                self.metrics.upstream_errors += 1
+            except TimeoutError:
+                self.metrics.upstream_timeouts += 1
+            except (OSError, asyncio.IncompleteReadError):
+                self.metrics.upstream_errors += 1
+            finally:
+                if writer is not None:
+                    writer.close()
+        return None
+
+    async def resolve_stream(self, data: bytes, client: str) -> bytes | None:
+        """The answer to one query received over TCP; None to close the connection."""
+        t0 = time.perf_counter()
+        m = self.metrics
+        m.queries_tcp += 1
+        try:
+            q = wire.parse_query(data)
+        except wire.WireError:
+            m.malformed += 1
+            return wire.make_error(data, None, wire.FORMERR) if len(data) >= 12 and not data[2] & 0x80 else None
+        if q.flags & 0x8000:
+            m.malformed += 1
+            return None
+        if q.flags & 0x7800:
+            return wire.make_error(data, q, wire.NOTIMP)
+        query = DnsQuery(q.name, q.qtype, client, "tcp")
+        verdict = self.engine.judge_query(query)
+        if verdict.action is not Action.ALLOW or verdict.failures:
+            self.engine.record(query, verdict, "request")
+        else:
+            m.allowed += 1
+        answer = self.engine.answer(verdict, data, q)
+        if answer is None:
+            upstream = await self._tcp_forward(data)
+            answer = (
+                wire.make_error(data, q, wire.SERVFAIL)
+                if upstream is None
+                else self._judge_answer(data, q, query, upstream)
+            )
+        m.observe_latency(time.perf_counter() - t0)
+        m.rcodes[answer[3] & 0x0F] += 1
+        return answer
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        m = self.metrics
+        if m.tcp_clients >= self.settings.tcp_max_clients:
+            m.tcp_refused += 1
+            writer.close()
+            return
+        m.tcp_clients += 1
+        peer = writer.get_extra_info("peername")
+        client = peer[0] if peer else ""
+        try:
+            while not self._closing:
+                async with asyncio.timeout(self.settings.tcp_idle_s):
+                    head = await reader.readexactly(2)
+                size = struct.unpack("!H", head)[0]
+                async with asyncio.timeout(self.settings.timeout_s * 2):
+                    data = await reader.readexactly(size)
+                answer = await self.resolve_stream(data, client)
+                if answer is None:
+                    break
+                writer.write(struct.pack("!H", len(answer)) + answer)
+                async with asyncio.timeout(self.settings.tcp_idle_s):
+                    await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            m.tcp_clients -= 1
+            writer.close()
+
+    # -- metrics and top --------------------------------------------------------------------------
+
+    async def _metrics_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(5):
+                request = await reader.readuntil(b"\r\n\r\n")
+            path = request.split(b" ", 2)[1] if request.count(b" ") >= 2 else b"/"
+            if path.split(b"?")[0] in (b"/metrics", b"/"):
+                body, status = self.metrics.render().encode(), b"200 OK"
+                ctype = b"text/plain; version=0.0.4; charset=utf-8"
+            elif path == b"/top":
+                body, status = json.dumps(self.engine.top.snapshot(self.metrics)).encode(), b"200 OK"
+                ctype = b"application/json"
+            else:
+                body, status, ctype = b"not found\n", b"404 Not Found", b"text/plain"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: "
+                + ctype
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    def _write_top(self) -> None:
+        try:
+            snap = self.engine.top.snapshot(self.metrics)
+            snap["listen"] = self.listen
+            snap["pid"] = os.getpid()
+            write_json_atomic(self._top_path, snap)
+        except OSError as exc:
+            print(f"tutela dns: cannot write {self._top_path}: {exc}", file=sys.stderr)
+        if not self._closing:
+            asyncio.get_running_loop().call_later(self.settings.top_interval_s, self._write_top)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed (the `dns` extra), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+
+
+def run(
+    settings: TutelaSettings,
+    registry: DetectorRegistry,
+    listen: str,
+    upstreams: Sequence[str],
+    *,
+    metrics_listen: str | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM: the process behind `tutela dns serve` and `tutela up`."""
+    writer = EventWriter(
+        settings.home,
+        settings.store_path,
+        flush_interval=settings.store.flush_interval,
+        max_buffer=settings.store.max_buffer,
+    )
+    engine = DnsEngine.from_settings(settings, registry, writer=writer)
+    sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    writer.start()
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, sensor.request_stop)
+        loop.run_until_complete(sensor.start())
+        names = ", ".join(d.id for d in engine.detectors) or "none"
+        print(
+            f"tutela dns: listening on {listen} (udp+tcp), upstreams {', '.join(map(str, sensor.upstreams))}, "
+            f"detectors {names}" + (f", metrics on http://{metrics_listen}/metrics" if metrics_listen else ""),
+            flush=True,
+        )
+        sensor._stop = asyncio.Event()
+        loop.run_until_complete(sensor._stop.wait())
+        loop.run_until_complete(sensor.close())
+    finally:
+        writer.close()
+        loop.close()
