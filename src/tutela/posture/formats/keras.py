@@ -1,0 +1,162 @@
+"""Keras: the model config of .keras archives (config.json) and of .h5 files (root attributes,
+read with h5py; weights are never read). Lambda layers carry Python bytecode; `module`
+references import arbitrary modules (CVE-2025-1550); TFSMLayer loads an external SavedModel."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from tutela.core.findings import Severity
+from tutela.posture.artifact import Artifact
+from tutela.posture.imports_policy import judge_global
+from tutela.posture.issues import Issue, unparsable
+
+KERAS_PACKAGES = (
+    "keras",
+    "keras_hub",
+    "keras_cv",
+    "keras_nlp",
+    "tf_keras",
+    "tensorflow.keras",
+    "tensorflow.python.keras",
+)
+_MAX_NODES = 2_000_000
+
+
+def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
+    stack = [(node, 0)]
+    seen = 0
+    while stack:
+        cur, d = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES or d > 200:
+            raise ValueError("Keras config too large or too deep")
+        if isinstance(cur, dict):
+            yield cur
+            stack.extend((v, d + 1) for v in cur.values())
+        elif isinstance(cur, list):
+            stack.extend((v, d + 1) for v in cur)
+
+
+def check_config(config: Any, member: str) -> list[Issue]:
+    out: list[Issue] = []
+    seen: set[str] = set()
+    for obj in _walk(config):
+        cls = obj.get("class_name")
+        if not isinstance(cls, str):
+            continue
+        if cls in ("Lambda", "__lambda__") and "lambda" not in seen:
+            seen.add("lambda")
+            out.append(
+                Issue(
+                    "keras.lambda",
+                    Severity.CRITICAL,
+                    "code-execution",
+                    "Lambda layer: its Python function (marshalled bytecode) runs when loaded without safe_mode",
+                    member,
+                    None,
+                    "Lambda",
+                )
+            )
+        if cls == "TFSMLayer" and "tfsm" not in seen:
+            seen.add("tfsm")
+            out.append(
+                Issue(
+                    "keras.external-savedmodel",
+                    Severity.HIGH,
+                    "code-execution",
+                    "TFSMLayer loads an external SavedModel at load time (CVE-2026-1462 class)",
+                    member,
+                    None,
+                    "TFSMLayer",
+                )
+            )
+        module = obj.get("module")
+        if isinstance(module, str) and module:
+            if module == "builtins" and cls in ("dict", "list", "tuple", "set", "str", "int", "float"):
+                continue
+            if module.split(".", 1)[0] in KERAS_PACKAGES or module.startswith(KERAS_PACKAGES):
+                continue
+            name = obj.get("config") if cls == "function" and isinstance(obj.get("config"), str) else cls
+            ref = f"{module}.{name}"
+            if ref in seen:
+                continue
+            seen.add(ref)
+            j = judge_global(module, str(name))
+            severity = j.severity or Severity.MEDIUM
+            out.append(
+                Issue(
+                    "keras.module-reference",
+                    severity,
+                    "code-execution" if severity >= Severity.HIGH else "suspicious-import",
+                    f"config imports {ref} outside Keras (CVE-2025-1550 class): {j.reason}",
+                    member,
+                    None,
+                    ref,
+                )
+            )
+    return out
+
+
+def scan_config_json(a: Artifact) -> list[Issue]:
+    try:
+        config = json.loads(bytes(a.data[a.start : a.end]))
+    except (ValueError, RecursionError) as exc:
+        return [unparsable("Keras config.json", exc, a.member)]
+    try:
+        return check_config(config, a.member)
+    except ValueError as exc:
+        return [unparsable("Keras config.json", exc, a.member)]
+
+
+_RAW_CONFIG = re.compile(rb'\{"class_name":')
+
+
+def scan_h5(a: Artifact) -> list[Issue]:
+    try:
+        import h5py
+    except ImportError:
+        return _scan_h5_raw(a)
+    import io
+
+    try:
+        with h5py.File(io.BytesIO(a.tobytes()), "r") as f:
+            out: list[Issue] = []
+            for key in ("model_config", "training_config"):
+                raw = f.attrs.get(key)
+                if raw is None:
+                    continue
+                if isinstance(raw, bytes):
+                    raw = raw.decode("utf-8", "replace")
+                out.extend(check_config(json.loads(str(raw)), a.member))
+            return out
+    except (OSError, ValueError, RecursionError, KeyError) as exc:
+        return [unparsable("HDF5 file", exc, a.member)]
+
+
+def _scan_h5_raw(a: Artifact) -> list[Issue]:
+    """Without h5py: find JSON configs in the raw bytes (attributes are stored contiguously)."""
+    data = bytes(a.data[a.start : a.end])
+    out: list[Issue] = []
+    for m in _RAW_CONFIG.finditer(data):
+        try:
+            config, _ = json.JSONDecoder().raw_decode(
+                data[m.start() : m.start() + (64 << 20)].decode("utf-8", "replace")
+            )
+        except ValueError:
+            continue
+        out.extend(check_config(config, a.member))
+    if b"Lambda" in data and not any(i.rule == "keras.lambda" for i in out):
+        out.append(
+            Issue(
+                "keras.lambda",
+                Severity.HIGH,
+                "code-execution",
+                "HDF5 file mentions a Lambda layer (h5py not installed to confirm)",
+                a.member,
+            )
+        )
+    return out
