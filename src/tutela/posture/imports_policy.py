@@ -134,7 +134,8 @@ _ALLOWED_EXACT = {
     "xgboost.sklearn": "XGBClassifier XGBRegressor XGBRanker XGBRFClassifier XGBRFRegressor",
     "lightgbm.basic": "Booster",
     "lightgbm.sklearn": "LGBMClassifier LGBMRegressor LGBMRanker LGBMModel",
-    "_pickle": "",
+    "torch.jit._pickle": "build_intlist build_tensorlist build_doublelist build_boollist build_complexlist "
+    "build_tensor_from_id restore_type_tag",
 }
 ALLOWED: frozenset[tuple[str, str]] = frozenset(
     (module, name) for module, names in _ALLOWED_EXACT.items() for name in names.split()
@@ -142,6 +143,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
 # Libraries whose *classes* (CapWords names, no attribute walk) may appear in their model files.
 _CLASS_PREFIXES = (
     "sklearn.",
+    "__torch__.",
     "torch.nn.modules.",
     "torch.optim.",
     "torch.ao.quantization.",
@@ -235,11 +237,11 @@ def judge_global(module: str, name: str, mapped: tuple[str, str] | None = None) 
 def _judge_one(module: str, name: str) -> Judgement:
     if not module or not name or any(c in module + name for c in "\n\r\x00 /\\"):
         return Judgement(Severity.HIGH, "pickle.malformed-global", f"malformed global {module!r} {name!r}")
+    if (module, name) in ALLOWED:  # exact pairs: no attribute walk can hide behind them
+        return ALLOWED_JUDGEMENT
     danger = _dangerous(module, name)
     if danger is not None:
         return danger
-    if (module, name) in ALLOWED:
-        return ALLOWED_JUDGEMENT
     if "." not in name:
         func_ok = _FUNC_OK.get(module)
         if func_ok is not None and func_ok.match(name):

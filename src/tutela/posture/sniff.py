@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 from tutela.posture.artifact import Artifact
 
 
@@ -54,7 +52,7 @@ def identify(a: Artifact) -> str:
         return "lz4"
     if len(head) >= 262 and head[257:262] == b"ustar":
         return "tar"
-    if len(head) >= 9 and head[8:9] == b"{" and struct.unpack_from("<Q", head)[0] <= a.size - 8:
+    if suffix == ".safetensors" or (len(head) >= 10 and head[8:10] in (b'{"', b"{}")):
         return "safetensors"
     if suffix == ".onnx":
         return "onnx"
