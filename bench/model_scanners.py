@@ -121,6 +121,19 @@ def peer_scan(name: str, files: list[Path], repeat: int, timeout: float = 900) -
         return {str(f): {"detected": False, "error": f"runner failed: {exc}", "seconds": [timeout]} for f in files}
 
 
+def make_small_objects() -> Path:
+    """The pure-Python worst case: ~12 MB of tiny objects (a vocabulary and a float list)."""
+    import random
+
+    path = ROOT / "bench" / "work" / "big" / "small_objects.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        rnd = random.Random(0)
+        obj = {"vocab": {f"tok{i}": i for i in range(400_000)}, "floats": [rnd.random() for _ in range(600_000)]}
+        path.write_bytes(pickle.dumps(obj, protocol=4))
+    return path
+
+
 def make_big(size_mb: int) -> tuple[Path, Path | None]:
     import numpy as np
 
@@ -156,12 +169,14 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=300)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-detection", action="store_true")
+    ap.add_argument("--sets", default="plain,torch,small", help="throughput files: plain, torch, small")
     args = ap.parse_args()
     have_peers = (PEERS / "python").exists()
     mal, ben = write_corpus()
     report: dict[str, object] = {"malicious": len(mal), "benign": len(ben), "detection": {}, "misses": {}}
     scanners = ["tutela", *(PEER_NAMES if have_peers else ())]
-    for name in scanners:
+    for name in [] if args.skip_detection else scanners:
         res = tutela_scan(mal + ben, 1) if name == "tutela" else peer_scan(name, mal + ben, 1)
         det = [f for f in mal if res.get(str(f), {}).get("detected")]
         fps = [f.name for f in ben if res.get(str(f), {}).get("detected")]
@@ -169,10 +184,16 @@ def main() -> None:
         report["misses"][name] = sorted(f.name for f in mal if f not in det)
         print(f"{name:11s} detected {len(det)}/{len(mal)}  false positives {len(fps)}/{len(ben)} {fps}", flush=True)
     if not args.skip_throughput:
-        plain, zipped = make_big(args.size_mb)
+        sets = args.sets.split(",")
+        plain, zipped = make_big(args.size_mb) if {"plain", "torch"} & set(sets) else (None, None)
+        small = make_small_objects() if "small" in sets else None
         report["throughput"] = {}
-        for label, path in (("plain pickle", plain), ("torch zip", zipped)):
-            if path is None:
+        for key, label, path in (
+            ("plain", "plain pickle", plain),
+            ("torch", "torch zip", zipped),
+            ("small", "small objects", small),
+        ):
+            if path is None or key not in sets:
                 continue
             mb = path.stat().st_size / 1e6
             path.read_bytes()  # warm the page cache
@@ -194,7 +215,12 @@ def main() -> None:
         for name in PEER_NAMES:
             report["startup_s"][name] = round(startup([str(PEERS / name), "--help"]), 3)
     print("start-up (median of 5, --help):", report["startup_s"], flush=True)
-    out = ROOT / "bench" / "work" / "model_scanners.json"
+    out = (
+        ROOT
+        / "bench"
+        / "work"
+        / f"model_scanners{'-' + args.sets.replace(',', '-') if args.skip_detection else ''}.json"
+    )
     out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f} (shared)")
 

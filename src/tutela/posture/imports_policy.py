@@ -52,11 +52,17 @@ _CRITICAL_MODULES = _words(
     "torch.compiler joblib.load joblib.numpy_pickle.load joblib.Parallel joblib._parallel_backends "
     "joblib.externals keras.src.utils.python_utils keras.utils.python_utils "
     "tensorflow.python.ops.script_ops transformers.utils.hub transformers.dynamic_module_utils "
-    "huggingface_hub test.support unittest.mock _io.open io.open_code"
+    "huggingface_hub test.support unittest.mock _io.open io.open_code "
+    "tensorflow.io tensorflow.python.ops.io_ops tensorflow.python.platform.gfile tensorflow.compat.v1.io "
+    "tensorflow.python.lib.io pandas.read_pickle pandas.io.pickle pandas.eval pandas.core.computation "
+    "numexpr sympy.sympify sympy.parsing torch.fx dill cloudpickle fsspec smart_open boto3 botocore paramiko "
+    "pexpect sh plumbum invoke fabric sklearn.externals.joblib.load sklearn.utils._testing scipy.weave "
+    "keras.utils.get_file tensorflow.keras.utils.get_file mlflow.pyfunc transformers.dynamic_module_utils"
 )
 _HIGH_MODULES = _words(
     "numpy.save numpy.savez numpy.savez_compressed numpy.savetxt numpy.fromfile numpy.loadtxt numpy.genfromtxt "
     "numpy.memmap numpy.lib.format.open_memmap numpy.DataSource numpy.lib.npyio "
+    "pandas.read_csv pandas.read_json pandas.read_parquet pandas.io scipy.io "
     "shutil tempfile glob fileinput linecache filecmp pathlib io.open io.FileIO _io.FileIO io.open "
     "codecs.open gzip.open bz2.open lzma.open tarfile zipfile sqlite3 dbm tkinter mmap "
     "operator.itemgetter _operator.itemgetter functools.partial.__call__ builtins.type builtins.super "
