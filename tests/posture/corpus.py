@@ -287,6 +287,10 @@ def malicious() -> dict[str, bytes]:
         "py2_commands.pkl": global_call("commands", "check_output"),  # _compat_pickle -> subprocess
         "py2_builtin_eval.pkl": proto0_call("__builtin__", "eval", b"1+1"),
         "memo_stack_global.pkl": memo_stack_global(),
+        "proto0_inst.pkl": b"(S'" + PAYLOAD + b"'\nios\nsystem\n.",
+        "proto1_obj.pkl": b"(cos\nsystem\nX" + struct.pack("<I", len(PAYLOAD)) + PAYLOAD + b"o.",
+        "stacked_proto0_after_benign.pkl": pickle.dumps({"a": 1}, 2) + proto0_call("os", "system"),
+        "onnx_custom_domain.onnx": onnx_model(domain="com.attacker.ops"),
         "dotted_chain.pkl": dotted_chain(),
         "nested_b64_loads.pkl": nested_b64_loads(),
         "cve_2025_1716_pip_main.pkl": global_call("pip", "main", b"install"),

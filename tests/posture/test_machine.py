@@ -77,8 +77,9 @@ def test_formats_benign_and_hostile():
     assert s.scan_bytes(corpus.gguf(corpus.CHATML), "m.gguf").action == Action.ALLOW
     v = s.scan_bytes(corpus.gguf("{{ x|attr('\\x5f\\x5fclass\\x5f\\x5f') }}"), "m.gguf")
     assert v.action == Action.BLOCK
-    v = s.scan_bytes(corpus.onnx_model(domain="com.evil.ops"), "m.onnx")
+    v = s.scan_bytes(corpus.onnx_model(domain="ai.onnx.contrib"), "m.onnx")
     assert [f.rule for f in v.findings] == ["onnx.custom-domain"] and v.action == Action.ALERT
+    assert s.scan_bytes(corpus.onnx_model(domain="com.evil.ops"), "m.onnx").action == Action.BLOCK
     assert s.scan_bytes(corpus.onnx_model(location="/etc/passwd"), "m.onnx").action == Action.BLOCK
     hole = corpus.safetensors({"a": ("F32", [1], (0, 4))}, b"\x00" * 4 + b"hidden payload")
     assert [f.rule for f in s.scan_bytes(hole, "m.safetensors").findings] == ["safetensors.unreferenced-bytes"]

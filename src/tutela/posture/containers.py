@@ -96,7 +96,7 @@ def _expand(a: Artifact, budget: Budget, out: Expansion, kind: str) -> None:
                 _polyglot(a, budget, out)
     except ResourceLimitExceeded:
         raise
-    except (zipread.ZipError, ValueError, EOFError, OSError, struct.error, IndexError, KeyError) as exc:
+    except Exception as exc:  # hostile input: any parser error is a finding, never a crash (fail closed)
         out.issues.append(unparsable(f"{kind} container", exc, a.member))
 
 

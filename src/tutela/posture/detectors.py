@@ -8,7 +8,6 @@ becomes a finding here (never a silent pass).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
@@ -59,7 +58,7 @@ class PostureDetector:
                 issues.extend(self.scan_leaf(leaf, budget))
             except ResourceLimitExceeded as exc:
                 issues.append(limit_exceeded(exc, leaf.artifact.member))
-            except (ValueError, struct.error, IndexError, KeyError, TypeError, OverflowError, RecursionError) as exc:
+            except Exception as exc:  # hostile input: a parser error is a finding, never a crash
                 if leaf.strict:
                     issues.append(unparsable(f"{leaf.kind} data", exc, leaf.artifact.member))
         return [to_finding(i, detector=self.id, version=self.version, path=subject.path) for i in issues]

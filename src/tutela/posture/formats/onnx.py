@@ -25,6 +25,10 @@ STANDARD_DOMAINS = frozenset(
         "com.ms.internal.nhwc",
     }
 )
+# Operator libraries that publish their ops openly: still a native library, so an alert, not a block.
+KNOWN_EXTENSION_DOMAINS = frozenset(
+    {"ai.onnx.contrib", "com.microsoft.extensions", "org.pytorch.aten", "org.openvinotoolkit"}
+)
 _MAX_DEPTH = 16
 
 
@@ -54,10 +58,11 @@ def scan(a: Artifact) -> list[Issue]:
     for domain, (at, op) in st.domains.items():
         if domain in STANDARD_DOMAINS or domain in st.local_domains:
             continue
+        severity = Severity.MEDIUM if domain in KNOWN_EXTENSION_DOMAINS else Severity.HIGH
         out.append(
             Issue(
                 "onnx.custom-domain",
-                Severity.MEDIUM,
+                severity,
                 "code-execution",
                 f"operator {op} from custom domain {domain!r} needs a native library to load",
                 a.member,
