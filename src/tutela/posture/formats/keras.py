@@ -4,6 +4,7 @@ references import arbitrary modules (CVE-2025-1550); TFSMLayer loads an external
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -120,10 +121,8 @@ def scan_h5(a: Artifact) -> list[Issue]:
         import h5py
     except ImportError:
         return _scan_h5_raw(a)
-    import io
-
     try:
-        with h5py.File(io.BytesIO(a.tobytes()), "r") as f:
+        with h5py.File(_WindowIO(a), "r") as f:
             out: list[Issue] = []
             for key in ("model_config", "training_config"):
                 raw = f.attrs.get(key)
@@ -135,6 +134,35 @@ def scan_h5(a: Artifact) -> list[Issue]:
             return out
     except (OSError, ValueError, RecursionError, KeyError) as exc:
         return [unparsable("HDF5 file", exc, a.member)]
+
+
+class _WindowIO(io.RawIOBase):
+    """A read-only file over the artifact's window: h5py reads attributes without copying the file."""
+
+    def __init__(self, a: Artifact) -> None:
+        self._view = a.view()
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, b: Any) -> int:
+        chunk = self._view[self._pos : self._pos + len(b)]
+        n = len(chunk)
+        b[:n] = chunk
+        self._pos += n
+        return n
 
 
 def _scan_h5_raw(a: Artifact) -> list[Issue]:
