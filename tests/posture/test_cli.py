@@ -100,3 +100,11 @@ def test_startup_is_light():
         )
         times.append(time.perf_counter() - t0)
     assert min(times) < 2.5  # 0.5 s target on an idle machine; this one is shared (see docs/benchmarks.md)
+
+
+def test_configured_pipeline_is_used(files, tmp_path, capsys):
+    """Only the detectors listed under detectors.posture run (here: no pickle detector)."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("detectors:\n  posture:\n    - id: posture.gguf\n")
+    assert main(["--config", str(cfg), "posture", "scan-models", str(files["evil.pkl"]), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []

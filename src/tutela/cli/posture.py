@@ -78,7 +78,15 @@ def _scan_models(args: argparse.Namespace, ctx: CliContext) -> int:
             raise ConfigError(f"no such file or folder: {p}")
     limits = ScanLimits(max_seconds=args.max_seconds) if args.max_seconds else ScanLimits()
     settings = ctx.settings
-    scanner = ModelScanner(policy=Policy(settings.policy_for("posture")), limits=limits)
+    detectors = None
+    specs = settings.detectors.get("posture")
+    if specs:  # the configured posture pipeline; otherwise every registered posture detector
+        from tutela.core.models import ModelCache
+        from tutela.core.pipeline import build_detector
+
+        models = ModelCache()
+        detectors = [build_detector(ctx.detectors, s, models) for s in specs if s.enabled]
+    scanner = ModelScanner(detectors=detectors, policy=Policy(settings.policy_for("posture")), limits=limits)
     writer = None
     if not args.no_events:
         from tutela.core.store import EventWriter
