@@ -342,6 +342,20 @@ def malicious() -> dict[str, bytes]:
                 ]
             )
         ),
+        "keras_get_file_cve_2025_8747.keras": keras_archive(
+            keras_config(
+                [
+                    {
+                        **DENSE,
+                        "config": {
+                            "units": 2,
+                            "activation": {"module": "keras.utils", "class_name": "function", "config": "get_file"},
+                        },
+                    }
+                ]
+            )
+        ),
+        "gguf_include.gguf": gguf("{% include '/etc/passwd' %}"),
         "torch_legacy_tar.tar": tar_of({"sys_info": pickle.dumps({"little_endian": True}, 2), "pickle": evil}),
         "joblib_zlib.joblib": zlib.compress(evil),
         "gzip_nested.pkl.gz": __import__("gzip").compress(evil),

@@ -338,7 +338,8 @@ def _npy(a: Artifact, out: Expansion) -> None:
     header = ast.literal_eval(text)  # literals only: never evaluates code
     if not isinstance(header, dict) or "descr" not in header:
         raise ValueError(".npy header without descr")
-    if "O" in repr(header["descr"]):
+    descr = repr(header["descr"])
+    if "O" in descr or "object" in descr.lower():
         child = a.child("<object array>", None, a.start + hstart + hlen, a.end)
         out.leaves.append(Leaf(child, "pickle"))
         out.issues.append(

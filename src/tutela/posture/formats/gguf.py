@@ -26,6 +26,7 @@ _HIGH = re.compile(
     r"\|\s*attr\s*\(|\battr\s*\(|\\x5f|\\u005f|\\U0000005f|\\137|['\"]_['\"]\s*~|~\s*['\"]_['\"]|"
     r"['\"]_['\"]\s*\*\s*2|\|\s*format\s*\([^)]*%c|\[\s*['\"]_{2}|\.\s*mro\s*\(|\bgetattr\b|\bsetattr\b"
 )
+_HIGH_TAGS = re.compile(r"\{%-?\s*(import|include|extends|from)\b")
 _MEDIUM = re.compile(r"\brange\s*\(\s*\d{6,}|\bnamespace\s*\.\s*__|\|\s*map\s*\(\s*['\"]attr")
 
 
@@ -106,6 +107,7 @@ def check_template(template: str, member: str = "", offset: int | None = None, k
     for pattern, severity, what in (
         (_CRITICAL, Severity.CRITICAL, "reaches Python internals (template injection)"),
         (_HIGH, Severity.HIGH, "builds attribute names or uses attr() (template injection technique)"),
+        (_HIGH_TAGS, Severity.HIGH, "loads other templates from the file system"),
         (_MEDIUM, Severity.MEDIUM, "unusual construct"),
     ):
         m = pattern.search(template)

@@ -25,6 +25,16 @@ KERAS_PACKAGES = (
     "tensorflow.python.keras",
 )
 _MAX_NODES = 2_000_000
+# Functions inside Keras that a config must never reach (the 3.9 fix allowed keras.* modules).
+KERAS_DANGEROUS = {
+    "get_file": Severity.HIGH,
+    "func_load": Severity.CRITICAL,
+    "enable_unsafe_deserialization": Severity.CRITICAL,
+    "load_model": Severity.HIGH,
+    "load_weights": Severity.HIGH,
+    "deserialize_keras_object": Severity.HIGH,
+    "TFSMLayer": Severity.HIGH,
+}
 
 
 def _walk(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
@@ -80,6 +90,22 @@ def check_config(config: Any, member: str) -> list[Issue]:
             if module == "builtins" and cls in ("dict", "list", "tuple", "set", "str", "int", "float"):
                 continue
             if module.split(".", 1)[0] in KERAS_PACKAGES or module.startswith(KERAS_PACKAGES):
+                fn = obj.get("config") if cls == "function" else cls
+                hit = KERAS_DANGEROUS.get(str(fn))
+                if hit is not None and f"{module}.{fn}" not in seen:
+                    seen.add(f"{module}.{fn}")
+                    out.append(
+                        Issue(
+                            "keras.dangerous-function",
+                            hit,
+                            "code-execution",
+                            f"config calls {module}.{fn}, which Keras allows but which downloads files, "
+                            "loads code or disables safe mode (CVE-2025-8747 class)",
+                            member,
+                            None,
+                            f"{module}.{fn}",
+                        )
+                    )
                 continue
             name = obj.get("config") if cls == "function" and isinstance(obj.get("config"), str) else cls
             ref = f"{module}.{name}"
