@@ -85,6 +85,27 @@ def _real_benign(d: Path) -> None:
     except ImportError:
         pass
     try:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        inp = keras.Input((4,))
+        model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(8)(inp)))
+        model.save(d / "real_keras_functional.keras")
+        model.save(d / "real_keras_functional.h5")
+    except ImportError:
+        pass
+    try:
+        import numpy as np
+        import xgboost as xgb
+
+        rng = np.random.default_rng(0)
+        clf = xgb.XGBClassifier(n_estimators=3, max_depth=2).fit(rng.random((50, 4)), rng.integers(0, 2, 50))
+        clf.save_model(d / "real_xgboost.json")
+        with open(d / "real_xgboost_sklearn.pkl", "wb") as fh:
+            pickle.dump(clf, fh)
+    except ImportError:
+        pass
+    try:
         import h5py
         from tests.posture import corpus
 

@@ -1,7 +1,7 @@
 """Benign models really saved by their libraries: no blocking finding.
 
-torch, numpy, scikit-learn, joblib and h5py are used where installed (numpy, scikit-learn and
-joblib are dev dependencies; torch is optional: `pip install torch==2.13.0`); hand-built torch
+torch, Keras (torch backend), xgboost, numpy, scikit-learn, joblib and h5py are used where installed (numpy,
+scikit-learn and joblib are dev dependencies; torch, keras and xgboost-cpu are optional); hand-built torch
 layouts are covered in test_bypasses.py whatever is installed.
 """
 
@@ -112,3 +112,40 @@ def test_keras_h5_attrs(tmp_path: Path, scanner):
             f.create_dataset("w", data=[1.0, 2.0])
         v = scanner.scan_file(tmp_path / name).verdict
         assert (v.action == Action.BLOCK) is blocked, [x.to_dict() for x in v.findings]
+
+
+@pytest.mark.slow
+def test_keras_models(tmp_path: Path, scanner, monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    pytest.importorskip("torch")
+    keras = pytest.importorskip("keras")
+    inp = keras.Input((4,))
+    hidden = keras.layers.Dropout(0.1)(keras.layers.Dense(8, activation="relu")(inp))
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(hidden))
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.save(tmp_path / "functional.keras")
+    model.save(tmp_path / "functional.h5")
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization()]).save(
+        tmp_path / "sequential.keras"
+    )
+    for name in ("functional.keras", "functional.h5", "sequential.keras"):
+        _assert_clean(scanner.scan_file(tmp_path / name).verdict)
+    keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda t: t * 2)]).save(tmp_path / "lambda.keras")
+    v = scanner.scan_file(tmp_path / "lambda.keras").verdict
+    assert v.action == Action.BLOCK and [f.rule for f in v.findings] == ["keras.lambda"]
+
+
+def test_xgboost_models(tmp_path: Path, scanner):
+    xgb = pytest.importorskip("xgboost")
+    import joblib
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    clf = xgb.XGBClassifier(n_estimators=3, max_depth=2).fit(rng.random((50, 4)), rng.integers(0, 2, 50))
+    joblib.dump(clf, tmp_path / "xgb.joblib")
+    with open(tmp_path / "xgb.pkl", "wb") as fh:
+        pickle.dump(clf, fh)
+    clf.save_model(tmp_path / "xgb.json")
+    clf.get_booster().save_model(tmp_path / "xgb.ubj")
+    for name in ("xgb.joblib", "xgb.pkl", "xgb.json", "xgb.ubj"):
+        _assert_clean(scanner.scan_file(tmp_path / name).verdict)
