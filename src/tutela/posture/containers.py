@@ -137,7 +137,7 @@ def _zip_members(a: Artifact, budget: Budget, out: Expansion, listing: zipread.Z
         budget.deadline.check()
         label = m.name if m.local_name in (None, m.name) else f"{m.name} (local name {m.local_name})"
         try:
-            buf, s, e, note = zipread.read_member(a.data, m, a.end, max_out=_cap(budget, m.compressed_size))
+            buf, s, e, note_ = zipread.read_member(a.data, m, a.end, max_out=_cap(budget, m.compressed_size))
         except zipread.ZipError as exc:
             msg = str(exc)
             if "inflates past" in msg:
@@ -147,8 +147,8 @@ def _zip_members(a: Artifact, budget: Budget, out: Expansion, listing: zipread.Z
             continue
         if buf is not a.data:
             budget.take(e - s)
-        if note:
-            out.issues.append(Issue("archive.zip-inconsistent", Severity.MEDIUM, "integrity", note, a.member))
+        if note_:
+            out.issues.append(Issue("archive.zip-inconsistent", Severity.MEDIUM, "integrity", note_, a.member))
         child = a.child(label, None if buf is a.data else buf, s, e)
         if is_keras and m.name == "config.json":
             out.leaves.append(Leaf(child, "keras-config"))

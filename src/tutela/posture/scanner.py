@@ -44,7 +44,10 @@ def default_detectors() -> list[Any]:
         reg = DetectorRegistry.load()
         names = [n for n in reg.names() if n.startswith("posture.")]
         if names:
-            return [reg.get(n)() for n in names]
+            from tutela.core.models import ModelCache
+
+            models = ModelCache()
+            return [(k := reg.get(n))(k.Config(), models) for n in names]
     except Exception:  # a broken plugin must not disable the scanner
         pass
     return [d() for d in BUILTIN]

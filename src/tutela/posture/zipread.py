@@ -71,7 +71,7 @@ def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int,
 
 def _find_eocd(buf: Any, start: int, end: int) -> int:
     lo = max(start, end - 22 - 0xFFFF)
-    return buf.rfind(_EOCD, lo, end)
+    return int(buf.rfind(_EOCD, lo, end))
 
 
 def list_members(buf: Any, start: int = 0, end: int | None = None, *, max_members: int = 100_000) -> ZipListing:
@@ -135,8 +135,9 @@ def list_members(buf: Any, start: int = 0, end: int | None = None, *, max_member
         size, csize, _ = _zip64_extra(extra, size, csize, 0)
         data_off = pos + 30 + nlen + elen
         local_name = name_b.decode("utf-8", "replace")
-        m = by_offset.get(pos)
-        if m is not None:
+        known = by_offset.get(pos)
+        if known is not None:
+            m = known
             m.data_offset = data_off
             m.local_name = local_name
             if local_name != m.name:
@@ -165,13 +166,13 @@ def list_members(buf: Any, start: int = 0, end: int | None = None, *, max_member
 
 def _scan_data_descriptor(buf: Any, data_off: int, end: int) -> int:
     """Compressed size of a member written with a trailing data descriptor (size unknown up front)."""
-    nxt = buf.find(b"PK\x07\x08", data_off, end)
+    nxt = int(buf.find(b"PK\x07\x08", data_off, end))
     if nxt >= 0:
         return nxt - data_off
     nxt = buf.find(_LFH, data_off, end)
     if nxt < 0:
         nxt = buf.find(_CDH, data_off, end)
-    return (nxt if nxt >= 0 else end) - data_off
+    return int(nxt if nxt >= 0 else end) - data_off
 
 
 def read_member(buf: Any, m: ZipMember, end: int, *, max_out: int) -> tuple[Any, int, int, str | None]:
