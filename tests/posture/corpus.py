@@ -356,6 +356,9 @@ def malicious() -> dict[str, bytes]:
             )
         ),
         "gguf_include.gguf": gguf("{% include '/etc/passwd' %}"),
+        "zip_encrypted_member.zip": zip_flag_bits(
+            zip_of({"model.pkl": bytes(range(7, 256)) * 4}, zipfile.ZIP_STORED), "model.pkl"
+        ),
         "torch_legacy_tar.tar": tar_of({"sys_info": pickle.dumps({"little_endian": True}, 2), "pickle": evil}),
         "joblib_zlib.joblib": zlib.compress(evil),
         "gzip_nested.pkl.gz": __import__("gzip").compress(evil),

@@ -86,3 +86,18 @@ def test_formats_benign_and_hostile():
     assert s.scan_bytes(b"\x80\x04garbage", "m.pkl").action == Action.BLOCK  # unparsable fails closed
     assert s.scan_bytes(b"\x00" * 64, "m.onnx").action == Action.BLOCK
     assert s.scan_bytes(Artifact.__doc__.encode(), "notes.txt").action == Action.ALLOW
+
+
+def test_encrypted_archives_fail_closed():
+    import io
+
+    import py7zr
+
+    s = ModelScanner()
+    v = s.scan_bytes(corpus.malicious()["zip_encrypted_member.zip"], "m.zip")
+    assert v.action == Action.BLOCK and [f.rule for f in v.findings if f.severity >= 3] == ["archive.encrypted"]
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w", password="secret") as z:
+        z.writestr(corpus.global_call("os", "system"), "model.pkl")
+    v = s.scan_bytes(buf.getvalue(), "m.7z")
+    assert v.action == Action.BLOCK and any(f.rule == "scan.unparsable" for f in v.findings)

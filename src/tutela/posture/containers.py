@@ -20,7 +20,7 @@ from tutela.posture import zipread
 from tutela.posture.artifact import Artifact
 from tutela.posture.issues import Issue, limit_exceeded, unparsable
 from tutela.posture.limits import Budget
-from tutela.posture.sniff import PICKLE_SUFFIXES, identify
+from tutela.posture.sniff import PICKLE_FIRST, PICKLE_SUFFIXES, identify
 
 CONTAINERS = frozenset({"zip", "tar", "7z", "gzip", "bz2", "xz", "zlib", "lzma", "lz4"})
 _TENSOR_DATA = re.compile(r"(^|/)(data/\d+|\.data/.*|version|byteorder|\.format_version|\.storage_alignment)$")
@@ -157,6 +157,18 @@ def _zip_members(a: Artifact, budget: Budget, out: Expansion, listing: zipread.Z
             out.leaves.append(Leaf(child, "torchscript-code"))
             continue
         kind = identify(child)
+        first = child.head(1)
+        if m.flags & 0x01 and kind in ("unknown", "pickle?", "pickle") and first and first[0] not in PICKLE_FIRST:
+            out.issues.append(
+                Issue(
+                    "archive.encrypted",
+                    Severity.HIGH,
+                    "malformed",
+                    f"member {label!r} is encrypted and cannot be scanned; treated as unsafe",
+                    a.member,
+                )
+            )
+            continue
         if is_torch and _TENSOR_DATA.search(m.name) and kind in ("pickle?", "unknown", "pickle"):
             # Raw tensor bytes: torch never unpickles them; look only for an unmistakable payload.
             head = child.head(2)

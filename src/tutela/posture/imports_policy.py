@@ -57,7 +57,9 @@ _CRITICAL_MODULES = _words(
     "tensorflow.python.lib.io pandas.read_pickle pandas.io.pickle pandas.eval pandas.core.computation "
     "numexpr sympy.sympify sympy.parsing torch.fx dill cloudpickle fsspec smart_open boto3 botocore paramiko "
     "pexpect sh plumbum invoke fabric sklearn.externals.joblib.load sklearn.utils._testing scipy.weave "
-    "keras.utils.get_file tensorflow.keras.utils.get_file mlflow.pyfunc transformers.dynamic_module_utils"
+    "keras.utils.get_file tensorflow.keras.utils.get_file mlflow.pyfunc transformers.dynamic_module_utils "
+    "git docker psutil win32api win32com win32process pywintypes multiprocess scapy websocket websockets zmq grpc "
+    "redis pymongo sqlalchemy psycopg2 pycurl httplib2 httplib mechanize selenium playwright"
 )
 _HIGH_MODULES = _words(
     "numpy.save numpy.savez numpy.savez_compressed numpy.savetxt numpy.fromfile numpy.loadtxt numpy.genfromtxt "

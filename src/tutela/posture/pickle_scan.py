@@ -119,7 +119,7 @@ def _judge(rep: PickleReport, a: Artifact, *, strict: bool) -> list[Issue]:
             out.append(
                 Issue(
                     "pickle.extension",
-                    Severity.MEDIUM,
+                    Severity.HIGH,
                     "suspicious-import",
                     f"{ev.detail}: resolved through the copyreg registry at load time",
                     a.member,

@@ -23,6 +23,7 @@ MODEL_SUFFIXES = PICKLE_SUFFIXES | frozenset(
 )
 # First bytes of a protocol 0/1 pickle (they have no PROTO opcode).
 _P0_STARTS = frozenset(b"()]}cNIKJSVXUTFGlditp" + bytes([0x8C]))
+PICKLE_FIRST = _P0_STARTS | {0x80}
 _HDF5_SIG = b"\x89HDF\r\n\x1a\n"
 
 

@@ -24,7 +24,7 @@ _CRITICAL = re.compile(
 )
 _HIGH = re.compile(
     r"\|\s*attr\s*\(|\battr\s*\(|\\x5f|\\u005f|\\U0000005f|\\137|['\"]_['\"]\s*~|~\s*['\"]_['\"]|"
-    r"['\"]_['\"]\s*\*\s*2|\|\s*format\s*\([^)]*%c|\[\s*['\"]_{2}|\.\s*mro\s*\(|\bgetattr\b|\bsetattr\b"
+    r"['\"]_['\"]\s*\*\s*2|%c|\|\s*format\s*\([^)]*%c|\[\s*['\"]_{2}|\.\s*mro\s*\(|\bgetattr\b|\bsetattr\b"
 )
 _HIGH_TAGS = re.compile(r"\{%-?\s*(import|include|extends|from)\b")
 _MEDIUM = re.compile(r"\brange\s*\(\s*\d{6,}|\bnamespace\s*\.\s*__|\|\s*map\s*\(\s*['\"]attr")
