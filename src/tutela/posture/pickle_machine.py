@@ -15,223 +15,37 @@ from __future__ import annotations
 
 import codecs
 import struct
-from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
-from dataclasses import dataclass, field
 from typing import Any
 
 from tutela.posture.limits import Deadline
+from tutela.posture.pickle_values import (
+    BIGINT,
+    BUFFER,
+    DESERIALISERS,
+    EXT,
+    FLOAT,
+    JOBLIB_WRAPPERS,
+    MAX_STR,
+    PERSISTENT,
+    Blob,
+    Call,
+    Event,
+    GlobalRef,
+    Nested,
+    Opaque,
+    PickleError,
+    PickleReport,
+    SymDict,
+    SymList,
+    decode_arg,
+    dtype_info,
+    map_py2,
+)
 
 _U16 = struct.Struct("<H").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 _I32 = struct.Struct("<i").unpack_from
 _U64 = struct.Struct("<Q").unpack_from
-
-MAX_STR = 4096  # longer strings stay symbolic (never a module or attribute name)
-KEEP_ITEMS = 64  # items kept per list/dict/set for inspection; the rest are counted
-JOBLIB_WRAPPERS = frozenset(
-    {
-        ("joblib.numpy_pickle", "NumpyArrayWrapper"),
-        ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
-    }
-)
-
-
-class PickleError(Exception):
-    """The stream cannot be followed further (what pickle.load would also fail on)."""
-
-
-@dataclass(slots=True, eq=False)
-class GlobalRef:
-    module: str
-    name: str
-    offset: int
-    proto: int
-    mapped: tuple[str, str] | None = None  # the Python 3 name _compat_pickle maps it to
-
-    @property
-    def dotted(self) -> str:
-        return f"{self.module}.{self.name}"
-
-
-@dataclass(slots=True, eq=False)
-class Call:
-    """The result of calling `func` (REDUCE, NEWOBJ, INST, OBJ). `state` is set by BUILD."""
-
-    func: Any
-    args: Any
-    offset: int
-    kind: str
-    state: Any = None
-
-
-@dataclass(slots=True, eq=False)
-class Blob:
-    """A bytes or long-string payload: a zero-copy window, decoded only on demand."""
-
-    kind: str  # "bytes" | "str"
-    view: memoryview
-    offset: int
-
-
-@dataclass(slots=True, eq=False)
-class SymList:
-    items: list[Any] = field(default_factory=list)
-    count: int = 0
-
-    def add(self, values: list[Any]) -> None:
-        room = KEEP_ITEMS - len(self.items)
-        if room > 0:
-            self.items.extend(values[:room])
-        self.count += len(values)
-
-
-@dataclass(slots=True, eq=False)
-class SymDict:
-    items: list[tuple[Any, Any]] = field(default_factory=list)
-    count: int = 0
-
-    def add(self, pairs: list[tuple[Any, Any]]) -> None:
-        room = KEEP_ITEMS * 4 - len(self.items)
-        if room > 0:
-            self.items.extend(pairs[:room])
-        self.count += len(pairs)
-
-    def get(self, key: str) -> Any:
-        for k, v in self.items:
-            if k == key:
-                return v
-        return None
-
-    def has(self, key: str) -> bool:
-        return any(k == key for k, _ in self.items)
-
-
-class _Opaque:
-    __slots__ = ("what",)
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-    def __repr__(self) -> str:
-        return f"<{self.what}>"
-
-
-FLOAT = _Opaque("float")
-BIGINT = _Opaque("int")
-PERSISTENT = _Opaque("persistent")
-BUFFER = _Opaque("buffer")
-EXT = _Opaque("extension")
-
-
-@dataclass(slots=True)
-class Event:
-    """Something the unpickler would do that runs code: import, call, setstate, extension."""
-
-    kind: str  # "import" | "call" | "build" | "extension" | "dynamic-global" | "indirect-call" | "build-global"
-    offset: int
-    ref: GlobalRef | None = None
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class Nested:
-    """A payload that would be deserialised again (pickle.loads(b"..."), object arrays)."""
-
-    offset: int
-    start: int  # absolute offsets in the machine's buffer, or in `data` when set
-    end: int
-    how: str
-    data: bytes | None = None
-    strict: bool = True
-
-
-@dataclass(slots=True)
-class PickleReport:
-    start: int
-    end: int = 0  # offset just after STOP (or where the machine stopped)
-    opcodes: int = 0
-    proto: int = 0
-    events: list[Event] = field(default_factory=list)
-    nested: list[Nested] = field(default_factory=list)
-    error: str | None = None
-    error_offset: int | None = None
-    stopped: bool = False  # reached STOP
-
-    @property
-    def globals(self) -> list[GlobalRef]:
-        seen: dict[tuple[str, str], GlobalRef] = {}
-        for e in self.events:
-            if e.ref is not None and e.kind == "import":
-                seen.setdefault((e.ref.module, e.ref.name), e.ref)
-        return list(seen.values())
-
-
-def _map_py2(module: str, name: str) -> tuple[str, str] | None:
-    if (module, name) in NAME_MAPPING:
-        return NAME_MAPPING[(module, name)]
-    if module in IMPORT_MAPPING:
-        return IMPORT_MAPPING[module], name
-    return None
-
-
-_DESERIALISERS = frozenset(
-    {
-        "pickle.loads",
-        "_pickle.loads",
-        "cPickle.loads",
-        "dill.loads",
-        "dill._dill.loads",
-        "cloudpickle.loads",
-        "torch.storage._load_from_bytes",
-        "numpy.loads",
-        "joblib.load",
-        "pickle._loads",
-    }
-)
-_DECODERS = frozenset(
-    {"base64.b64decode", "base64.standard_b64decode", "base64.urlsafe_b64decode", "binascii.a2b_base64"}
-)
-
-
-def _decode_arg(value: Any) -> bytes | None:
-    """Bytes that a deserialiser call would receive, when they are literal (or base64 of a literal)."""
-    if isinstance(value, Blob):
-        return value.view.tobytes()
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, Call) and isinstance(value.func, GlobalRef) and value.func.dotted in _DECODERS:
-        inner = value.args[0] if isinstance(value.args, tuple) and value.args else None
-        raw = inner.encode("latin-1", "replace") if isinstance(inner, str) else _decode_arg(inner)
-        if raw is None:
-            return None
-        import base64
-        import binascii
-
-        try:
-            return base64.b64decode(raw, altchars=b"-_" if "urlsafe" in value.func.name else None)
-        except (binascii.Error, ValueError):
-            return None
-    return None
-
-
-def _dtype_info(dtype: Any) -> tuple[int, bool] | None:
-    """(itemsize, hasobject) of a symbolic numpy.dtype(...) call with its BUILD state."""
-    if not isinstance(dtype, Call) or not isinstance(dtype.func, GlobalRef) or dtype.func.name != "dtype":
-        return None
-    spec = dtype.args[0] if isinstance(dtype.args, tuple) and dtype.args else None
-    if not isinstance(spec, str) or not spec:
-        return None
-    state = dtype.state if isinstance(dtype.state, tuple) else ()
-    kind = spec.lstrip("<>|=")[:1]
-    digits = "".join(ch for ch in spec if ch.isdigit())
-    itemsize = int(digits) if digits else 0
-    if kind == "U":
-        itemsize *= 4
-    if len(state) >= 6 and isinstance(state[5], int) and state[5] > 0:
-        itemsize = state[5]  # elsize of flexible and structured types
-    flags = state[7] if len(state) >= 8 and isinstance(state[7], int) else 0
-    hasobject = kind == "O" or bool(flags & 1)
-    return itemsize, hasobject
 
 
 class PickleMachine:
@@ -302,7 +116,7 @@ class PickleMachine:
             return stack.pop()
 
         def make_global(module: str, name: str, at: int) -> GlobalRef:
-            mapped = _map_py2(module, name) if proto < 3 else None
+            mapped = map_py2(module, name) if proto < 3 else None
             ref = GlobalRef(module, name, at, proto, mapped)
             events.append(Event("import", at, ref))
             return ref
@@ -310,7 +124,7 @@ class PickleMachine:
         def call(func: Any, args: Any, at: int, kind: str) -> Call:
             if isinstance(func, GlobalRef):
                 events.append(Event("call", at, func, kind))
-                if func.dotted in _DESERIALISERS or (func.mapped and ".".join(func.mapped) in _DESERIALISERS):
+                if func.dotted in DESERIALISERS or (func.mapped and ".".join(func.mapped) in DESERIALISERS):
                     arg = args[0] if isinstance(args, tuple) and args else None
                     if isinstance(arg, Blob):
                         base = arg.view.obj is buf
@@ -319,11 +133,11 @@ class PickleMachine:
                         if not base:
                             r.nested[-1].data = arg.view.tobytes()
                     else:
-                        raw = _decode_arg(arg)
+                        raw = decode_arg(arg)
                         if raw is not None:
                             r.nested.append(Nested(at, 0, len(raw), f"{func.dotted} of decoded payload", raw))
             else:
-                what = type(func).__name__ if not isinstance(func, _Opaque) else func.what
+                what = type(func).__name__ if not isinstance(func, Opaque) else func.what
                 events.append(Event("indirect-call", at, None, f"{kind} of a computed callable ({what})"))
             return Call(func, args, at, kind)
 
@@ -688,7 +502,7 @@ class PickleMachine:
         state = wrapper.state
         if not isinstance(state, SymDict):
             raise PickleError("joblib array wrapper without a state dict")
-        info = _dtype_info(state.get("dtype"))
+        info = dtype_info(state.get("dtype"))
         shape = state.get("shape")
         if info is None or not isinstance(shape, tuple) or not all(isinstance(x, int) and x >= 0 for x in shape):
             raise PickleError("joblib array wrapper with a non-literal dtype or shape")

@@ -9,7 +9,8 @@ from tutela.posture.artifact import Artifact
 from tutela.posture.imports_policy import judge_global
 from tutela.posture.issues import Issue
 from tutela.posture.limits import Budget
-from tutela.posture.pickle_machine import PickleReport, scan_stream
+from tutela.posture.pickle_machine import scan_stream
+from tutela.posture.pickle_values import PickleReport
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _SNIFF_RULES = frozenset({"pickle.dangerous-global", "pickle.risky-global", "pickle.unlisted-stdlib-global"})
