@@ -149,3 +149,18 @@ def test_xgboost_models(tmp_path: Path, scanner):
     clf.get_booster().save_model(tmp_path / "xgb.ubj")
     for name in ("xgb.joblib", "xgb.pkl", "xgb.json", "xgb.ubj"):
         _assert_clean(scanner.scan_file(tmp_path / name).verdict)
+
+
+def test_plain_pickle_of_torch_objects(scanner):
+    """pickle.dumps of tensors goes through torch.storage._load_from_bytes (a nested torch.save):
+    allowed, because its payload is opened and scanned like a file."""
+    torch = pytest.importorskip("torch")
+    from tests.posture import corpus
+
+    _assert_clean(scanner.scan_bytes(pickle.dumps({"t": torch.ones(3), "m": torch.nn.Linear(2, 2)}), "m.pkl"))
+    evil = corpus.torch_zip(corpus.global_call("os", "system"))
+    payload = b"\x80\x02ctorch.storage\n_load_from_bytes\nB" + len(evil).to_bytes(4, "little") + evil + b"\x85R."
+    v = scanner.scan_bytes(payload, "m.pkl")
+    assert any(
+        "_load_from_bytes" in f.evidence["member"] and f.evidence.get("global") == "os.system" for f in v.findings
+    )

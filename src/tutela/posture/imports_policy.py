@@ -47,8 +47,9 @@ _CRITICAL_MODULES = _words(
     "numpy.lib._npyio_impl.load numpy.lib.utils.safe_eval numpy.ctypeslib torch.load "
     "torch.serialization.load torch.hub torch.jit torch.ops torch.classes torch.utils.cpp_extension "
     "torch._inductor torch._dynamo torch.fx.experimental torch.utils.collect_env "
-    "torch.utils._config_module torch.package torch.utils.data.datapipes torch.testing torch.distributed "
-    "torch.cuda._utils torch.backends.cudnn.rnn torch.storage._load_from_bytes torch._export torch.export "
+    "torch.utils._config_module torch.package torch.utils.data.datapipes torch.testing torch.distributed.rpc "
+    "torch.distributed.run torch.distributed.launch torch.distributed.elastic torch.distributed.launcher "
+    "torch.cuda._utils torch.backends.cudnn.rnn torch._export torch.export "
     "torch.compiler joblib.load joblib.numpy_pickle.load joblib.Parallel joblib._parallel_backends "
     "joblib.externals keras.src.utils.python_utils keras.utils.python_utils "
     "tensorflow.python.ops.script_ops transformers.utils.hub transformers.dynamic_module_utils "
@@ -134,7 +135,7 @@ _ALLOWED_EXACT = {
     "_rebuild_device_tensor_from_numpy _rebuild_meta_tensor_no_storage _rebuild_wrapper_subclass "
     "_rebuild_from_type _rebuild_from_type_v2 _rebuild_xla_tensor _rebuild_mlc_tensor",
     "torch._tensor": "_rebuild_from_type _rebuild_from_type_v2",
-    "torch.storage": "UntypedStorage TypedStorage _TypedStorage",
+    "torch.storage": "UntypedStorage TypedStorage _TypedStorage _load_from_bytes",  # payload scanned as a file
     "torch.nn.parameter": "Parameter UninitializedParameter Buffer",
     "torch.serialization": "_get_layout",
     "torch.backends.quantized": "",

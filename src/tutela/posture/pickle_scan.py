@@ -45,7 +45,7 @@ def scan_pickle(a: Artifact, budget: Budget, *, strict: bool = True, nested_dept
                 continue
             label = f"<{n.how} @{n.offset - a.start}>"
             child = a.child(label, n.data, 0, -1) if n.data is not None else a.child(label, None, n.start, n.end)
-            issues.extend(scan_pickle(child, budget, strict=n.strict and real, nested_depth=nested_depth + 1))
+            issues.extend(_scan_nested(child, budget, strict=n.strict and real, nested_depth=nested_depth + 1))
     last = reports[-1] if reports else None
     if last is not None and last.stopped and last.end < a.end and real:
         # Bytes after the last stream: pickle.load called again would read them (torch legacy
@@ -58,6 +58,32 @@ def scan_pickle(a: Artifact, budget: Budget, *, strict: bool = True, nested_dept
                 if i.severity >= Severity.HIGH
             )
     return _dedupe(issues)
+
+
+def _scan_nested(a: Artifact, budget: Budget, *, strict: bool, nested_depth: int) -> list[Issue]:
+    """A payload that would be deserialised again: a pickle, or (torch.storage._load_from_bytes) a
+    whole torch file, which is opened like any other file."""
+    from tutela.posture.sniff import identify
+
+    if identify(a) in ("pickle", "pickle?"):
+        return scan_pickle(a, budget, strict=strict, nested_depth=nested_depth)
+    from tutela.posture.containers import expand
+
+    exp = expand(a, budget)
+    issues = list(exp.issues)
+    for leaf in exp.of_kind("pickle", "pickle?"):
+        issues.extend(scan_pickle(leaf.artifact, budget, strict=strict and leaf.strict, nested_depth=nested_depth))
+    if strict and not exp.leaves and not exp.issues:
+        issues.append(
+            Issue(
+                "pickle.malformed",
+                Severity.HIGH,
+                "malformed",
+                "nested payload is neither a pickle nor an archive",
+                a.member,
+            )
+        )
+    return issues
 
 
 def _judge(rep: PickleReport, a: Artifact, *, strict: bool) -> list[Issue]:
