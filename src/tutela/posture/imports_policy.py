@@ -88,7 +88,7 @@ _BARE_DANGEROUS = frozenset(
 _ALLOWED_EXACT = {
     "builtins": "set frozenset list dict tuple bytearray bytes slice range complex object bool int float str "
     "Ellipsis NotImplemented",
-    "__builtin__": "set frozenset list dict tuple bytearray slice xrange complex object bool int float "
+    "__builtin__": "set frozenset list dict tuple bytearray bytes slice xrange complex object bool int float "
     "unicode long basestring str",
     "copy_reg": "_reconstructor",
     "copyreg": "_reconstructor __newobj__ __newobj_ex__",
@@ -256,7 +256,7 @@ def _judge_one(module: str, name: str) -> Judgement:
     if danger is not None:
         return danger
     if "." not in name:
-        if name.startswith("__pyx_unpickle_") and module.split(".", 1)[0] in _CYTHON_LIBS:
+        if (name.startswith("__pyx_unpickle_") or name == "newObj") and module.split(".", 1)[0] in _CYTHON_LIBS:
             return ALLOWED_JUDGEMENT  # Cython's generated unpickle helpers: they only set state
         func_ok = _FUNC_OK.get(module)
         if func_ok is not None and func_ok.match(name):
