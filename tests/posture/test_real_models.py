@@ -164,3 +164,28 @@ def test_plain_pickle_of_torch_objects(scanner):
     assert any(
         "_load_from_bytes" in f.evidence["member"] and f.evidence.get("global") == "os.system" for f in v.findings
     )
+
+
+@pytest.mark.slow
+def test_many_sklearn_estimators(scanner):
+    """A sweep over scikit-learn's own estimators: pickled at protocols 2 and 5, no blocking finding."""
+    pytest.importorskip("sklearn")
+    import warnings
+
+    import numpy as np
+    from sklearn.utils import all_estimators
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 4)), rng.integers(0, 2, 40)
+    checked = 0
+    for _, cls in all_estimators(type_filter=["classifier", "transformer"])[::6]:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est = cls().fit(x, y)
+        except Exception:  # estimators that need special arguments
+            continue
+        for proto in (2, 5):
+            _assert_clean(scanner.scan_bytes(pickle.dumps(est, protocol=proto), f"{cls.__name__}.pkl"))
+        checked += 1
+    assert checked >= 10
