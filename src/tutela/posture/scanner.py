@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ class ModelScanner:
         p = str(path)
         t0 = time.perf_counter()
         try:
+            if not stat.S_ISREG(os.stat(p).st_mode):
+                raise OSError(f"{p} is not a regular file")
             with open(p, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size == 0:
