@@ -164,6 +164,22 @@ class PickleMachine:
                     if not stack:
                         raise PickleError("MEMOIZE on empty stack")
                     memo[len(memo)] = stack[-1]
+                elif op == 0x8C:  # SHORT_BINUNICODE (fast path)
+                    size = buf[pos]
+                    pos += 1
+                    if pos + size > end:
+                        raise PickleError("string runs past the end of the stream")
+                    try:
+                        push(buf[pos : pos + size].decode("utf-8", "surrogatepass"))
+                    except UnicodeDecodeError:
+                        raise PickleError("invalid UTF-8 in string") from None
+                    pos += size
+                elif op == 0x4B:  # BININT1
+                    push(buf[pos])
+                    pos += 1
+                elif op == 0x4A:  # BININT
+                    push(_I32(buf, pos)[0])
+                    pos += 4
                 elif op == 0x71:  # BINPUT
                     memo[buf[pos]] = stack[-1] if stack else None
                     pos += 1
@@ -182,26 +198,17 @@ class PickleMachine:
                     if key not in memo:
                         raise PickleError(f"memo key {key} missing")
                     push(memo[key])
-                elif op == 0x4B:  # BININT1
-                    push(buf[pos])
-                    pos += 1
                 elif op == 0x4D:  # BININT2
                     push(_U16(buf, pos)[0])
                     pos += 2
-                elif op == 0x4A:  # BININT
-                    push(_I32(buf, pos)[0])
-                    pos += 4
                 elif op == 0x4E:  # NONE
                     push(None)
                 elif op == 0x88:  # NEWTRUE
                     push(True)
                 elif op == 0x89:  # NEWFALSE
                     push(False)
-                elif op == 0x8C or op == 0x58 or op == 0x8D:  # SHORT_BINUNICODE, BINUNICODE, BINUNICODE8
-                    if op == 0x8C:
-                        size = buf[pos]
-                        pos += 1
-                    elif op == 0x58:
+                elif op == 0x58 or op == 0x8D:  # BINUNICODE, BINUNICODE8
+                    if op == 0x58:
                         size = _U32(buf, pos)[0]
                         pos += 4
                     else:
