@@ -101,3 +101,31 @@ def test_encrypted_archives_fail_closed():
         z.writestr(corpus.global_call("os", "system"), "model.pkl")
     v = s.scan_bytes(buf.getvalue(), "m.7z")
     assert v.action == Action.BLOCK and any(f.rule == "scan.unparsable" for f in v.findings)
+
+
+def test_nested_payload_decoded_through_zlib_and_base64():
+    import base64
+    import struct
+    import zlib
+
+    su = corpus._su
+    z = base64.b64encode(zlib.compress(corpus.global_call("subprocess", "check_output"))).decode()
+    data = (
+        b"\x80\x04"
+        + su("pickle")
+        + su("loads")
+        + b"\x93"
+        + su("zlib")
+        + su("decompress")
+        + b"\x93"
+        + su("base64")
+        + su("b64decode")
+        + b"\x93"
+        + b"X"
+        + struct.pack("<I", len(z))
+        + z.encode()
+        + b"\x85R\x85R\x85R."
+    )
+    v = ModelScanner().scan_bytes(data, "m.pkl")
+    inner = [f for f in v.findings if f.evidence.get("global") == "subprocess.check_output"]
+    assert inner and "decoded payload" in inner[0].evidence["member"]

@@ -173,28 +173,62 @@ DESERIALISERS = frozenset(
     }
 )
 DECODERS = frozenset(
-    {"base64.b64decode", "base64.standard_b64decode", "base64.urlsafe_b64decode", "binascii.a2b_base64"}
+    {
+        "base64.b64decode",
+        "base64.standard_b64decode",
+        "base64.urlsafe_b64decode",
+        "binascii.a2b_base64",
+        "binascii.unhexlify",
+        "binascii.a2b_hex",
+        "builtins.bytes.fromhex",
+        "zlib.decompress",
+        "codecs.decode",
+        "_codecs.decode",
+    }
 )
+MAX_DECODED = 64 << 20
 
 
-def decode_arg(value: Any) -> bytes | None:
-    """Bytes that a deserialiser call would receive, when they are literal (or base64 of a literal)."""
+def _decode(func: str, raw: bytes, how: Any) -> bytes | None:
+    import base64
+    import binascii
+    import zlib
+
+    try:
+        if func == "zlib.decompress" or (func.endswith("codecs.decode") and how in ("zlib", "zlib_codec")):
+            d = zlib.decompressobj()
+            out = d.decompress(raw, MAX_DECODED)
+            return out if d.eof else None
+        if "hex" in func or (func.endswith("codecs.decode") and how in ("hex", "hex_codec")):
+            return binascii.unhexlify(raw.strip())
+        if "64" in func or (func.endswith("codecs.decode") and how in ("base64", "base64_codec")):
+            return base64.b64decode(raw, altchars=b"-_" if "urlsafe" in func else None)
+    except (binascii.Error, ValueError, zlib.error):
+        return None
+    return None
+
+
+def decode_arg(value: Any, depth: int = 0) -> bytes | None:
+    """Bytes that a deserialiser call would receive, when they are literal or decoded from a literal
+    (base64, hex, zlib, codecs.decode), up to a few levels deep."""
     if isinstance(value, Blob):
         return value.view.tobytes()
     if isinstance(value, bytes):
         return value
-    if isinstance(value, Call) and isinstance(value.func, GlobalRef) and value.func.dotted in DECODERS:
-        inner = value.args[0] if isinstance(value.args, tuple) and value.args else None
-        raw = inner.encode("latin-1", "replace") if isinstance(inner, str) else decode_arg(inner)
+    if (
+        depth < 4
+        and isinstance(value, Call)
+        and isinstance(value.func, GlobalRef)
+        and value.func.dotted in DECODERS
+        and isinstance(value.args, tuple)
+        and value.args
+    ):
+        inner = value.args[0]
+        raw = inner.encode("latin-1", "replace") if isinstance(inner, str) else decode_arg(inner, depth + 1)
         if raw is None:
             return None
-        import base64
-        import binascii
-
-        try:
-            return base64.b64decode(raw, altchars=b"-_" if "urlsafe" in value.func.name else None)
-        except (binascii.Error, ValueError):
-            return None
+        how = value.args[1] if len(value.args) > 1 else None
+        return _decode(value.func.dotted, raw, how)
     return None
 
 
