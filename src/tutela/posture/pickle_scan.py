@@ -89,6 +89,8 @@ def _scan_nested(a: Artifact, budget: Budget, *, strict: bool, nested_depth: int
 def _judge(rep: PickleReport, a: Artifact, *, strict: bool) -> list[Issue]:
     out: list[Issue] = []
     seen: set[tuple[str, str]] = set()
+    # Content that merely looks like a pickle counts only for imports that are then called (or a clean stream).
+    called = {id(e.ref) for e in rep.events if e.kind in ("call", "build") and e.ref is not None}
     for ev in rep.events:
         off = ev.offset - a.start
         if ev.kind == "import" and ev.ref is not None:
@@ -100,7 +102,9 @@ def _judge(rep: PickleReport, a: Artifact, *, strict: bool) -> list[Issue]:
             j = judge_global(ref.module, ref.name, ref.mapped)
             if j.severity is None:
                 continue
-            if not strict and (j.rule not in _SNIFF_RULES or not _IDENT.match(ref.dotted)):
+            if not strict and (
+                j.rule not in _SNIFF_RULES or not _IDENT.match(ref.dotted) or not (rep.stopped or id(ref) in called)
+            ):
                 continue
             shown = ref.dotted if not ref.mapped else f"{ref.dotted} (Python 3: {'.'.join(ref.mapped)})"
             out.append(
