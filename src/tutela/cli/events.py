@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from tutela.cli.context import EXIT_CLEAN, CliContext, emit_json, emit_table
-from tutela.core.store import EventStore
 
 
 def register(groups: Any) -> None:
@@ -37,7 +36,9 @@ def register(groups: Any) -> None:
     sv.set_defaults(handler=_serve)
 
 
-def _store(ctx: CliContext) -> EventStore:
+def _store(ctx: CliContext) -> Any:
+    from tutela.core.store import EventStore  # lazy: pyarrow and DuckDB cost ~0.4 s at start-up
+
     s = ctx.settings
     return EventStore(s.store_path, home=s.home)
 

@@ -1,0 +1,1 @@
+"""Scanners for model formats that are not pickles: Keras, TensorFlow, ONNX, GGUF, safetensors, TorchScript."""
