@@ -29,6 +29,7 @@ from typing import Any
 from tutela.core.findings import Severity
 from tutela.dns.takeover.client import Answer, StubClient
 from tutela.dns.takeover.fingerprints import Fingerprints, Match, http_unclaimed
+from tutela.dns.takeover.names import icann_registrable
 from tutela.dns.takeover.zonefile import ZoneRecord
 
 MAX_CHAIN = 8
@@ -151,22 +152,6 @@ class ScanOptions:
         except ValueError:
             return False
         return any(addr.version == n.version and addr in n for n in self.nets)
-
-
-def icann_registrable() -> Callable[[str], str | None]:
-    """Registrable domains by the ICANN section only: "x.herokuapp.com" -> "herokuapp.com"."""
-    from functools import lru_cache
-
-    from publicsuffixlist import PublicSuffixList
-
-    psl = PublicSuffixList(only_icann=True)
-
-    @lru_cache(maxsize=65536)
-    def registrable(name: str) -> str | None:
-        result: str | None = psl.privatesuffix(name.rstrip(".").lower())
-        return result
-
-    return registrable
 
 
 class DanglingScanner:

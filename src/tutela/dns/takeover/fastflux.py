@@ -1,0 +1,188 @@
+"""Fast-flux and wildcard-abuse scores from the answers a resolver sees.
+
+Fast flux (per name, over a sliding window): many distinct addresses spread over many networks
+with low TTLs. The score is Holz et al.'s linear flux score (NDSS 2008),
+`1.32 * n_addresses + 18.54 * n_networks - 142.38`, where networks are origin ASNs when an
+IP-to-ASN table is configured and /16 prefixes otherwise (a coarser stand-in). A CDN that rotates
+inside a few prefixes stays far below zero; a botnet-hosted name crosses it.
+
+Wildcard abuse (per registrable domain, over a window): many distinct random-looking subdomains
+that all resolve, nearly all to the same answer, the footprint of a wildcard record used for
+tunnelling, tracking or phishing kits.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tutela.dns.subjects import DnsResponse
+from tutela.dns.takeover.baseline import AsnTable
+
+A, AAAA = 1, 28
+
+
+def flux_score(n_addresses: int, n_networks: int) -> float:
+    return 1.32 * n_addresses + 18.54 * n_networks - 142.38
+
+
+def entropy(label: str) -> float:
+    if not label:
+        return 0.0
+    counts = Counter(label)
+    n = len(label)
+    return -sum(c / n * math.log2(c / n) for c in counts.values())
+
+
+@dataclass
+class _Flux:
+    addresses: OrderedDict[str, float] = field(default_factory=OrderedDict)  # address -> last seen
+    min_ttl: int = 1 << 31
+
+
+@dataclass
+class _Wild:
+    names: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)  # name -> (seen, answer)
+    flagged_until: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FluxResult:
+    kind: str  # "fast_flux" or "wildcard_abuse"
+    key: str
+    score: float
+    detail: dict[str, object]
+
+
+class FluxTracker:
+    def __init__(
+        self,
+        *,
+        window_s: float = 3600.0,
+        max_ttl: int = 300,
+        min_addresses: int = 10,
+        wildcard_min_names: int = 50,
+        wildcard_same_answer: float = 0.8,
+        wildcard_min_entropy: float = 2.5,
+        max_keys: int = 100_000,
+        max_per_key: int = 512,
+        asn: AsnTable | None = None,
+        registrable: Callable[[str], str | None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.window_s = window_s
+        self.max_ttl = max_ttl
+        self.min_addresses = min_addresses
+        self.wildcard_min_names = wildcard_min_names
+        self.wildcard_same_answer = wildcard_same_answer
+        self.wildcard_min_entropy = wildcard_min_entropy
+        self.max_keys = max_keys
+        self.max_per_key = max_per_key
+        self.asn = asn or AsnTable()
+        self.registrable = registrable
+        self.clock = clock
+        self._flux: OrderedDict[str, _Flux] = OrderedDict()
+        self._wild: OrderedDict[str, _Wild] = OrderedDict()
+
+    def observe(self, r: DnsResponse) -> list[FluxResult]:
+        if r.rcode != 0 or r.query.qtype not in (A, AAAA):
+            return []
+        addresses = sorted({a.data for a in r.answers if a.rtype in (A, AAAA)})
+        if not addresses:
+            return []
+        now = self.clock()
+        name = r.query.name.rstrip(".").lower()
+        out: list[FluxResult] = []
+        ttl = min(a.ttl for a in r.answers if a.rtype in (A, AAAA))
+        flux = self._observe_flux(name, addresses, ttl, now)
+        if flux is not None:
+            out.append(flux)
+        if self.registrable is not None:
+            wild = self._observe_wild(name, ",".join(addresses), now)
+            if wild is not None:
+                out.append(wild)
+        return out
+
+    def _bounded(self, table: OrderedDict[str, object], key: str, make: Callable[[], object]) -> object:
+        entry = table.get(key)
+        if entry is None:
+            entry = make()
+            table[key] = entry
+            while len(table) > self.max_keys:
+                table.popitem(last=False)
+        else:
+            table.move_to_end(key)
+        return entry
+
+    def _observe_flux(self, name: str, addresses: list[str], ttl: int, now: float) -> FluxResult | None:
+        st: _Flux = self._bounded(self._flux, name, _Flux)  # type: ignore[arg-type, assignment]
+        for a in addresses:
+            st.addresses[a] = now
+            st.addresses.move_to_end(a)
+        while st.addresses and (
+            len(st.addresses) > self.max_per_key or next(iter(st.addresses.values())) < now - self.window_s
+        ):
+            st.addresses.popitem(last=False)
+        st.min_ttl = min(st.min_ttl, ttl)
+        n = len(st.addresses)
+        if n < self.min_addresses or st.min_ttl > self.max_ttl:
+            return None
+        networks = {self._network(a) for a in st.addresses}
+        score = flux_score(n, len(networks))
+        if score <= 0:
+            return None
+        return FluxResult(
+            "fast_flux",
+            name,
+            score,
+            {"addresses": n, "networks": len(networks), "min_ttl": st.min_ttl, "by": self._by()},
+        )
+
+    def _by(self) -> str:
+        return "asn" if len(self.asn) else "/16"
+
+    def _network(self, address: str) -> str:
+        asn = self.asn.lookup(address) if len(self.asn) else None
+        if asn is not None:
+            return f"AS{asn}"
+        ip = ipaddress.ip_address(address)
+        bits = 16 if ip.version == 4 else 32
+        return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+
+    def _observe_wild(self, name: str, answer: str, now: float) -> FluxResult | None:
+        assert self.registrable is not None
+        domain = self.registrable(name)
+        if not domain or domain == name:
+            return None
+        st: _Wild = self._bounded(self._wild, domain, _Wild)  # type: ignore[arg-type, assignment]
+        st.names[name] = (now, answer)
+        st.names.move_to_end(name)
+        while st.names and (len(st.names) > self.max_per_key or next(iter(st.names.values()))[0] < now - self.window_s):
+            st.names.popitem(last=False)
+        if now < st.flagged_until:
+            return self._wild_result(domain, st)
+        if len(st.names) < self.wildcard_min_names:
+            return None
+        result = self._wild_result(domain, st)
+        if result.score <= 0:
+            return None
+        st.flagged_until = now + self.window_s
+        return result
+
+    def _wild_result(self, domain: str, st: _Wild) -> FluxResult:
+        answers = Counter(a for _, a in st.names.values())
+        same = answers.most_common(1)[0][1] / len(st.names)
+        labels = [n[: -len(domain) - 1].split(".")[0] for n in st.names]
+        mean_entropy = sum(entropy(lb) for lb in labels) / len(labels)
+        ok = same >= self.wildcard_same_answer and mean_entropy >= self.wildcard_min_entropy
+        score = (same - self.wildcard_same_answer + 0.01) * (mean_entropy - self.wildcard_min_entropy + 0.01)
+        return FluxResult(
+            "wildcard_abuse",
+            domain,
+            score if ok else -1.0,
+            {"names": len(st.names), "same_answer": round(same, 3), "mean_label_entropy": round(mean_entropy, 3)},
+        )
