@@ -11,6 +11,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,7 @@ def _host(data: str) -> str:
     return normalise(data.split()[-1]) if data.strip() else ""
 
 
+@lru_cache(maxsize=65536)
 def _ipv(address: str) -> Any:
     try:
         return ipaddress.ip_address(address)
