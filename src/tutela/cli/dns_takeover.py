@@ -43,6 +43,7 @@ def register_dangling(sub: Any) -> None:
     p.add_argument("--save", action="store_true", help="save findings under TUTELA_HOME for the dns.dangling detector")
     p.add_argument("--timeout", type=float, help="seconds per query attempt")
     p.add_argument("--stats", action="store_true", help="print scan statistics on stderr")
+    p.add_argument("--history", action="store_true", help="add when each target last answered (passive DNS)")
     p.set_defaults(handler=_dangling)
 
 
@@ -103,7 +104,13 @@ def _dangling(args: argparse.Namespace, ctx: CliContext) -> int:
         out = args.output.open("w", encoding="utf-8")
     try:
         if args.format == "json":
-            out.write(json.dumps(report.to_json(findings, stats, zone), indent=2) + "\n")
+            seen = None
+            if args.history:
+                from tutela.dns.takeover.passive import last_seen
+
+                names = [n for f in findings for n in (f.target, *f.chain)]
+                seen = last_seen(settings.store_path, settings.home, names)
+            out.write(json.dumps(report.to_json(findings, stats, zone, seen), indent=2) + "\n")
         elif args.format == "sarif":
             out.write(json.dumps(report.to_sarif(findings, source), indent=2) + "\n")
         elif out is sys.stdout:

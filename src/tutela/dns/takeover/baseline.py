@@ -36,7 +36,7 @@ MAX_STATE_BYTES = 256 << 20
 
 @lru_cache(maxsize=65536)
 def prefix_of(address: str, v4: int = 24, v6: int = 48) -> str:
-    """"198.51.100.7" -> "198.51.100.0/24". Hot inline, hence sockets' parsers and a cache."""
+    """ "198.51.100.7" -> "198.51.100.0/24". Hot inline, hence sockets' parsers and a cache."""
     try:
         if ":" in address:
             n = int.from_bytes(socket.inet_pton(socket.AF_INET6, address), "big")

@@ -31,8 +31,20 @@ _SARIF_LEVEL = {
 }
 
 
-def to_json(findings: Sequence[DanglingFinding], stats: ScanStats | None = None, zone: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"zone": zone, "findings": [f.to_dict() for f in findings]}
+def to_json(
+    findings: Sequence[DanglingFinding],
+    stats: ScanStats | None = None,
+    zone: str = "",
+    seen: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The report; with `seen` (passive DNS: name -> last seen), when each target last answered."""
+    rows = []
+    for f in findings:
+        row = f.to_dict()
+        if seen is not None:
+            row["target_last_seen"] = max((seen[n] for n in (f.target, *f.chain) if n in seen), default=None)
+        rows.append(row)
+    out: dict[str, Any] = {"zone": zone, "findings": rows}
     if stats is not None:
         out["stats"] = stats.to_dict()
     return out
