@@ -58,6 +58,8 @@ class Nsd:
             "  server-count: 1",
             "  verbosity: 1",
             "  reuseport: no",
+            "  rrl-ratelimit: 0",  # response rate limiting would slip (TC) and drop a scanner's queries
+            "  rrl-whitelist-ratelimit: 0",
             "remote-control:",
             "  control-enable: no",
         ]

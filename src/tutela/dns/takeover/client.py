@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from tutela.dns.takeover import wire
+
 MAX_IN_FLIGHT = 512
 
 
@@ -84,7 +86,7 @@ class StubClient:
         self.recursion_desired = recursion_desired
         self.sent = 0
         self._sem = asyncio.Semaphore(max_in_flight)
-        self._pending: dict[int, tuple[Any, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[tuple[int, str, int], asyncio.Future[Any]]] = {}
         self._dedupe: dict[tuple[str, str], asyncio.Future[Answer]] = {}
         self._transport: asyncio.DatagramTransport | None = None
         self._rng = random.Random()
@@ -101,24 +103,44 @@ class StubClient:
             self._transport = None
 
     def _received(self, data: bytes) -> None:
-        import dns.exception
-        import dns.message
-
         if len(data) < 12:
             return
-        qid = int.from_bytes(data[:2], "big")
-        entry = self._pending.get(qid)
+        entry = self._pending.get(int.from_bytes(data[:2], "big"))
         if entry is None:
             return
-        query, future = entry
+        (qid, qname, qtype), future = entry
+        if future.done():
+            return
+        try:
+            parsed = wire.parse_answer(data, qid, qname, qtype)
+        except (wire.WireError, ValueError, OSError):
+            parsed = self._parse_slow(data, qid, qname, qtype)
+        if parsed is not None:
+            future.set_result(parsed)
+
+    @staticmethod
+    def _parse_slow(data: bytes, qid: int, qname: str, qtype: int) -> tuple[str, bool, Any] | None:
+        """dnspython for what the fast codec does not read (odd labels, unusual sections)."""
+        import dns.exception
+        import dns.flags
+        import dns.message
+        import dns.name
+
         try:
             message = dns.message.from_wire(data, ignore_trailing=True)
         except dns.exception.DNSException:
-            return  # garbage with a matching id: wait for the real answer or time out
-        if not query.is_response(message):
-            return
-        if not future.done():
-            future.set_result(message)
+            return None  # garbage with a matching id: wait for the real answer or time out
+        q = message.question[0] if len(message.question) == 1 else None
+        if (
+            message.id != qid
+            or not message.flags & dns.flags.QR
+            or q is None
+            or q.rdtype != qtype
+            or q.name != dns.name.from_text(qname or ".")
+        ):
+            return None
+        answer = to_answer(message)
+        return answer.rcode, bool(message.flags & dns.flags.TC), answer
 
     async def query(self, name: str, rdtype: str) -> Answer:
         key = (name.lower().rstrip("."), rdtype)
@@ -139,37 +161,50 @@ class StubClient:
             del self._dedupe[key]
 
     async def _query(self, name: str, rdtype: str) -> Answer:
-        import dns.flags
-        import dns.message
-
         if self._transport is None:
             raise RuntimeError("StubClient used outside `async with`")
+        qtype = wire.TYPE_CODES[rdtype]
         async with self._sem:
-            query = dns.message.make_query(name or ".", rdtype, use_edns=0, payload=1232)
-            if not self.recursion_desired:
-                query.flags &= ~dns.flags.RD
             qid = self._rng.randrange(65536)
             while qid in self._pending:
                 qid = self._rng.randrange(65536)
-            query.id = qid
-            wire = query.to_wire()
+            try:
+                packet = wire.build_query(qid, name, qtype, rd=self.recursion_desired)
+            except (wire.WireError, UnicodeError):
+                packet = self._build_slow(qid, name, rdtype)
             loop = asyncio.get_running_loop()
             try:
                 for _ in range(self.attempts):
                     future: asyncio.Future[Any] = loop.create_future()
-                    self._pending[qid] = (query, future)
-                    self._transport.sendto(wire)
+                    self._pending[qid] = ((qid, name, qtype), future)
+                    self._transport.sendto(packet)
                     self.sent += 1
                     try:
-                        message = await asyncio.wait_for(future, self.timeout)
+                        rcode, truncated, answers = await asyncio.wait_for(future, self.timeout)
                     except TimeoutError:
                         continue
-                    if message.flags & dns.flags.TC:
-                        return await self._tcp(query)
-                    return to_answer(message)
+                    if truncated:
+                        return await self._tcp(self._make_query(qid, name, rdtype))
+                    if isinstance(answers, Answer):
+                        return answers
+                    return Answer(rcode, answers)
                 return Answer("TIMEOUT")
             finally:
                 self._pending.pop(qid, None)
+
+    def _make_query(self, qid: int, name: str, rdtype: str) -> Any:
+        import dns.flags
+        import dns.message
+
+        query = dns.message.make_query(name or ".", rdtype, use_edns=0, payload=1232)
+        if not self.recursion_desired:
+            query.flags &= ~dns.flags.RD
+        query.id = qid
+        return query
+
+    def _build_slow(self, qid: int, name: str, rdtype: str) -> bytes:
+        wire_bytes: bytes = self._make_query(qid, name, rdtype).to_wire()
+        return wire_bytes
 
     async def _tcp(self, query: Any) -> Answer:
         import dns.asyncquery
@@ -177,6 +212,6 @@ class StubClient:
 
         try:
             message = await dns.asyncquery.tcp(query, self.host, timeout=self.timeout * 2, port=self.port)
-        except (dns.exception.DNSException, OSError):
+        except (dns.exception.DNSException, OSError, EOFError):
             return Answer("TIMEOUT")
         return to_answer(message)
