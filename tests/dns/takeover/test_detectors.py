@@ -121,3 +121,17 @@ def test_dangling_detector_blocks_saved_records_and_targets(world: Nsd, tutela_h
 def test_dangling_detector_without_saved_findings_is_quiet(tutela_home: Path) -> None:
     det = DanglingDetector(DanglingDetector.Config(), ModelCache())
     assert list(det.detect(DnsQuery("old-app.example.com"), ScanContext())) == []
+
+
+def test_dangling_detector_with_a_broken_saved_file_fails_once_then_keeps_going(tutela_home: Path) -> None:
+    from tutela.core.errors import ParseError
+
+    path = report.saved_path(tutela_home)
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    det = DanglingDetector(DanglingDetector.Config(reload_interval_s=0), ModelCache())
+    with pytest.raises(ParseError):
+        list(det.detect(DnsQuery("a.example.com"), ScanContext()))
+    assert list(det.detect(DnsQuery("a.example.com"), ScanContext())) == []
+    report.save(tutela_home, "example.com", [])  # a rescan replaces the broken file
+    assert report.load_saved(tutela_home) == {"example.com": []}

@@ -231,6 +231,7 @@ class DanglingDetector:
                 mtime = None
             if mtime == self._mtime:
                 return
+            self._mtime = mtime  # a malformed file fails this query once, then the old index stays
             index: dict[str, tuple[str, Any]] = {}
             domains: dict[str, Any] = {}
             for findings in (load_saved(home) if mtime is not None else {}).values():
@@ -243,7 +244,7 @@ class DanglingDetector:
                         index.setdefault(target, ("dangling_target", f))
                     if f.reason == "unregistered_domain" and f.detail:
                         domains[f.detail] = f
-            self._index, self._domains, self._mtime = index, domains, mtime
+            self._index, self._domains = index, domains
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
         if not isinstance(subject, DnsQuery):

@@ -145,13 +145,16 @@ def save(home: Path, zone: str, findings: Sequence[DanglingFinding]) -> Path:
     """Replace this zone's saved findings, atomically (temporary file, then rename)."""
     path = saved_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
+    zones: dict[str, Any] = {}
     try:
-        current = load_saved(home)
-    except ParseError:
-        current = {}  # a broken file is replaced rather than blocking every future scan
-    zones: dict[str, Any] = {z: {"findings": [f.to_dict() for f in fs]} for z, fs in current.items()}
-    zones[zone] = {"scanned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "findings": []}
-    zones[zone]["findings"] = [f.to_dict() for f in findings]
+        load_saved(home)  # validates the file; a broken one is replaced rather than blocking every scan
+        zones = json.loads(path.read_text("utf-8"))["zones"]
+    except (ParseError, OSError, ValueError, KeyError):
+        zones = {}
+    zones[zone] = {
+        "scanned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "findings": [f.to_dict() for f in findings],
+    }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps({"version": 1, "zones": zones}, indent=1), encoding="utf-8")
     os.replace(tmp, path)
