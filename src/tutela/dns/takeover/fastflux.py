@@ -13,7 +13,6 @@ tunnelling, tracking or phishing kits.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import time
 from collections import Counter, OrderedDict
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tutela.dns.subjects import DnsResponse
-from tutela.dns.takeover.baseline import AsnTable
+from tutela.dns.takeover.baseline import AsnTable, prefix_of
 
 A, AAAA = 1, 28
 
@@ -40,14 +39,52 @@ def entropy(label: str) -> float:
 
 @dataclass
 class _Flux:
-    addresses: OrderedDict[str, float] = field(default_factory=OrderedDict)  # address -> last seen
+    """Per name: address -> (last seen, network), with network counts kept incrementally."""
+
+    addresses: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)
+    networks: Counter[str] = field(default_factory=Counter)
     min_ttl: int = 1 << 31
+
+    def add(self, address: str, seen: float, network: str) -> None:
+        old = self.addresses.pop(address, None)
+        if old is None:
+            self.networks[network] += 1
+        self.addresses[address] = (seen, network)
+
+    def evict_oldest(self) -> None:
+        _, (_, network) = self.addresses.popitem(last=False)
+        self.networks[network] -= 1
+        if self.networks[network] <= 0:
+            del self.networks[network]
 
 
 @dataclass
 class _Wild:
-    names: OrderedDict[str, tuple[float, str]] = field(default_factory=OrderedDict)  # name -> (seen, answer)
+    """Per registrable domain; the answer counts and the entropy sum are kept incrementally, so an
+    observation costs O(1) however many subdomains the window holds."""
+
+    names: OrderedDict[str, tuple[float, str, float]] = field(default_factory=OrderedDict)  # name -> (seen, answer, H)
+    answers: Counter[str] = field(default_factory=Counter)
+    entropy_sum: float = 0.0
     flagged_until: float = 0.0
+
+    def add(self, name: str, seen: float, answer: str, h: float) -> None:
+        old = self.names.pop(name, None)
+        if old is not None:
+            self._forget(old)
+        self.names[name] = (seen, answer, h)
+        self.answers[answer] += 1
+        self.entropy_sum += h
+
+    def evict_oldest(self) -> None:
+        _, old = self.names.popitem(last=False)
+        self._forget(old)
+
+    def _forget(self, old: tuple[float, str, float]) -> None:
+        self.answers[old[1]] -= 1
+        if self.answers[old[1]] <= 0:
+            del self.answers[old[1]]
+        self.entropy_sum -= old[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,25 +158,25 @@ class FluxTracker:
     def _observe_flux(self, name: str, addresses: list[str], ttl: int, now: float) -> FluxResult | None:
         st: _Flux = self._bounded(self._flux, name, _Flux)  # type: ignore[arg-type, assignment]
         for a in addresses:
-            st.addresses[a] = now
-            st.addresses.move_to_end(a)
+            old = st.addresses.get(a)
+            st.add(a, now, old[1] if old is not None else self._network(a))
         while st.addresses and (
-            len(st.addresses) > self.max_per_key or next(iter(st.addresses.values())) < now - self.window_s
+            len(st.addresses) > self.max_per_key or next(iter(st.addresses.values()))[0] < now - self.window_s
         ):
-            st.addresses.popitem(last=False)
+            st.evict_oldest()
         st.min_ttl = min(st.min_ttl, ttl)
         n = len(st.addresses)
         if n < self.min_addresses or st.min_ttl > self.max_ttl:
             return None
-        networks = {self._network(a) for a in st.addresses}
-        score = flux_score(n, len(networks))
+        m = len(st.networks)
+        score = flux_score(n, m)
         if score <= 0:
             return None
         return FluxResult(
             "fast_flux",
             name,
             score,
-            {"addresses": n, "networks": len(networks), "min_ttl": st.min_ttl, "by": self._by()},
+            {"addresses": n, "networks": m, "min_ttl": st.min_ttl, "by": self._by()},
         )
 
     def _by(self) -> str:
@@ -149,9 +186,10 @@ class FluxTracker:
         asn = self.asn.lookup(address) if len(self.asn) else None
         if asn is not None:
             return f"AS{asn}"
-        ip = ipaddress.ip_address(address)
-        bits = 16 if ip.version == 4 else 32
-        return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+        try:
+            return prefix_of(address, 16, 32)
+        except ValueError:
+            return address
 
     def _observe_wild(self, name: str, answer: str, now: float) -> FluxResult | None:
         assert self.registrable is not None
@@ -159,10 +197,10 @@ class FluxTracker:
         if not domain or domain == name:
             return None
         st: _Wild = self._bounded(self._wild, domain, _Wild)  # type: ignore[arg-type, assignment]
-        st.names[name] = (now, answer)
-        st.names.move_to_end(name)
+        label = name[: -len(domain) - 1].split(".")[0]
+        st.add(name, now, answer, entropy(label))
         while st.names and (len(st.names) > self.max_per_key or next(iter(st.names.values()))[0] < now - self.window_s):
-            st.names.popitem(last=False)
+            st.evict_oldest()
         if now < st.flagged_until:
             return self._wild_result(domain, st)
         if len(st.names) < self.wildcard_min_names:
@@ -174,10 +212,9 @@ class FluxTracker:
         return result
 
     def _wild_result(self, domain: str, st: _Wild) -> FluxResult:
-        answers = Counter(a for _, a in st.names.values())
-        same = answers.most_common(1)[0][1] / len(st.names)
-        labels = [n[: -len(domain) - 1].split(".")[0] for n in st.names]
-        mean_entropy = sum(entropy(lb) for lb in labels) / len(labels)
+        n = len(st.names)
+        same = max(st.answers.values()) / n
+        mean_entropy = st.entropy_sum / n
         ok = same >= self.wildcard_same_answer and mean_entropy >= self.wildcard_min_entropy
         score = (same - self.wildcard_same_answer + 0.01) * (mean_entropy - self.wildcard_min_entropy + 0.01)
         return FluxResult(
