@@ -60,6 +60,13 @@ def test_fast_flux_flagged_and_cdn_rotation_not() -> None:
     assert flux_score(30, 1) < 0 < flux_score(40, 6)
 
 
+def test_a_large_pool_in_one_network_is_not_flux() -> None:
+    det = FastFluxDetector(FastFluxDetector.Config(wildcard=False), ModelCache())
+    for i in range(2000):
+        r = _resp("lb.example.com", [f"198.51.100.{i % 256}", f"198.51.101.{i % 256}"], 30)
+        assert list(det.detect(r, ScanContext())) == []
+
+
 def test_fast_flux_ignores_long_ttls() -> None:
     rng = random.Random(5)
     det = FastFluxDetector(FastFluxDetector.Config(wildcard=False), ModelCache())

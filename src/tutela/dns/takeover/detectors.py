@@ -128,6 +128,7 @@ class FastFluxDetector:
         window_s: float = Field(3600.0, gt=0)
         max_ttl: int = Field(300, ge=0)  # flux only counts answers with TTLs at or below this
         min_addresses: int = Field(10, ge=2)
+        min_networks: int = Field(3, ge=1)
         wildcard: bool = True
         wildcard_min_names: int = Field(50, ge=5)
         wildcard_same_answer: float = Field(0.8, gt=0, le=1)
@@ -152,6 +153,7 @@ class FastFluxDetector:
             window_s=c.window_s,
             max_ttl=c.max_ttl,
             min_addresses=c.min_addresses,
+            min_networks=c.min_networks,
             wildcard_min_names=c.wildcard_min_names,
             wildcard_same_answer=c.wildcard_same_answer,
             wildcard_min_entropy=c.wildcard_min_entropy,

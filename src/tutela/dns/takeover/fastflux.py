@@ -4,7 +4,9 @@ Fast flux (per name, over a sliding window): many distinct addresses spread over
 with low TTLs. The score is Holz et al.'s linear flux score (NDSS 2008),
 `1.32 * n_addresses + 18.54 * n_networks - 142.38`, where networks are origin ASNs when an
 IP-to-ASN table is configured and /16 prefixes otherwise (a coarser stand-in). A CDN that rotates
-inside a few prefixes stays far below zero; a botnet-hosted name crosses it.
+inside a few prefixes stays far below zero; a botnet-hosted name crosses it. Since the score grows
+with the address count alone, fewer than `min_networks` (3) networks is never flux: a load
+balancer pool of 256 addresses in one /24 is not a botnet.
 
 Wildcard abuse (per registrable domain, over a window): many distinct random-looking subdomains
 that all resolve, nearly all to the same answer, the footprint of a wildcard record used for
@@ -102,6 +104,7 @@ class FluxTracker:
         window_s: float = 3600.0,
         max_ttl: int = 300,
         min_addresses: int = 10,
+        min_networks: int = 3,
         wildcard_min_names: int = 50,
         wildcard_same_answer: float = 0.8,
         wildcard_min_entropy: float = 2.5,
@@ -114,6 +117,7 @@ class FluxTracker:
         self.window_s = window_s
         self.max_ttl = max_ttl
         self.min_addresses = min_addresses
+        self.min_networks = min_networks
         self.wildcard_min_names = wildcard_min_names
         self.wildcard_same_answer = wildcard_same_answer
         self.wildcard_min_entropy = wildcard_min_entropy
@@ -169,6 +173,8 @@ class FluxTracker:
         if n < self.min_addresses or st.min_ttl > self.max_ttl:
             return None
         m = len(st.networks)
+        if m < self.min_networks:
+            return None  # a big pool inside one or two networks is a load balancer, not flux
         score = flux_score(n, m)
         if score <= 0:
             return None
