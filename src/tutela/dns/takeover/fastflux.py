@@ -124,6 +124,7 @@ class FluxTracker:
         self.max_keys = max_keys
         self.max_per_key = max_per_key
         self.asn = asn or AsnTable()
+        self._has_asn = len(self.asn) > 0
         self.registrable = registrable
         self.clock = clock
         self._flux: OrderedDict[str, _Flux] = OrderedDict()
@@ -132,13 +133,14 @@ class FluxTracker:
     def observe(self, r: DnsResponse) -> list[FluxResult]:
         if r.rcode != 0 or r.query.qtype not in (A, AAAA):
             return []
-        addresses = sorted({a.data for a in r.answers if a.rtype in (A, AAAA)})
-        if not addresses:
+        records = [a for a in r.answers if a.rtype == A or a.rtype == AAAA]
+        if not records:
             return []
+        addresses = sorted({a.data for a in records}) if len(records) > 1 else [records[0].data]
+        ttl = min(a.ttl for a in records)
         now = self.clock()
         name = r.query.name.rstrip(".").lower()
         out: list[FluxResult] = []
-        ttl = min(a.ttl for a in r.answers if a.rtype in (A, AAAA))
         flux = self._observe_flux(name, addresses, ttl, now)
         if flux is not None:
             out.append(flux)
@@ -186,10 +188,10 @@ class FluxTracker:
         )
 
     def _by(self) -> str:
-        return "asn" if len(self.asn) else "/16"
+        return "asn" if self._has_asn else "/16"
 
     def _network(self, address: str) -> str:
-        asn = self.asn.lookup(address) if len(self.asn) else None
+        asn = self.asn.lookup(address) if self._has_asn else None
         if asn is not None:
             return f"AS{asn}"
         try:
