@@ -242,3 +242,25 @@ def test_state_is_bounded(tmp_path: Path) -> None:
     for i in range(100):
         _judge(det, _response(f"n{i}.example.org", ["198.51.100.1"], 60))
     assert len(det.guard.store) == 10
+
+
+def test_seeded_from_passive_dns_a_fresh_guard_flags_the_very_first_answer(
+    servers: tuple[Nsd, Nsd], tmp_path: Path, tutela_home: Path
+) -> None:
+    """History (passive DNS) stands in for trust on first use: a guard with no baseline file judges
+    the first answer it ever sees against what the sensor recorded before."""
+    from tutela.dns.takeover.passive import PassiveDnsRecorder
+
+    legit, evil = servers
+    with PassiveDnsRecorder(tutela_home) as rec:
+        for _ in range(6):
+            for name, qtype in QUESTIONS:
+                rec.observe(resolve(legit.address, name, qtype))
+    det = _detector(tmp_path)
+    det.guard  # noqa: B018  (starts the seeding)
+    assert det.seeded.wait(30) and det.seed_error is None
+    assert det.seeded_names >= 6
+    for name, qtype in QUESTIONS:  # history's answers are not alarms
+        assert _judge(det, resolve(legit.address, name, qtype)) == [], (name, qtype)
+    flagged = {q for q in QUESTIONS if _judge(det, resolve(evil.address, *q))}
+    assert flagged == set(PLANTED)

@@ -56,6 +56,9 @@ class HijackDetector:
         self._guard: HijackGuard | None = None
         self._lock = threading.Lock()
         self._last_save = time.monotonic()
+        self.seeded = threading.Event()  # set once the passive-DNS seeding is over (or skipped)
+        self.seeded_names = 0
+        self.seed_error: str | None = None
 
     @property
     def guard(self) -> HijackGuard:
@@ -64,7 +67,31 @@ class HijackDetector:
                 if self._guard is None:
                     path = self.config.state_file or _home() / "dns" / "hijack-baseline.json"
                     self._guard = HijackGuard(self.config, path)
+                    if self.config.seed_from_history and self.config.learn:
+                        threading.Thread(target=self._seed, name="tutela-hijack-seed", daemon=True).start()
+                    else:
+                        self.seeded.set()
         return self._guard
+
+    def _seed(self) -> None:
+        """Background: learn protected names from passive DNS, so a restart with no baseline file
+        (or a name first seen now) is judged against history rather than trusted on first use."""
+        from tutela.dns.takeover.passive import rows_for_zones
+
+        try:
+            home = _home()
+            rows = rows_for_zones(
+                self.config.store_path or home / "events.duckdb",
+                home,
+                (*self.config.protect_zones, *self.config.watch_zones),
+            )
+            with self._lock:
+                assert self._guard is not None
+                self.seeded_names = self._guard.seed(rows)
+        except Exception as exc:  # history is an aid: without it the guard learns on first use
+            self.seed_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.seeded.set()
 
     def detect(self, subject: DnsResponse, ctx: ScanContext) -> Iterable[Finding]:
         if not isinstance(subject, DnsResponse) or not (

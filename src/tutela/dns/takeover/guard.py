@@ -59,6 +59,8 @@ class GuardConfig(DetectorConfig):
     ttl_factor: float = Field(4.0, ge=1.0)  # a TTL above factor x learned max is reported (low)
     max_names: int = Field(50_000, ge=10)
     state_file: Path | None = None  # default: <TUTELA_HOME>/dns/hijack-baseline.json
+    seed_from_history: bool = True  # learn protected names from passive DNS at start (background)
+    store_path: Path | None = None  # the event store holding passive_dns; default <TUTELA_HOME>/events.duckdb
     save_interval_s: float = Field(60.0, gt=0)
 
 
@@ -308,6 +310,63 @@ class HijackGuard:
             bits = self.config.cdn_prefix_v4 if net.version == 4 else self.config.cdn_prefix_v6
             out.add(str(net.supernet(new_prefix=bits)) if net.prefixlen > bits else str(net))
         return out
+
+    def seed(self, rows: Sequence[tuple[str, str, str, int]]) -> int:
+        """Learn from passive DNS rows (name, type, answer, count): every name under a protected or
+        watched zone whose aspects are still learning takes the answers history saw for it (through
+        its CNAME chain), as if observed `count` times. Returns the number of names seeded."""
+        by_name: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        for name, rtype, answer, count in rows:
+            by_name.setdefault(normalise(name), {}).setdefault(rtype, []).append((answer, int(count)))
+        if not self.config.learn:
+            return 0
+        self.store.load()
+        seeded = 0
+        for name, types in by_name.items():
+            if self.severity_for(name) is None:
+                continue
+            chain, addresses, count = [], [], 0
+            current, seen_names = name, {name}
+            for _ in range(8):  # follow CNAMEs to the names that hold the addresses
+                node = by_name.get(current, {})
+                targets = [normalise(t) for t, _ in node.get("CNAME", [])]
+                if not targets or targets[0] in seen_names:
+                    addresses = [a for t in ("A", "AAAA") for a, _ in node.get(t, [])]
+                    count = sum(n for t in ("A", "AAAA") for _, n in node.get(t, []))
+                    break
+                chain.append(targets[0])
+                seen_names.add(targets[0])
+                current = targets[0]
+            e = self.store.get(name, lambda: Expected(first_seen=self.clock()))
+            assert e is not None
+            own = self.registrable(name)
+            domains = {self.registrable(c) or c for c in chain}
+            view = _View(
+                rtype="A",
+                addresses=addresses[:MAX_PREFIXES],
+                asns=[self.asn_table().lookup(a) for a in addresses[:MAX_PREFIXES]],
+                cnames=chain,
+                chain_domains=domains or {DIRECT},
+                ns=[normalise(h) for h, _ in types.get("NS", [])],
+                mx=[_host(h) for h, _ in types.get("MX", [])],
+                ttl=None,
+                third_party=bool(domains - {own}),
+            )
+            counts = {
+                "addr": count if addresses else 0,
+                "chain": count if addresses else sum(n for _, n in types.get("CNAME", [])),
+                "ns": sum(n for _, n in types.get("NS", [])),
+                "mx": sum(n for _, n in types.get("MX", [])),
+            }
+            learning = [a for a, n in counts.items() if n > 0 and e.seen.get(a, 0) < self.config.learn_answers]
+            if not learning:
+                continue
+            self._absorb(e, view, learning)
+            for aspect in learning:
+                e.seen[aspect] = min(self.config.learn_answers, e.seen.get(aspect, 0) - 1 + counts[aspect])
+            seeded += 1
+            self.store.dirty = True
+        return seeded
 
     def _absorb(self, e: Expected, v: _View, learning: Sequence[str]) -> None:
         """Remember this (accepted) answer; aspects still learning widen the expected set."""

@@ -244,3 +244,32 @@ def last_seen(store_path: Path, home: Path, names: Sequence[str]) -> dict[str, s
         f"SELECT name, max(last_seen) FROM passive_dns WHERE name IN ({marks}) GROUP BY name", names
     )
     return {r[0]: _iso(r[1]) for r in rows}
+
+
+def rows_for_zones(
+    store_path: Path, home: Path, zones: Sequence[str], *, hops: int = 3, lock_timeout: float = 5.0
+) -> list[tuple[str, str, str, int]]:
+    """Passive DNS rows of the names under `zones`, and of the names their CNAMEs lead to
+    (`hops` deep): what the hijack guard seeds its expected sets from."""
+    from tutela.core.store import EventStore
+
+    zones = [_norm_name(z) for z in zones if z.strip()]
+    if not zones or not store_path.exists():
+        return []
+    store = EventStore(store_path, home=home, lock_timeout=lock_timeout)
+    where = " OR ".join("(name = ? OR name LIKE ? ESCAPE '\\')" for _ in zones)
+    params: list[Any] = []
+    for z in zones:
+        params += [z, "%." + z.replace("%", r"\%").replace("_", r"\_")]
+    sql = "SELECT name, rtype, answer, count FROM passive_dns WHERE "
+    _, rows = store.query(sql + where, params)
+    out = [(r[0], r[1], r[2], int(r[3])) for r in rows]
+    known = {r[0] for r in out}
+    for _ in range(hops):
+        targets = sorted({a for _, t, a, _ in out if t == "CNAME"} - known)
+        if not targets:
+            break
+        known.update(targets)
+        _, more = store.query(sql + f"name IN ({', '.join('?' for _ in targets)})", targets)
+        out += [(r[0], r[1], r[2], int(r[3])) for r in more]
+    return out
