@@ -114,6 +114,12 @@ def test_zone_file_limits_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyP
     bad.write_text(soa("example.com") + "www IN A not-an-address\n")
     with pytest.raises(ParseError, match=r"bad\.zone"):
         read_zone_file(bad)
+    gen = tmp_path / "gen.zone"
+    gen.write_text(soa("example.com") + "$GENERATE 1-4000000000 host$ A 192.0.2.1\n")
+    with pytest.raises(ResourceLimitExceeded, match="GENERATE"):
+        read_zone_file(gen)
+    gen.write_text(soa("example.com") + "$GENERATE 1-20 host$ CNAME gone$.azurewebsites.net.\n")
+    assert len([r for r in read_zone_file(gen)[1] if r.type == "CNAME"]) == 20
     monkeypatch.setattr(zonefile, "MAX_ZONE_BYTES", 10)
     with pytest.raises(ResourceLimitExceeded):
         read_zone_file(bad)
@@ -193,3 +199,8 @@ def test_http_signs_use_the_given_probe_and_never_the_network(world: Nsd) -> Non
     http = [f for f in findings if f.reason == "unclaimed_cloud_resource_http"]
     assert [(f.name, f.service_id) for f in http] == [("pages.example.com", "github-pages")]
     assert {h for h, _ in asked} >= {"pages.example.com", "assets.example.com", "store.example.com"}
+
+
+def test_axfr_refused_is_a_clear_error(world: Nsd) -> None:
+    with pytest.raises(ParseError, match=r"AXFR of nope\.test"):
+        zonefile.axfr(*world.address, "nope.test", timeout=5)
