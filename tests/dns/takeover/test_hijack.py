@@ -264,3 +264,14 @@ def test_seeded_from_passive_dns_a_fresh_guard_flags_the_very_first_answer(
         assert _judge(det, resolve(legit.address, name, qtype)) == [], (name, qtype)
     flagged = {q for q in QUESTIONS if _judge(det, resolve(evil.address, *q))}
     assert flagged == set(PLANTED)
+
+
+def test_state_is_saved_periodically_in_the_background(tmp_path: Path) -> None:
+    import time
+
+    det = _detector(tmp_path, save_interval_s=0.01)
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "baseline.json").exists() and time.monotonic() < deadline:
+        _judge(det, _response("www.example.org", ["198.51.100.1"], 60))
+        time.sleep(0.02)
+    assert "www.example.org" in (tmp_path / "baseline.json").read_text()

@@ -229,10 +229,11 @@ class BaselineStore:
         with self._lock:
             return {n: e.to_json() for n, e in self._names.items() if not e.pinned or e.seen}
 
-    def save(self) -> None:
+    def save(self, snapshot: dict[str, Any] | None = None) -> None:
+        """Write the state; pass a `snapshot()` taken under the lock that guards the entries."""
         if self.path is None:
             return
-        data = {"version": 1, "saved_at": time.time(), "names": self.snapshot()}
+        data = {"version": 1, "saved_at": time.time(), "names": self.snapshot() if snapshot is None else snapshot}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(data), encoding="utf-8")

@@ -133,7 +133,9 @@ class HijackDetector:
 
     def save(self) -> None:
         if self._guard is not None:
-            self._guard.store.save()
+            with self._lock:  # entries are mutated under this lock by detect()
+                snapshot = self._guard.store.snapshot()
+            self._guard.store.save(snapshot)
 
     def close(self) -> None:
         self.save()
