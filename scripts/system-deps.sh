@@ -9,6 +9,7 @@ while read -r cmd pkg; do
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done <<'LIST'
 nsd nsd
+unbound unbound
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

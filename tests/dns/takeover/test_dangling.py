@@ -204,3 +204,17 @@ def test_http_signs_use_the_given_probe_and_never_the_network(world: Nsd) -> Non
 def test_axfr_refused_is_a_clear_error(world: Nsd) -> None:
     with pytest.raises(ParseError, match=r"AXFR of nope\.test"):
         zonefile.axfr(*world.address, "nope.test", timeout=5)
+
+
+def test_through_a_recursive_resolver_the_findings_are_the_same(world: Nsd, tmp_path: Path) -> None:
+    """Unbound in front of NSD (stub zones): the usual deployment, a recursive resolver that
+    chases CNAMEs across zones itself."""
+    from tests.dns.takeover.unbound import Unbound
+    from tests.dns.takeover.world import world_zones
+
+    stubs = {zone: world.address for zone in world_zones()}
+    with Unbound(tmp_path / "unbound", stubs, refuse=("org",)) as resolver:
+        zone, records = read_zone_file(world.dir / "example.com.zone")
+        findings, stats = scan_records(zone, records, resolver.address, options=ScanOptions(released=RELEASED))
+    assert {_key(f): f.reason for f in findings} == PLANTED
+    assert stats.inconclusive == 1
