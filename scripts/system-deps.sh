@@ -11,6 +11,7 @@ done <<'LIST'
 unbound unbound
 dig dnsutils
 dnsperf dnsperf
+nsd nsd
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

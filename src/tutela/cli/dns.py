@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tutela.cli.context import EXIT_CLEAN, EXIT_FINDINGS, CliContext, emit_json, emit_table
+from tutela.cli.dns_takeover import register_dangling, register_history
 from tutela.core.errors import ConfigError
 from tutela.core.findings import Severity
 from tutela.core.services import split_listen
@@ -41,6 +42,9 @@ def register(groups: Any) -> None:
     tp.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(handler=_top)
+
+    register_dangling(sub)
+    register_history(sub)
 
 
 def _dns_settings(ctx: CliContext) -> Any:

@@ -41,7 +41,27 @@ def _m001_events(db: Any) -> None:
     db.execute("CREATE TABLE ingested_segments (name VARCHAR PRIMARY KEY, rows BIGINT, ingested_at TIMESTAMP)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "events", _m001_events),)
+def _m002_passive_dns(db: Any) -> None:
+    # Passive DNS: one row per (name, type, answer) a sensor saw, upserted in batches.
+    db.execute(
+        """
+        CREATE TABLE passive_dns (
+            name       VARCHAR NOT NULL,    -- owner name, lower-case, no trailing dot
+            rtype      VARCHAR NOT NULL,    -- A, AAAA, CNAME, NS, MX, ...
+            answer     VARCHAR NOT NULL,    -- record data in presentation form
+            first_seen TIMESTAMP NOT NULL,  -- UTC
+            last_seen  TIMESTAMP NOT NULL,
+            count      BIGINT NOT NULL,
+            PRIMARY KEY (name, rtype, answer)
+        )
+        """
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "events", _m001_events),
+    Migration(2, "passive_dns", _m002_passive_dns),
+)
 
 
 def current_version(db: Any) -> int:
