@@ -78,14 +78,14 @@ def _scan_models(args: argparse.Namespace, ctx: CliContext) -> int:
             raise ConfigError(f"no such file or folder: {p}")
     limits = ScanLimits(max_seconds=args.max_seconds) if args.max_seconds else ScanLimits()
     settings = ctx.settings
-    detectors = None
-    specs = settings.detectors.get("posture")
-    if specs:  # the configured posture pipeline; otherwise every registered posture detector
-        from tutela.core.models import ModelCache
-        from tutela.core.pipeline import build_detector
+    from tutela.core.models import ModelCache
+    from tutela.core.pipeline import DetectorSpec, build_detector
 
-        models = ModelCache()
-        detectors = [build_detector(ctx.detectors, s, models) for s in specs if s.enabled]
+    models = ModelCache()
+    # The configured posture pipeline; otherwise every registered posture detector.
+    names = [n for n in ctx.detectors.names() if n.startswith("posture.")]  # no other pillar is imported
+    specs = settings.detectors.get("posture") or [DetectorSpec(id=n) for n in names]
+    detectors = [build_detector(ctx.detectors, s, models) for s in specs if s.enabled] or None
     scanner = ModelScanner(detectors=detectors, policy=Policy(settings.policy_for("posture")), limits=limits)
     writer = None
     if not args.no_events:
