@@ -1,0 +1,124 @@
+"""Per-client, per-domain window state for tunnel sessions, bounded in memory.
+
+Keys are (client, registrable domain). Each key keeps at most `max_events` recent queries that have a
+subdomain part, within `window_s` seconds; at most `max_keys` keys are kept (least recently seen are
+dropped first). So memory is bounded by max_keys x max_events small tuples, whatever the traffic.
+
+What a window measures: subdomain fan-out (distinct subdomains), bytes per minute carried in
+subdomains, the record-type mix (TXT, NULL, CNAME, MX, ... are what tunnels ask for), the mean label
+entropy and the mean per-query tunnel confidence. `observe()` returns the evidence and a session level.
+Pure and clock-injected: testable without a sensor (see tests/dns_models/test_window.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+# Record types tunnels use to carry data downstream (TXT, NULL, CNAME, MX, KEY, SRV, ANY, private use).
+TUNNEL_QTYPES = frozenset({16, 10, 5, 15, 25, 33, 255, 65399})
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEvidence:
+    queries: int
+    distinct_subdomains: int
+    bytes_per_minute: float
+    tunnel_qtype_share: float
+    mean_entropy: float
+    mean_confidence: float
+    points: int
+    level: str | None
+
+    def as_evidence(self) -> dict[str, str]:
+        return {
+            "queries": str(self.queries),
+            "distinct_subdomains": str(self.distinct_subdomains),
+            "bytes_per_minute": f"{self.bytes_per_minute:.0f}",
+            "tunnel_qtype_share": f"{self.tunnel_qtype_share:.2f}",
+            "mean_entropy": f"{self.mean_entropy:.2f}",
+            "mean_confidence": f"{self.mean_confidence:.2f}",
+        }
+
+    def explain(self) -> str:
+        return (
+            f"{self.queries} queries, {self.distinct_subdomains} distinct subdomains, "
+            f"{self.bytes_per_minute:.0f} bytes/min in names, {self.tunnel_qtype_share:.0%} TXT/NULL/CNAME/MX, "
+            f"mean entropy {self.mean_entropy:.1f}, mean per-query confidence {self.mean_confidence:.2f}"
+        )
+
+
+class TunnelWindow:
+    def __init__(
+        self,
+        *,
+        window_s: float = 60.0,
+        max_events: int = 64,
+        max_keys: int = 50_000,
+        min_rate_span_s: float = 10.0,
+        bytes_per_minute: float = 1500.0,
+        fan_out: int = 8,
+        entropy: float = 3.3,
+    ) -> None:
+        self.window_s = window_s
+        self.max_events = max_events
+        self.max_keys = max_keys
+        self.min_rate_span_s = min_rate_span_s
+        self.bytes_per_minute = bytes_per_minute
+        self.fan_out = fan_out
+        self.entropy = entropy
+        # key -> deque of (t, sub_bytes, sub_digest, tunnel_qtype, entropy, confidence)
+        self._keys: OrderedDict[tuple[str, str], deque[tuple[float, int, bytes, bool, float, float]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def observe(
+        self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
+    ) -> WindowEvidence:
+        key = (client, registrable)
+        events = self._keys.get(key)
+        if events is None:
+            events = deque(maxlen=self.max_events)
+            self._keys[key] = events
+            if len(self._keys) > self.max_keys:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(key)
+        digest = hashlib.blake2b(sub.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        events.append((now, len(sub), digest, qtype in TUNNEL_QTYPES, entropy, confidence))
+        horizon = now - self.window_s
+        while events and events[0][0] < horizon:
+            events.popleft()
+        return self._evidence(events, now)
+
+    def _evidence(self, events: deque[tuple[float, int, bytes, bool, float, float]], now: float) -> WindowEvidence:
+        n = len(events)
+        distinct = len({e[2] for e in events})
+        span = max(now - events[0][0], self.min_rate_span_s)
+        bpm = sum(e[1] for e in events) * 60.0 / span
+        qshare = sum(1 for e in events if e[3]) / n
+        ent = sum(e[4] for e in events) / n
+        conf = sum(e[5] for e in events) / n
+        points = 0
+        if conf >= 0.7:
+            points += 2
+        elif conf >= 0.5:
+            points += 1
+        if distinct >= self.fan_out and distinct >= 0.8 * n:
+            points += 1
+        if bpm >= self.bytes_per_minute:
+            points += 1
+        if qshare >= 0.5:
+            points += 1
+        if ent >= self.entropy:
+            points += 1
+        level = None
+        if points >= 4 and n >= 4:
+            level = "high"
+        elif points >= 3 and n >= 3:
+            level = "medium"
+        elif points >= 2 and n >= 3:
+            level = "low"
+        return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level)
