@@ -57,8 +57,8 @@ class TunnelWindow:
         max_events: int = 64,
         max_keys: int = 50_000,
         min_rate_span_s: float = 10.0,
-        bytes_per_minute: float = 1500.0,
-        fan_out: int = 8,
+        bytes_per_minute: float = 1000.0,
+        fan_out: int = 6,
         entropy: float = 3.3,
     ) -> None:
         self.window_s = window_s
