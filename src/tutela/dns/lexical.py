@@ -14,6 +14,8 @@ files: the lexicon arrives as a mapping loaded (and sha256-checked) by the model
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -70,39 +72,35 @@ TUNNEL_FEATURES: tuple[str, ...] = (
 )
 
 
+_CONSONANT_RUN = re.compile(r"[b-df-hj-np-tv-z]+")
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_SWITCH = re.compile(r"(?=[a-z][0-9]|[0-9][a-z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_LOG2 = math.log2
+
+
 def entropy(text: str) -> float:
     """Shannon entropy in bits per character."""
     n = len(text)
     if n == 0:
         return 0.0
-    counts: dict[str, int] = {}
-    for ch in text:
-        counts[ch] = counts.get(ch, 0) + 1
-    return max(0.0, -sum(c / n * math.log2(c / n) for c in counts.values()))
+    return max(0.0, -sum(c / n * _LOG2(c / n) for c in Counter(text).values()))
 
 
 def runs(text: str) -> tuple[int, int, int]:
-    """(longest consonant run, longest digit run, digit/letter switches)."""
-    cons = best_cons = dig = best_dig = switches = 0
-    prev_digit: bool | None = None
-    for ch in text:
-        is_digit = ch in DIGITS
-        if is_digit:
-            dig += 1
-            cons = 0
-            best_dig = max(best_dig, dig)
-        else:
-            dig = 0
-            if ch in LETTERS and ch not in VOWELS:
-                cons += 1
-                best_cons = max(best_cons, cons)
-            else:
-                cons = 0
-        if ch in ALNUM:
-            if prev_digit is not None and prev_digit != is_digit:
-                switches += 1
-            prev_digit = is_digit
-    return best_cons, best_dig, switches
+    """(longest consonant run, longest digit run, digit/letter switches), with C-speed regexes."""
+    cons = max(map(len, _CONSONANT_RUN.findall(text)), default=0)
+    digs = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+    alnum = text if text.isalnum() and text.isascii() else _NOT_ALNUM.sub("", text)
+    return cons, digs, len(_SWITCH.findall(alnum))
+
+
+def _counts(text: str) -> tuple[int, int, int]:
+    """(letters, vowels, digits) of ASCII-lower text."""
+    digits = sum(text.count(d) for d in "0123456789")
+    vowels = sum(text.count(v) for v in "aeiou")
+    letters = sum(map(LETTERS.__contains__, text))
+    return letters, vowels, digits
 
 
 class Lexicon:
@@ -189,9 +187,7 @@ class Lexicon:
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
         label = label[:MAX_LABEL]
         n = len(label) or 1
-        letters = sum(1 for ch in label if ch in LETTERS)
-        vowels = sum(1 for ch in label if ch in VOWELS)
-        digits = sum(1 for ch in label if ch in DIGITS)
+        letters, vowels, digits = _counts(label)
         cons_run, digit_run, switches = runs(label)
         tri_mean, tri_min, tri_unseen = self.trigram_scores(label)
         coverage, nwords, longest = self.segment(label.replace("-", ""))
@@ -226,10 +222,8 @@ class Lexicon:
         labels = sub.split(".") if sub else []
         flat = sub.replace(".", "")
         n = len(flat) or 1
-        letters = sum(1 for ch in flat if ch in LETTERS)
-        vowels = sum(1 for ch in flat if ch in VOWELS)
-        digits = sum(1 for ch in flat if ch in DIGITS)
-        symbols = sum(1 for ch in flat if ch not in ALNUM and ch != "-")
+        letters, vowels, digits = _counts(flat)
+        symbols = len(flat) - letters - digits - flat.count("-")
         cons_run, digit_run, _ = runs(flat)
         if flat:
             tri_mean, _, tri_unseen = self.trigram_scores(flat[:64])

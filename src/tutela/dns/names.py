@@ -34,6 +34,11 @@ class NameSplitter:
         self._private: dict[str, bool] = {}  # per public suffix: a small, bounded set
         self.split = lru_cache(maxsize=cache_size)(self._split)
 
+    def warmup(self) -> None:
+        """Load both lists now (servers call this at start; benchmarks before timing)."""
+        if self._all is None:
+            self._load()
+
     def _load(self) -> None:
         from publicsuffixlist import PublicSuffixList
 

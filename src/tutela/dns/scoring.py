@@ -69,8 +69,16 @@ class Score:
     p: float
     confidence: float
     level: str | None
-    explanation: str
+    features: tuple[float, ...] = ()  # the model's input, kept to explain on demand
     families: tuple[tuple[str, float], ...] = ()
+    note: str = ""  # why a name was not judged
+
+    @property
+    def explanation(self) -> str:
+        """Built only when asked (a finding or a report needs it), not on the inline path."""
+        if not self.features:
+            return self.note
+        return explain_dga(self.features) if self.kind == "dga" else explain_tunnel(self.features)
 
 
 class _Bundle:
@@ -145,14 +153,14 @@ class DnsScorer:
 
     def dga(self, parts: NameParts, *, families: bool = True) -> Score:
         if not parts.label:
-            return Score("dga", parts.registrable, 0.0, 0.0, None, "no registrable label")
+            return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label")
         forest, cal = self._dga_model()
         x = self.dga_features(parts)
         p = forest.proba_one(x)[0]
         conf = cal.confidence(p)
         level = cal.level(conf)
         fams = self.families(parts, x) if families and level is not None else ()
-        return Score("dga", parts.registrable, p, conf, level, explain_dga(x), fams)
+        return Score("dga", parts.registrable, p, conf, level, tuple(x), fams)
 
     def dga_many(self, parts: Sequence[NameParts], *, families: bool = True) -> list[Score]:
         """Batch scoring: features in Python, trees vectorised with numpy."""
@@ -166,23 +174,23 @@ class DnsScorer:
         out = []
         for part, x, p in zip(parts, X, proba, strict=True):
             if not part.label:
-                out.append(Score("dga", part.registrable, 0.0, 0.0, None, "no registrable label"))
+                out.append(Score("dga", part.registrable, 0.0, 0.0, None, note="no registrable label"))
                 continue
             conf = cal.confidence(p)
             level = cal.level(conf)
             fams = self.families(part, x) if families and level is not None else ()
-            out.append(Score("dga", part.registrable, p, conf, level, explain_dga(x), fams))
+            out.append(Score("dga", part.registrable, p, conf, level, tuple(x), fams))
         return out
 
     # -- tunnels -----------------------------------------------------------------------------------
     def tunnel(self, parts: NameParts) -> Score:
         if not parts.sub:
-            return Score("tunnel", parts.registrable, 0.0, 0.0, None, "no subdomain")
+            return Score("tunnel", parts.registrable, 0.0, 0.0, None, note="no subdomain")
         forest, cal = self._tunnel_model()
         x = self.lexicon.tunnel_features(parts.sub)
         p = forest.proba_one(x)[0]
         conf = cal.confidence(p)
-        return Score("tunnel", parts.registrable, p, conf, cal.level(conf), explain_tunnel(x))
+        return Score("tunnel", parts.registrable, p, conf, cal.level(conf), tuple(x))
 
     def tunnel_many(self, parts: Sequence[NameParts]) -> list[Score]:
         import numpy as np
@@ -191,11 +199,11 @@ class DnsScorer:
             return []
         forest, cal = self._tunnel_model()
         with_sub = [i for i, p in enumerate(parts) if p.sub]
-        out = [Score("tunnel", p.registrable, 0.0, 0.0, None, "no subdomain") for p in parts]
+        out = [Score("tunnel", p.registrable, 0.0, 0.0, None, note="no subdomain") for p in parts]
         if with_sub:
             X = [self.lexicon.tunnel_features(parts[i].sub) for i in with_sub]
             proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
             for i, x, p in zip(with_sub, X, proba, strict=True):
                 conf = cal.confidence(p)
-                out[i] = Score("tunnel", parts[i].registrable, p, conf, cal.level(conf), explain_tunnel(x))
+                out[i] = Score("tunnel", parts[i].registrable, p, conf, cal.level(conf), tuple(x))
         return out

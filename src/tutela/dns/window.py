@@ -12,7 +12,6 @@ Pure and clock-injected: testable without a sensor (see tests/dns_models/test_wi
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -49,6 +48,40 @@ class WindowEvidence:
         )
 
 
+class _Key:
+    """One (client, domain) window: recent events plus running totals, so an update is O(1)."""
+
+    __slots__ = ("bytes", "confidence", "digests", "entropy", "events", "qtypes")
+
+    def __init__(self) -> None:
+        self.events: deque[tuple[float, int, int, bool, float, float]] = deque()
+        self.digests: dict[int, int] = {}
+        self.bytes = 0
+        self.qtypes = 0
+        self.entropy = 0.0
+        self.confidence = 0.0
+
+    def push(self, event: tuple[float, int, int, bool, float, float]) -> None:
+        self.events.append(event)
+        self.digests[event[2]] = self.digests.get(event[2], 0) + 1
+        self.bytes += event[1]
+        self.qtypes += event[3]
+        self.entropy += event[4]
+        self.confidence += event[5]
+
+    def pop(self) -> None:
+        event = self.events.popleft()
+        left = self.digests[event[2]] - 1
+        if left:
+            self.digests[event[2]] = left
+        else:
+            del self.digests[event[2]]
+        self.bytes -= event[1]
+        self.qtypes -= event[3]
+        self.entropy -= event[4]
+        self.confidence -= event[5]
+
+
 class TunnelWindow:
     def __init__(
         self,
@@ -68,8 +101,7 @@ class TunnelWindow:
         self.bytes_per_minute = bytes_per_minute
         self.fan_out = fan_out
         self.entropy = entropy
-        # key -> deque of (t, sub_bytes, sub_digest, tunnel_qtype, entropy, confidence)
-        self._keys: OrderedDict[tuple[str, str], deque[tuple[float, int, bytes, bool, float, float]]] = OrderedDict()
+        self._keys: OrderedDict[tuple[str, str], _Key] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -78,29 +110,29 @@ class TunnelWindow:
         self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
     ) -> WindowEvidence:
         key = (client, registrable)
-        events = self._keys.get(key)
-        if events is None:
-            events = deque(maxlen=self.max_events)
-            self._keys[key] = events
+        state = self._keys.get(key)
+        if state is None:
+            state = self._keys[key] = _Key()
             if len(self._keys) > self.max_keys:
                 self._keys.popitem(last=False)
         else:
             self._keys.move_to_end(key)
-        digest = hashlib.blake2b(sub.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        events.append((now, len(sub), digest, qtype in TUNNEL_QTYPES, entropy, confidence))
+        # a keyed hash per process (str hash is salted): distinct-subdomain counting without keeping names
+        state.push((now, len(sub), hash(sub), qtype in TUNNEL_QTYPES, entropy, confidence))
         horizon = now - self.window_s
-        while events and events[0][0] < horizon:
-            events.popleft()
-        return self._evidence(events, now)
+        events = state.events
+        while len(events) > self.max_events or (events and events[0][0] < horizon):
+            state.pop()
+        return self._evidence(state, now)
 
-    def _evidence(self, events: deque[tuple[float, int, bytes, bool, float, float]], now: float) -> WindowEvidence:
-        n = len(events)
-        distinct = len({e[2] for e in events})
-        span = max(now - events[0][0], self.min_rate_span_s)
-        bpm = sum(e[1] for e in events) * 60.0 / span
-        qshare = sum(1 for e in events if e[3]) / n
-        ent = sum(e[4] for e in events) / n
-        conf = sum(e[5] for e in events) / n
+    def _evidence(self, state: _Key, now: float) -> WindowEvidence:
+        n = len(state.events)
+        distinct = len(state.digests)
+        span = max(now - state.events[0][0], self.min_rate_span_s)
+        bpm = state.bytes * 60.0 / span
+        qshare = state.qtypes / n
+        ent = state.entropy / n
+        conf = state.confidence / n
         points = 0
         if conf >= 0.7:
             points += 2

@@ -53,7 +53,7 @@ class DgaDetector:
     def score(self, name: str) -> Score:
         parts = self.scorer.split(name)
         if not parts.label or parts.suffix.rpartition(".")[2] in self._ignore:
-            return Score("dga", parts.registrable, 0.0, 0.0, None, "not judged")
+            return Score("dga", parts.registrable, 0.0, 0.0, None, note="not judged")
         if self._score is not None:
             return self._score(parts.registrable)
         return self.scorer.dga(parts, families=self.config.families)

@@ -87,7 +87,7 @@ class TunnelDetector:
                 parts.registrable,
                 parts.sub,
                 subject.qtype,
-                entropy(parts.sub.replace(".", "")),
+                s.features[3] if s.features else entropy(parts.sub.replace(".", "")),
                 s.confidence,
                 self.clock(),
             )

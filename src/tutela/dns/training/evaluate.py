@@ -226,7 +226,7 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
                 fam_rows[fam] = (offset, offset + len(items))
                 offset += len(items)
         lofo_rows = {}
-        params = {**T.DGA_PARAMS, **T.dga_monotone(), "num_threads": 2}
+        params = {**T.DGA_PARAMS, **T.dga_monotone()}
         for fam in sorted(data.families()):
             keep = np.ones(len(base_y), bool)
             if fam in fam_rows:
