@@ -92,3 +92,17 @@ def test_import_tutela_dns_stays_light():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_derived_objects_are_built_once_per_cache():
+    cache = ModelCache()
+    calls = []
+
+    def build(spec):
+        calls.append(1)
+        return Forest(spec)
+
+    first = cache.derived(refs.TUNNEL, "forest", build)
+    assert cache.derived(refs.TUNNEL, "forest", build) is first
+    assert len(calls) == 1
+    assert cache.loaded() == [refs.TUNNEL.key]

@@ -26,6 +26,15 @@ LEVEL_CONFIDENCE = {"low": 0.5, "medium": 0.7, "high": 0.9}
 LEVEL_SEVERITY = {"low": Severity.INFO, "medium": Severity.MEDIUM, "high": Severity.HIGH}
 
 
+def dga_judged(parts: NameParts) -> bool:
+    """Whether the DGA model judges this name: a registrable label that is not an IDN (xn--) label.
+
+    Punycode looks random to a character model but encodes ordinary Unicode names; DGAs studied here
+    never use it. Such names get score 0 with a note, and are left out of training.
+    """
+    return bool(parts.label) and not parts.label.startswith("xn--")
+
+
 def _logit(p: float) -> float:
     p = min(max(p, 1e-12), 1 - 1e-12)
     return math.log(p / (1 - p))
@@ -152,8 +161,8 @@ class DnsScorer:
         return tuple((n, round(p, 3)) for n, p in ranked)
 
     def dga(self, parts: NameParts, *, families: bool = True) -> Score:
-        if not parts.label:
-            return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label")
+        if not dga_judged(parts):
+            return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label")
         forest, cal = self._dga_model()
         x = self.dga_features(parts)
         p = forest.proba_one(x)[0]
@@ -173,8 +182,8 @@ class DnsScorer:
         proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
         out = []
         for part, x, p in zip(parts, X, proba, strict=True):
-            if not part.label:
-                out.append(Score("dga", part.registrable, 0.0, 0.0, None, note="no registrable label"))
+            if not dga_judged(part):
+                out.append(Score("dga", part.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label"))
                 continue
             conf = cal.confidence(p)
             level = cal.level(conf)

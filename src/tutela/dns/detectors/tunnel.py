@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import lru_cache
 from typing import ClassVar, Literal
 
@@ -25,7 +26,7 @@ from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding
 from tutela.core.models import ModelCache
 from tutela.dns.lexical import entropy
-from tutela.dns.names import NameSplitter
+from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
 from tutela.dns.subjects import DnsQuery
 from tutela.dns.window import TunnelWindow, WindowEvidence
@@ -65,19 +66,28 @@ class TunnelDetector:
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
         self.window = TunnelWindow(window_s=config.window_s, max_events=config.max_events, max_keys=config.max_keys)
-        self._score = lru_cache(maxsize=config.cache_size)(self._score_name) if config.cache_size else self._score_name
+        # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
+        # "api" and the like are scored once for every domain.
+        self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
 
-    def _score_name(self, name: str) -> Score:
-        return self.scorer.tunnel(self.scorer.split(name))
+    def _score_sub_uncached(self, sub: str) -> Score:
+        return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
 
     def score(self, name: str) -> Score:
-        return self._score(name)
+        parts = self.scorer.split(name)
+        return self._score_parts(parts)
+
+    def _score_parts(self, parts: NameParts) -> Score:
+        if self._score_sub is None:
+            return self.scorer.tunnel(parts)
+        s = self._score_sub(parts.sub)
+        return replace(s, registrable=parts.registrable) if s.level is not None else s
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
         parts = self.scorer.split(subject.name)
         if not parts.sub or parts.suffix.rpartition(".")[2] in self._ignore:
             return ()
-        s = self._score(parts.name)
+        s = self._score_parts(parts)
         out: list[Finding] = []
         if s.level is not None and s.confidence >= self._min_conf:
             out.append(self._query_finding(s, len(parts.sub)))

@@ -20,6 +20,7 @@ from tutela.core.features import require
 from tutela.dns.forest import to_compact
 from tutela.dns.lexical import DGA_FEATURES, TUNNEL_FEATURES, Lexicon
 from tutela.dns.names import NameParts, NameSplitter
+from tutela.dns.scoring import dga_judged
 from tutela.dns.training import synth
 from tutela.dns.training.data import DnsData, load, split_of
 
@@ -171,7 +172,7 @@ def fit(params: dict[str, Any], X: Any, y: Any, rounds: int, weight: Any = None)
 def dga_training_set(lex: Lexicon, sets: Sets, where: str, exclude: str | None = None) -> tuple[Any, Any, Any]:
     """Benign (popular + cloud) vs DGA rows, with weights so each side (and each family) counts evenly."""
     np = require("numpy", "ml")
-    benign = sets.data.benign[where] + sets.cloud[where]
+    benign = [p for p in sets.data.benign[where] + sets.cloud[where] if dga_judged(p)]
     dga_parts: list[NameParts] = []
     dga_w: list[float] = []
     families = {f: v for f, v in sets.dga[where].items() if f != exclude and v}
@@ -228,7 +229,7 @@ def train(data_root: Path, out_dir: Path, *, seed: int = SEED, progress: Progres
     X, y, w = dga_training_set(lex, sets, "train")
     params = {**DGA_PARAMS, **dga_monotone(), "seed": seed}
     booster = fit(params, X, y, DGA_ROUNDS, w)
-    val_benign = dga_matrix(lex, data.benign["val"] + sets.cloud["val"])
+    val_benign = dga_matrix(lex, [p for p in data.benign["val"] + sets.cloud["val"] if dga_judged(p)])
     b_scores = booster.predict(val_benign)
     thresholds = {lvl: threshold_at(b_scores.tolist(), fpr) for lvl, fpr in LEVEL_FPR.items()}
     dga_spec = to_compact(booster.dump_model(), DGA_FEATURES)
