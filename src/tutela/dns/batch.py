@@ -38,14 +38,12 @@ class NameScorer:
         dga: dict[int, Score] = {}
         tun: dict[int, Score] = {}
         if self.use_dga:
-            judged = [k for k, p in enumerate(parts) if p.label and p.suffix.rpartition(".")[2] not in self.dga._ignore]
+            judged = [k for k, p in enumerate(parts) if self.dga.judges(p)]
             uniq = list(dict.fromkeys(parts[k].registrable for k in judged))
             by_reg = dict(zip(uniq, self.dga.scorer.dga_many([self.splitter(r) for r in uniq]), strict=True))
             dga = {valid[k]: by_reg[parts[k].registrable] for k in judged}
         if self.use_tunnel:
-            judged = [
-                k for k, p in enumerate(parts) if p.sub and p.suffix.rpartition(".")[2] not in self.tunnel._ignore
-            ]
+            judged = [k for k, p in enumerate(parts) if self.tunnel.judges(p)]
             scores = self.tunnel.scorer.tunnel_many([parts[k] for k in judged])
             tun = {valid[k]: s for k, s in zip(judged, scores, strict=True)}
         rows = []
@@ -70,7 +68,7 @@ class NameScorer:
                 if s.kind == "dga":
                     findings.append(self.dga.finding(s))
                 else:
-                    findings.append(self.tunnel._query_finding(s, 0))
+                    findings.append(self.tunnel.query_finding(s, 0))
             if s.level is not None:
                 reasons.append(f"{s.kind}: {s.level} ({s.confidence:.3f}): {s.explanation}")
             else:

@@ -13,7 +13,7 @@ Pure and clock-injected: testable without a sensor (see tests/dns_models/test_wi
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # Record types tunnels use to carry data downstream (TXT, NULL, CNAME, MX, KEY, SRV, ANY, private use).
 TUNNEL_QTYPES = frozenset({16, 10, 5, 15, 25, 33, 255, 65399})
@@ -29,6 +29,7 @@ class WindowEvidence:
     mean_confidence: float
     points: int
     level: str | None
+    changed: bool = True  # the level differs from this key's previous observation
 
     def as_evidence(self) -> dict[str, str]:
         return {
@@ -51,7 +52,7 @@ class WindowEvidence:
 class _Key:
     """One (client, domain) window: recent events plus running totals, so an update is O(1)."""
 
-    __slots__ = ("bytes", "confidence", "digests", "entropy", "events", "qtypes")
+    __slots__ = ("bytes", "confidence", "digests", "entropy", "events", "level", "qtypes")
 
     def __init__(self) -> None:
         self.events: deque[tuple[float, int, int, bool, float, float]] = deque()
@@ -60,6 +61,7 @@ class _Key:
         self.qtypes = 0
         self.entropy = 0.0
         self.confidence = 0.0
+        self.level: str | None = None
 
     def push(self, event: tuple[float, int, int, bool, float, float]) -> None:
         self.events.append(event)
@@ -123,7 +125,11 @@ class TunnelWindow:
         events = state.events
         while len(events) > self.max_events or (events and events[0][0] < horizon):
             state.pop()
-        return self._evidence(state, now)
+        ev = self._evidence(state, now)
+        if ev.level == state.level:
+            ev = replace(ev, changed=False)
+        state.level = ev.level
+        return ev
 
     def _evidence(self, state: _Key, now: float) -> WindowEvidence:
         n = len(state.events)

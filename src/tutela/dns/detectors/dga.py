@@ -17,7 +17,7 @@ from pydantic import Field
 from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding
 from tutela.core.models import ModelCache
-from tutela.dns.names import NameSplitter
+from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, DnsScorer, Score
 from tutela.dns.subjects import DnsQuery
 
@@ -50,9 +50,13 @@ class DgaDetector:
     def _score_registrable(self, registrable: str) -> Score:
         return self.scorer.dga(self.scorer.split(registrable), families=self.config.families)
 
+    def judges(self, parts: NameParts) -> bool:
+        """False for names without a registrable label or under an ignored top-level suffix."""
+        return bool(parts.label) and parts.suffix.rpartition(".")[2] not in self._ignore
+
     def score(self, name: str) -> Score:
         parts = self.scorer.split(name)
-        if not parts.label or parts.suffix.rpartition(".")[2] in self._ignore:
+        if not self.judges(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="not judged")
         if self._score is not None:
             return self._score(parts.registrable)

@@ -73,6 +73,10 @@ class TunnelDetector:
     def _score_sub_uncached(self, sub: str) -> Score:
         return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
 
+    def judges(self, parts: NameParts) -> bool:
+        """False for names without a subdomain part or under an ignored top-level suffix."""
+        return bool(parts.sub) and parts.suffix.rpartition(".")[2] not in self._ignore
+
     def score(self, name: str) -> Score:
         parts = self.scorer.split(name)
         return self._score_parts(parts)
@@ -85,12 +89,12 @@ class TunnelDetector:
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
         parts = self.scorer.split(subject.name)
-        if not parts.sub or parts.suffix.rpartition(".")[2] in self._ignore:
+        if not self.judges(parts):
             return ()
         s = self._score_parts(parts)
         out: list[Finding] = []
         if s.level is not None and s.confidence >= self._min_conf:
-            out.append(self._query_finding(s, len(parts.sub)))
+            out.append(self.query_finding(s, len(parts.sub)))
         if self.config.window:
             ev = self.window.observe(
                 subject.client,
@@ -101,11 +105,16 @@ class TunnelDetector:
                 s.confidence,
                 self.clock(),
             )
-            if ev.level is not None and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level):
+            # a HIGH session finding on every query (each is blocked); lower levels only when they change
+            if (
+                ev.level is not None
+                and (ev.level == "high" or ev.changed)
+                and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
+            ):
                 out.append(self._session_finding(subject.client, parts.registrable, ev))
         return out
 
-    def _query_finding(self, s: Score, sub_len: int) -> Finding:
+    def query_finding(self, s: Score, sub_len: int) -> Finding:
         assert s.level is not None
         return Finding.of(
             match=s.registrable,
