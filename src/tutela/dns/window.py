@@ -13,7 +13,7 @@ Pure and clock-injected: testable without a sensor (see tests/dns_models/test_wi
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 # Record types tunnels use to carry data downstream (TXT, NULL, CNAME, MX, KEY, SRV, ANY, private use).
 TUNNEL_QTYPES = frozenset({16, 10, 5, 15, 25, 33, 255, 65399})
@@ -125,11 +125,7 @@ class TunnelWindow:
         events = state.events
         while len(events) > self.max_events or (events and events[0][0] < horizon):
             state.pop()
-        ev = self._evidence(state, now)
-        if ev.level == state.level:
-            ev = replace(ev, changed=False)
-        state.level = ev.level
-        return ev
+        return self._evidence(state, now)
 
     def _evidence(self, state: _Key, now: float) -> WindowEvidence:
         n = len(state.events)
@@ -159,4 +155,6 @@ class TunnelWindow:
             level = "medium"
         elif points >= 2 and n >= 3:
             level = "low"
-        return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level)
+        changed = level != state.level
+        state.level = level
+        return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level, changed)
