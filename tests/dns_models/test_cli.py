@@ -67,3 +67,10 @@ def test_score_20k_names_in_seconds():
     elapsed = time.perf_counter() - start
     assert len(rows) == len(names) and [r["name"] for r in rows] == names
     assert elapsed < 30, elapsed  # ~100k names in well under a minute on a shared 2-core machine
+
+
+def test_train_and_eval_report_a_missing_data_folder(tmp_path, capsys):
+    assert main(["train", "dns", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+    assert main(["eval", "dns", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err
+    assert "not found" in err and "Traceback" not in err
