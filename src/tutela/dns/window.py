@@ -2,7 +2,9 @@
 
 Keys are (client, registrable domain). Each key keeps at most `max_events` recent queries that have a
 subdomain part, within `window_s` seconds; at most `max_keys` keys are kept (least recently seen are
-dropped first). So memory is bounded by max_keys x max_events small tuples, whatever the traffic.
+dropped first). So memory is bounded by max_keys x max_events small tuples (~230 bytes each; 10,000 x 32
+by default, ~74 MB at worst), whatever the traffic. Not thread-safe: callers serialise (TunnelDetector
+holds a lock).
 
 What a window measures: subdomain fan-out (distinct subdomains), bytes per minute carried in
 subdomains, the record-type mix (TXT, NULL, CNAME, MX, ... are what tunnels ask for), the mean label
@@ -89,8 +91,8 @@ class TunnelWindow:
         self,
         *,
         window_s: float = 60.0,
-        max_events: int = 64,
-        max_keys: int = 50_000,
+        max_events: int = 32,
+        max_keys: int = 10_000,
         min_rate_span_s: float = 10.0,
         bytes_per_minute: float = 1000.0,
         fan_out: int = 6,

@@ -14,6 +14,7 @@ from `self.clock` (time.monotonic by default; tests inject their own).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -38,8 +39,9 @@ class TunnelConfig(DetectorConfig):
     min_level: Level = "low"
     window: bool = True
     window_s: float = Field(60.0, gt=0, le=3600)
-    max_keys: int = Field(50_000, ge=1, le=10_000_000)
-    max_events: int = Field(64, ge=4, le=4096)
+    # memory bound of the window: at most max_keys x max_events events, ~230 bytes each (~74 MB by default)
+    max_keys: int = Field(10_000, ge=1, le=10_000_000)
+    max_events: int = Field(32, ge=4, le=4096)
     cache_size: int = Field(65536, ge=0, le=10_000_000)
     ignore_suffixes: tuple[str, ...] = ("arpa",)
 
@@ -65,6 +67,7 @@ class TunnelDetector:
         self.clock = clock
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
+        self._lock = threading.Lock()  # the window is shared state; detect() may run on several threads
         self.window = TunnelWindow(window_s=config.window_s, max_events=config.max_events, max_keys=config.max_keys)
         # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
         # "api" and the like are scored once for every domain.
@@ -96,15 +99,11 @@ class TunnelDetector:
         if s.level is not None and s.confidence >= self._min_conf:
             out.append(self.query_finding(s, len(parts.sub)))
         if self.config.window:
-            ev = self.window.observe(
-                subject.client,
-                parts.registrable,
-                parts.sub,
-                subject.qtype,
-                s.features[3] if s.features else entropy(parts.sub.replace(".", "")),
-                s.confidence,
-                self.clock(),
-            )
+            ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
+            with self._lock:
+                ev = self.window.observe(
+                    subject.client, parts.registrable, parts.sub, subject.qtype, ent, s.confidence, self.clock()
+                )
             # a HIGH session finding on every query (each is blocked); lower levels only when they change
             if (
                 ev.level is not None
