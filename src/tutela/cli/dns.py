@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tutela.cli.context import EXIT_CLEAN, EXIT_FINDINGS, CliContext, emit_json, emit_table
+from tutela.cli.dns_models import register_score
 from tutela.cli.dns_takeover import register_dangling, register_history
 from tutela.core.errors import ConfigError
 from tutela.core.findings import Severity
@@ -43,6 +44,7 @@ def register(groups: Any) -> None:
     tp.add_argument("--json", action="store_true")
     tp.set_defaults(handler=_top)
 
+    register_score(sub)
     register_dangling(sub)
     register_history(sub)
 

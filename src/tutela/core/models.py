@@ -118,12 +118,29 @@ class ModelCache:
                 self._loaded[ref.key] = self._load(ref)
             return self._loaded[ref.key]
 
+    def derived(self, ref: ModelRef, kind: str, build: Callable[[Any], Any]) -> Any:
+        """An object built once per cache from a loaded model (a compiled evaluator, an index).
+
+        `build(model)` runs once per (ref, kind), under the model's lock, so detectors sharing a
+        cache share the built object too.
+        """
+        key = f"{ref.key}#{kind}"
+        try:
+            return self._loaded[key]
+        except KeyError:
+            pass
+        model = self.get(ref)
+        with self._locks[ref.key]:
+            if key not in self._loaded:
+                self._loaded[key] = build(model)
+            return self._loaded[key]
+
     def warmup(self, refs: list[ModelRef]) -> None:
         for ref in refs:
             self.get(ref)
 
     def loaded(self) -> list[str]:
-        return sorted(self._loaded)
+        return sorted(k for k in self._loaded if "#" not in k)
 
     def _load(self, ref: ModelRef) -> Any:
         path = ref.path()

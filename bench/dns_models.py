@@ -1,0 +1,216 @@
+"""Inline cost of the DNS model detectors (dns.dga + dns.tunnel), per query.
+
+    .venv/bin/python bench/dns_models.py [--queries 20000] [--repeat 5]
+
+Times are CPU time of the benchmark thread (`time.thread_time`), not wall-clock: on a shared machine
+other processes' load does not count, only what a query costs. Medians of --repeat runs, side by side:
+- miss: every query name is new (no verdict cache hit; PSL split, features and trees all run);
+- amortised: a Zipf-like stream over a smaller set of names, with the detectors' verdict caches;
+- components: PSL split, DGA features, DGA trees (compiled evaluator vs LightGBM Booster.predict on
+  one row, when lightgbm is installed), tunnel features + trees;
+- batch: `tutela dns score` throughput (names/s) through NameScorer.
+Names are generated (synthetic hostnames, random DGA-like labels), so no data set is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import string
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # LightGBM's OpenMP threads must not spin during timings
+
+from tutela.core.detector import ScanContext
+from tutela.core.models import ModelCache
+from tutela.dns.batch import NameScorer
+from tutela.dns.detectors.dga import DgaConfig, DgaDetector
+from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
+from tutela.dns.names import NameSplitter
+from tutela.dns.subjects import DnsQuery
+from tutela.dns.training import synth
+
+POPULAR = [
+    "google.com", "facebook.com", "microsoft.com", "apple.com", "amazon.com", "netflix.com", "wikipedia.org",
+    "github.com", "example.co.uk", "yahoo.co.jp", "bbc.co.uk", "cloudflare.com", "akamaiedge.net", "office.com",
+]  # fmt: skip
+
+
+def names(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    hosts = synth.generate("bench", POPULAR, n, seed)
+    for i in range(n):
+        r = rng.random()
+        if r < 0.7:
+            out.append(f"{hosts[i]}")
+        elif r < 0.85:
+            label = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randrange(8, 20)))
+            out.append(f"{label}.{rng.choice(('com', 'net', 'biz', 'info'))}")
+        else:
+            out.append(f"{rng.choice(POPULAR).split('.')[0]}{i}.{rng.choice(('com', 'net', 'org'))}")
+    return list(dict.fromkeys(out))
+
+
+def _random_label(name: str) -> bool:
+    label = name.split(".")[0]
+    return name.count(".") == 1 and label.isalpha() and not any(p.split(".")[0] in label for p in POPULAR)
+
+
+def per_item(fn: Callable[[str], object], items: list[str]) -> float:
+    start = time.thread_time()
+    for x in items:
+        fn(x)
+    return (time.thread_time() - start) / len(items) * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--queries", type=int, default=20000)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    models = ModelCache()
+    ctx = ScanContext()
+    results: dict[str, list[float]] = {}
+
+    def record(key: str, value: float) -> None:
+        results.setdefault(key, []).append(value)
+
+    # warm up: load models, compile forests, load the PSL
+    warm = DgaDetector(DgaConfig(), models)
+    warm.scorer.warmup()
+    list(warm.detect(DnsQuery("warm.example.com"), ctx))
+    TunnelDetector(TunnelConfig(), models).detect(DnsQuery("a.warm.example.com"), ctx)
+    booster = _same_size_booster()
+
+    from tutela.dns.lexical import entropy
+
+    for rep in range(args.repeat):
+        # reference operation: Shannon entropy of an 11-character label, 2.7 µs on an idle machine of this
+        # kind (docs/LIBRARIES.md); its ratio here shows how loaded the shared machine was during the run
+        record("reference: entropy of an 11-char label (µs)", per_item(entropy, ["abcdefghijk"] * 20000))
+        qs = names(args.queries, seed=100 + rep)
+        queries = [DnsQuery(name=n, qtype=1, client="10.0.0.1") for n in qs]
+        splitter = NameSplitter()
+        splitter.warmup()
+        dga = DgaDetector(DgaConfig(), models, splitter)
+        tun = TunnelDetector(TunnelConfig(), models, splitter)
+        # miss: new names, fresh caches (the PSL split is a miss too)
+        start = time.thread_time()
+        for q in queries:
+            list(dga.detect(q, ctx))
+            list(tun.detect(q, ctx))
+        record("miss, mixed stream (µs/query)", (time.thread_time() - start) / len(queries) * 1e6)
+        # miss, by kind of name: ordinary hostnames vs DGA-looking names (findings + families built)
+        for label, subset in (
+            (
+                "miss, ordinary hostnames (µs/query)",
+                [DnsQuery(n) for n in dict.fromkeys(synth.generate(f"o{rep}", POPULAR, 3000, rep))],
+            ),
+            (
+                "miss, random-label names: DGA findings + families (µs/query)",
+                [DnsQuery(n) for n in qs if _random_label(n)],
+            ),
+        ):
+            sp_k = NameSplitter()
+            sp_k.warmup()
+            d_k = DgaDetector(DgaConfig(), models, sp_k)
+            t_k = TunnelDetector(TunnelConfig(), models, sp_k)
+            start = time.thread_time()
+            for q in subset:
+                list(d_k.detect(q, ctx))
+                list(t_k.detect(q, ctx))
+            record(label, (time.thread_time() - start) / max(1, len(subset)) * 1e6)
+        # amortised: Zipf-like stream over the same names, caches now warm for popular ones
+        rng = random.Random(rep)
+        weights = [1.0 / (i + 1) for i in range(len(queries))]
+        stream = rng.choices(queries, weights=weights, k=len(queries) * 2)
+        splitter2 = NameSplitter()
+        splitter2.warmup()
+        dga2 = DgaDetector(DgaConfig(), models, splitter2)
+        tun2 = TunnelDetector(TunnelConfig(), models, splitter2)
+        start = time.thread_time()
+        for q in stream:
+            list(dga2.detect(q, ctx))
+            list(tun2.detect(q, ctx))
+        record(
+            "amortised, Zipf stream with verdict caches (µs/query)", (time.thread_time() - start) / len(stream) * 1e6
+        )
+        start = time.thread_time()
+        for q in stream:  # second pass: every verdict is cached (the window still updates)
+            list(dga2.detect(q, ctx))
+            list(tun2.detect(q, ctx))
+        record(
+            "hit: all verdicts cached, window still updated (µs/query)",
+            (time.thread_time() - start) / len(stream) * 1e6,
+        )
+        uniq = len({q.name for q in stream})
+        record("  distinct names in that stream (%)", 100 * uniq / len(stream))
+        # components
+        sp = NameSplitter()
+        sp.warmup()
+        record("  PSL split, miss (µs)", per_item(sp.split, qs))
+        parts = [sp(n) for n in qs]
+        scorer = dga.scorer
+        lex = scorer.lexicon
+        feats = []
+        start = time.thread_time()
+        for p in parts:
+            feats.append(lex.dga_features(p.label, p.suffix, p.private))
+        record("  DGA features (µs)", (time.thread_time() - start) / len(parts) * 1e6)
+        forest, _ = scorer._dga_model()
+        start = time.thread_time()
+        for x in feats:
+            forest.proba_one(x)
+        record("  DGA trees, compiled evaluator (µs)", (time.thread_time() - start) / len(feats) * 1e6)
+        if booster is not None:
+            import numpy as np
+
+            sample = feats[:2000]
+            start = time.thread_time()
+            for x in sample:
+                booster.predict(np.asarray([x]), num_threads=1)
+            record(
+                "  same-size LightGBM Booster.predict, one row (µs)", (time.thread_time() - start) / len(sample) * 1e6
+            )
+        with_sub = [p for p in parts if p.sub]
+        start = time.thread_time()
+        for p in with_sub:
+            scorer.tunnel(p)
+        record("  tunnel features + trees, names with a subdomain (µs)",
+               (time.thread_time() - start) / max(1, len(with_sub)) * 1e6)  # fmt: skip
+        # batch CLI path
+        ns = NameScorer("all", models)
+        start = time.thread_time()
+        for i in range(0, len(qs), 4096):
+            ns.score_batch(qs[i : i + 4096])
+        record("batch `dns score` (names/s)", len(qs) / (time.thread_time() - start))
+
+    print(f"queries per run: {args.queries}, runs: {args.repeat}, python {sys.version.split()[0]}")
+    for key, values in results.items():
+        print(f"{key:62s} median {statistics.median(values):10.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
+
+
+def _same_size_booster() -> object | None:
+    """A LightGBM Booster the size of the shipped DGA model (200 trees, <= 15 leaves, 22 features), to
+    compare one-row prediction cost with the compiled evaluator; None without lightgbm."""
+    try:
+        import lightgbm as lgb
+        import numpy as np
+    except ImportError:
+        return None
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5000, 22))
+    y = (X[:, 0] + X[:, 3] * X[:, 5] > 0).astype(int)
+    params = {"objective": "binary", "num_leaves": 15, "max_depth": 6, "verbosity": -1, "num_threads": 1}
+    return lgb.train(params, lgb.Dataset(X, label=y), 200)  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""`dns.tunnel`: DNS tunnels and exfiltration, per query and per client/domain session.
+
+Per query: the tunnel model scores the subdomain part (left of the registrable domain), so the
+first packet of a tunnel can be caught: rule `tunnel.query.<level>`.
+Per session: a bounded `TunnelWindow` per (client, registrable domain) adds subdomain fan-out,
+bytes per minute, the record-type mix and label entropy: rule `tunnel.session.<level>`; this is
+what blocks a live session whose single queries look harmless. Evidence never holds the queried
+name (it may carry exfiltrated data), only the registrable domain and sizes.
+
+Sensor wiring: the inline sensor runs every "dns" detector whose `side` is "request" on each
+`DnsQuery`; the window needs `DnsQuery.client` (empty = one shared client) and `qtype`. Time comes
+from `self.clock` (time.monotonic by default; tests inject their own).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import lru_cache
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.findings import Finding
+from tutela.core.models import ModelCache
+from tutela.dns.lexical import entropy
+from tutela.dns.names import NameParts, NameSplitter
+from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
+from tutela.dns.subjects import DnsQuery
+from tutela.dns.window import TunnelWindow, WindowEvidence
+
+Level = Literal["low", "medium", "high"]
+
+
+class TunnelConfig(DetectorConfig):
+    min_level: Level = "low"
+    window: bool = True
+    window_s: float = Field(60.0, gt=0, le=3600)
+    # memory bound of the window: at most max_keys x max_events events, ~230 bytes each (~74 MB by default)
+    max_keys: int = Field(10_000, ge=1, le=10_000_000)
+    max_events: int = Field(32, ge=4, le=4096)
+    cache_size: int = Field(65536, ge=0, le=10_000_000)
+    ignore_suffixes: tuple[str, ...] = ("arpa",)
+
+
+class TunnelDetector:
+    id: ClassVar[str] = "dns.tunnel"
+    version: ClassVar[str] = "1"
+    pillar: ClassVar[str] = "dns"
+    side: ClassVar[str] = "request"
+    categories: ClassVar[tuple[str, ...]] = ("tunnel",)
+    description: ClassVar[str] = "DNS tunnelling and exfiltration: per-query model plus per-client/domain window"
+    Config: ClassVar[type[DetectorConfig]] = TunnelConfig
+
+    def __init__(
+        self,
+        config: TunnelConfig,
+        models: ModelCache,
+        splitter: NameSplitter | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.scorer = DnsScorer(models, splitter)
+        self.clock = clock
+        self._min_conf = LEVEL_CONFIDENCE[config.min_level]
+        self._ignore = frozenset(config.ignore_suffixes)
+        self._lock = threading.Lock()  # the window is shared state; detect() may run on several threads
+        self.window = TunnelWindow(window_s=config.window_s, max_events=config.max_events, max_keys=config.max_keys)
+        # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
+        # "api" and the like are scored once for every domain.
+        self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
+
+    def _score_sub_uncached(self, sub: str) -> Score:
+        return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
+
+    def judges(self, parts: NameParts) -> bool:
+        """False for names without a subdomain part or under an ignored top-level suffix."""
+        return bool(parts.sub) and parts.suffix.rpartition(".")[2] not in self._ignore
+
+    def score(self, name: str) -> Score:
+        parts = self.scorer.split(name)
+        return self._score_parts(parts)
+
+    def _score_parts(self, parts: NameParts) -> Score:
+        if self._score_sub is None:
+            return self.scorer.tunnel(parts)
+        s = self._score_sub(parts.sub)
+        return replace(s, registrable=parts.registrable) if s.level is not None else s
+
+    def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
+        parts = self.scorer.split(subject.name)
+        if not self.judges(parts):
+            return ()
+        s = self._score_parts(parts)
+        out: list[Finding] = []
+        if s.level is not None and s.confidence >= self._min_conf:
+            out.append(self.query_finding(s, len(parts.sub)))
+        if self.config.window:
+            ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
+            with self._lock:
+                ev = self.window.observe(
+                    subject.client, parts.registrable, parts.sub, subject.qtype, ent, s.confidence, self.clock()
+                )
+            # a HIGH session finding on every query (each is blocked); lower levels only when they change
+            if (
+                ev.level is not None
+                and (ev.level == "high" or ev.changed)
+                and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
+            ):
+                out.append(self._session_finding(subject.client, parts.registrable, ev))
+        return out
+
+    def query_finding(self, s: Score, sub_len: int) -> Finding:
+        assert s.level is not None
+        return Finding.of(
+            match=s.registrable,
+            detector=self.id,
+            detector_version=self.version,
+            rule=f"tunnel.query.{s.level}",
+            category="tunnel",
+            severity=LEVEL_SEVERITY[s.level],
+            confidence=round(s.confidence, 6),
+            message=f"query under {s.registrable} looks like tunnelled data ({s.explanation})",
+            evidence={"registrable": s.registrable, "level": s.level, "probability": f"{s.p:.6f}",
+                      "subdomain_length": str(sub_len), "explanation": s.explanation},
+        )  # fmt: skip
+
+    def _session_finding(self, client: str, registrable: str, ev: WindowEvidence) -> Finding:
+        assert ev.level is not None
+        return Finding.of(
+            match=f"{client}\x1f{registrable}",
+            detector=self.id,
+            detector_version=self.version,
+            rule=f"tunnel.session.{ev.level}",
+            category="tunnel",
+            severity=LEVEL_SEVERITY[ev.level],
+            confidence=LEVEL_CONFIDENCE[ev.level],
+            message=f"client session with {registrable} looks like a DNS tunnel ({ev.explain()})",
+            evidence={"registrable": registrable, "level": ev.level, **ev.as_evidence()},
+        )

@@ -1,0 +1,195 @@
+"""Gradient-boosted trees evaluated without LightGBM: fast enough to sit on the DNS data path.
+
+A `Forest` is built from the compact JSON that `tutela train dns` writes (`to_compact` turns a
+LightGBM `dump_model()` into it). Two evaluators share one spec and give LightGBM's raw scores:
+
+- `raw_one(x)`: one feature vector. The trees are compiled into a single Python function of nested
+  comparisons (a few µs for ~100 shallow trees, against ~100 µs for `Booster.predict` on one row).
+  The generated source is built only from numbers that were validated as int/float, so a model file,
+  even a tampered one (it is also pinned by sha256), cannot inject code.
+- `raw_batch(X)`: many rows with numpy, vectorised over rows, one tree at a time.
+
+Only numerical `<=` splits without missing-value routing are supported (training sets
+`use_missing=False` and never produces NaN features); anything else is rejected at load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+FORMAT = "tutela-forest/1"
+MAX_DEPTH = 40
+
+
+class ForestError(ValueError):
+    """The forest spec is malformed or uses an unsupported feature."""
+
+
+def to_compact(dump: Mapping[str, Any], feature_names: Sequence[str]) -> dict[str, Any]:
+    """LightGBM `Booster.dump_model()` -> the compact spec shipped in the package."""
+    num_class = int(dump.get("num_tree_per_iteration", dump.get("num_class", 1)))
+    trees = []
+    for i, info in enumerate(dump["tree_info"]):
+        tree = _flatten(info["tree_structure"])
+        tree["class"] = i % num_class
+        trees.append(tree)
+    return {"format": FORMAT, "num_class": num_class, "feature_names": list(feature_names), "trees": trees}
+
+
+def _flatten(root: Mapping[str, Any]) -> dict[str, Any]:
+    split: list[int] = []
+    threshold: list[float] = []
+    left: list[int] = []
+    right: list[int] = []
+    leaf: list[float] = []
+
+    def walk(node: Mapping[str, Any]) -> int:
+        if "leaf_value" in node or "split_feature" not in node:
+            leaf.append(float(node.get("leaf_value", 0.0)))
+            return ~(len(leaf) - 1)
+        if node.get("decision_type", "<=") != "<=":
+            raise ForestError(f"unsupported decision type {node.get('decision_type')!r}")
+        if node.get("missing_type", "None") not in ("None", None):
+            raise ForestError("missing-value routing is not supported; train with use_missing=False")
+        idx = len(split)
+        split.append(int(node["split_feature"]))
+        threshold.append(float(node["threshold"]))
+        left.append(0)
+        right.append(0)
+        left[idx] = walk(node["left_child"])
+        right[idx] = walk(node["right_child"])
+        return idx
+
+    walk(root)
+    return {"split": split, "threshold": threshold, "left": left, "right": right, "leaf": leaf}
+
+
+class Forest:
+    """A validated forest; `raw_one`/`raw_batch` return raw scores, `proba_*` probabilities."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        if spec.get("format") != FORMAT:
+            raise ForestError(f"not a {FORMAT} spec")
+        self.num_class = int(spec["num_class"])
+        self.feature_names = tuple(str(n) for n in spec["feature_names"])
+        self.num_features = len(self.feature_names)
+        self.trees = [self._validate(t) for t in spec["trees"]]
+        self._one: Callable[[Sequence[float]], list[float]] | None = None
+
+    def _validate(self, tree: Mapping[str, Any]) -> dict[str, Any]:
+        split = [int(v) for v in tree["split"]]
+        threshold = [float(v) for v in tree["threshold"]]
+        left = [int(v) for v in tree["left"]]
+        right = [int(v) for v in tree["right"]]
+        leaf = [float(v) for v in tree["leaf"]]
+        klass = int(tree["class"])
+        n = len(split)
+        if (
+            not (len(threshold) == len(left) == len(right) == n)
+            or len(leaf) != n + 1
+            or not 0 <= klass < self.num_class
+        ):
+            raise ForestError("inconsistent tree arrays")
+        for f in split:
+            if not 0 <= f < self.num_features:
+                raise ForestError(f"split on unknown feature {f}")
+        for c in (*left, *right):
+            if not (0 <= c < n or 0 <= ~c < len(leaf)):
+                raise ForestError(f"child {c} out of range")
+        if not all(math.isfinite(v) for v in (*threshold, *leaf)):
+            raise ForestError("non-finite threshold or leaf value")
+        return {"class": klass, "split": split, "threshold": threshold, "left": left, "right": right, "leaf": leaf}
+
+    # -- one row: compiled ------------------------------------------------------------------------
+    def _compile(self) -> Callable[[Sequence[float]], list[float]]:
+        # Features and per-class sums live in local variables (LOAD_FAST), not list items: ~2x faster.
+        used = sorted({f for tree in self.trees for f in tree["split"]})
+        lines = ["def _forest(x):"]
+        if used:
+            lines.append(f"    {', '.join(f'x{f}' for f in used)}, = {', '.join(f'x[{f}]' for f in used)},")
+        lines.append(f"    {' = '.join(f's{k}' for k in range(self.num_class))} = 0.0")
+        for tree in self.trees:
+            k = tree["class"]
+            if not tree["split"]:
+                lines.append(f"    s{k} += {tree['leaf'][0]!r}")
+                continue
+
+            def emit(node: int, depth: int, tree: dict[str, Any] = tree, k: int = k) -> None:
+                pad = "    " * (depth + 1)
+                if depth > MAX_DEPTH:
+                    raise ForestError("tree too deep")
+                if node < 0:
+                    lines.append(f"{pad}s{k} += {tree['leaf'][~node]!r}")
+                    return
+                lines.append(f"{pad}if x{tree['split'][node]} <= {tree['threshold'][node]!r}:")
+                emit(tree["left"][node], depth + 1)
+                lines.append(f"{pad}else:")
+                emit(tree["right"][node], depth + 1)
+
+            emit(0, 0)
+        lines.append(f"    return [{', '.join(f's{k}' for k in range(self.num_class))}]")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines), "<tutela-forest>", "exec"), {"__builtins__": {}}, namespace)
+        fn: Callable[[Sequence[float]], list[float]] = namespace["_forest"]
+        return fn
+
+    def raw_one(self, x: Sequence[float]) -> list[float]:
+        if self._one is None:
+            self._one = self._compile()
+        return self._one(x)
+
+    def proba_one(self, x: Sequence[float]) -> list[float]:
+        raw = self.raw_one(x)
+        if self.num_class == 1:
+            return [_sigmoid(raw[0])]
+        top = max(raw)
+        exps = [math.exp(v - top) for v in raw]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    # -- many rows: numpy -------------------------------------------------------------------------
+    def raw_batch(self, X: Any) -> Any:
+        import numpy as np
+
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.num_features:
+            raise ForestError(f"expected shape (n, {self.num_features}), got {X.shape}")
+        out = np.zeros((X.shape[0], self.num_class))
+        rows = np.arange(X.shape[0])
+        for tree in self.trees:
+            leaf = np.asarray(tree["leaf"])
+            if not tree["split"]:
+                out[:, tree["class"]] += leaf[0]
+                continue
+            split = np.asarray(tree["split"])
+            thr = np.asarray(tree["threshold"])
+            left = np.asarray(tree["left"])
+            right = np.asarray(tree["right"])
+            node = np.zeros(X.shape[0], dtype=np.int64)
+            active = node >= 0
+            while active.any():
+                idx = node[active]
+                go_left = X[rows[active], split[idx]] <= thr[idx]
+                node[active] = np.where(go_left, left[idx], right[idx])
+                active = node >= 0
+            out[:, tree["class"]] += leaf[~node]
+        return out
+
+    def proba_batch(self, X: Any) -> Any:
+        import numpy as np
+
+        raw = self.raw_batch(X)
+        if self.num_class == 1:
+            return 1.0 / (1.0 + np.exp(-raw[:, 0]))
+        raw = raw - raw.max(axis=1, keepdims=True)
+        e = np.exp(raw)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def _sigmoid(v: float) -> float:
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)

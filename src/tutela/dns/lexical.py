@@ -1,0 +1,282 @@
+"""Hand-made lexical features of DNS names, in pure Python (a few µs per name, no numpy needed).
+
+Two feature vectors:
+- `dga_features(label, suffix, private)`: the registrable domain's own label ("example" for
+  www.example.co.uk), what a DGA chooses. CDN and cloud hostnames with hashes in their *subdomains*
+  are judged by their provider's label, never by the hash.
+- `tunnel_features(sub)`: the part of a name left of the registrable domain, where tunnels carry data.
+
+The benign character model (trigram log-probabilities learnt from popular domains), the English word
+list and the suffix priors live in a `Lexicon`, built from the shipped lexicon JSON. Nothing here reads
+files: the lexicon arrives as a mapping loaded (and sha256-checked) by the model cache.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+VOWELS = frozenset("aeiou")
+DIGITS = frozenset("0123456789")
+LETTERS = frozenset("abcdefghijklmnopqrstuvwxyz")
+HEX = frozenset("0123456789abcdef")
+BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+ALNUM = LETTERS | DIGITS
+MIN_WORD = 3
+MAX_LABEL = 253  # hostile input: names are bounded before any feature is computed
+
+DGA_FEATURES: tuple[str, ...] = (
+    "length",
+    "entropy",
+    "vowel_ratio",
+    "digit_ratio",
+    "hyphens",
+    "consonant_run",
+    "digit_run",
+    "unique_ratio",
+    "trigram_mean",
+    "trigram_min",
+    "trigram_unseen",
+    "bigram_mean",
+    "word_coverage",
+    "words",
+    "longest_word",
+    "fully_words",
+    "digit_letter_switches",
+    "hex_only",
+    "suffix_labels",
+    "suffix_private",
+    "suffix_logprior",
+    "first_digit",
+)
+
+TUNNEL_FEATURES: tuple[str, ...] = (
+    "sub_length",
+    "sub_labels",
+    "max_label",
+    "entropy",
+    "digit_ratio",
+    "symbol_ratio",
+    "vowel_ratio",
+    "trigram_mean",
+    "trigram_unseen",
+    "word_coverage",
+    "digit_run",
+    "consonant_run",
+    "hex_only",
+    "base32_only",
+    "unique_chars",
+)
+
+
+_CONSONANT_RUN = re.compile(r"[b-df-hj-np-tv-z]+")
+_DIGIT_RUN = re.compile(r"[0-9]+")
+_SWITCH = re.compile(r"(?=[a-z][0-9]|[0-9][a-z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+_LOG2 = math.log2
+
+
+def entropy(text: str) -> float:
+    """Shannon entropy in bits per character."""
+    n = len(text)
+    if n == 0:
+        return 0.0
+    return max(0.0, -sum(c / n * _LOG2(c / n) for c in Counter(text).values()))
+
+
+def runs(text: str) -> tuple[int, int, int]:
+    """(longest consonant run, longest digit run, digit/letter switches), with C-speed regexes."""
+    cons = max(map(len, _CONSONANT_RUN.findall(text)), default=0)
+    digs = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+    alnum = text if text.isalnum() and text.isascii() else _NOT_ALNUM.sub("", text)
+    return cons, digs, len(_SWITCH.findall(alnum))
+
+
+def _counts(text: str) -> tuple[int, int, int]:
+    """(letters, vowels, digits) of ASCII-lower text."""
+    digits = sum(text.count(d) for d in "0123456789")
+    vowels = sum(text.count(v) for v in "aeiou")
+    letters = sum(map(LETTERS.__contains__, text))
+    return letters, vowels, digits
+
+
+class Lexicon:
+    """The benign character model, the word list and suffix priors; built once from JSON data."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.version = str(data.get("version", ""))
+        self.trigram: dict[str, float] = dict(data["trigram"])
+        self.trigram_ctx_unseen: dict[str, float] = dict(data["trigram_ctx_unseen"])
+        self.trigram_unseen = float(data["trigram_unseen"])
+        self.bigram: dict[str, float] = dict(data["bigram"])
+        self.bigram_unseen = float(data["bigram_unseen"])
+        self.suffix_logprior: dict[str, float] = dict(data["suffix_logprior"])
+        self.suffix_unseen = float(data["suffix_unseen"])
+        self.words = frozenset(str(w) for w in data.get("words", ()) if len(w) >= MIN_WORD)
+        self.max_word = max((len(w) for w in self.words), default=MIN_WORD)
+        prefixes: set[str] = set()
+        for w in self.words:
+            for i in range(MIN_WORD, len(w) + 1):
+                prefixes.add(w[:i])
+        self.prefixes = frozenset(prefixes)
+
+    # -- character model -------------------------------------------------------------------------
+    def trigram_scores(self, text: str) -> tuple[float, float, float]:
+        """(mean, min log-probability, fraction unseen) of the text's trigrams, with ^ and $ padding."""
+        padded = f"^{text}$"
+        tri = self.trigram
+        ctx_unseen = self.trigram_ctx_unseen
+        default = self.trigram_unseen
+        total = 0.0
+        low = 0.0
+        unseen = 0
+        n = len(padded) - 2
+        for i in range(n):
+            g = padded[i : i + 3]
+            lp = tri.get(g)
+            if lp is None:
+                unseen += 1
+                lp = ctx_unseen.get(g[:2], default)
+            total += lp
+            if lp < low:
+                low = lp
+        if n <= 0:
+            return 0.0, 0.0, 0.0
+        return total / n, low, unseen / n
+
+    def bigram_mean(self, text: str) -> float:
+        padded = f"^{text}$"
+        bi = self.bigram
+        default = self.bigram_unseen
+        n = len(padded) - 1
+        return sum(bi.get(padded[i : i + 2], default) for i in range(n)) / n
+
+    # -- dictionary -------------------------------------------------------------------------------
+    def segment(self, text: str) -> tuple[float, int, int]:
+        """Best cover of `text` by dictionary words (length >= 3), by dynamic programming.
+
+        Returns (fraction of characters covered, number of words used, longest word). Words are found
+        by walking the prefix set from each position, so the cost is linear in practice.
+        """
+        n = len(text)
+        if n == 0:
+            return 0.0, 0, 0
+        prefixes = self.prefixes
+        words = self.words
+        # best[i] = (covered chars, -words, longest) for text[:i]
+        best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
+        for i in range(n):
+            cur = best[i]
+            nxt = best[i + 1]
+            if cur[0] > nxt[0] or (cur[0] == nxt[0] and cur[1] > nxt[1]):
+                best[i + 1] = cur
+            j = i + MIN_WORD
+            while j <= n and text[i:j] in prefixes:
+                if text[i:j] in words:
+                    cand = (cur[0] + j - i, cur[1] - 1, max(cur[2], j - i))
+                    if cand[:2] > best[j][:2]:
+                        best[j] = cand
+                j += 1
+        covered, neg_words, longest = best[n]
+        return covered / n, -neg_words, longest
+
+    # -- feature vectors ---------------------------------------------------------------------------
+    def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
+        label = label[:MAX_LABEL]
+        n = len(label) or 1
+        letters, vowels, digits = _counts(label)
+        cons_run, digit_run, switches = runs(label)
+        tri_mean, tri_min, tri_unseen = self.trigram_scores(label)
+        coverage, nwords, longest = self.segment(label.replace("-", ""))
+        return [
+            float(len(label)),
+            entropy(label),
+            vowels / letters if letters else 0.0,
+            digits / n,
+            float(label.count("-")),
+            float(cons_run),
+            float(digit_run),
+            len(set(label)) / n,
+            tri_mean,
+            tri_min,
+            tri_unseen,
+            self.bigram_mean(label),
+            coverage,
+            float(nwords),
+            float(longest),
+            1.0 if coverage >= 0.999 else 0.0,
+            float(switches),
+            1.0 if label and all(ch in HEX for ch in label) else 0.0,
+            float(suffix.count(".") + 1),
+            1.0 if private else 0.0,
+            self.suffix_logprior.get(suffix, self.suffix_unseen),
+            1.0 if label[:1] in DIGITS else 0.0,
+        ]
+
+    def tunnel_features(self, sub: str) -> list[float]:
+        """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
+        sub = sub[:MAX_LABEL]
+        labels = sub.split(".") if sub else []
+        flat = sub.replace(".", "")
+        n = len(flat) or 1
+        letters, vowels, digits = _counts(flat)
+        symbols = len(flat) - letters - digits - flat.count("-")
+        cons_run, digit_run, _ = runs(flat)
+        if flat:
+            tri_mean, _, tri_unseen = self.trigram_scores(flat[:64])
+            coverage = self.segment(flat[:64])[0]
+        else:
+            tri_mean, tri_unseen, coverage = 0.0, 0.0, 1.0
+        return [
+            float(len(sub)),
+            float(len(labels)),
+            float(max((len(x) for x in labels), default=0)),
+            entropy(flat),
+            digits / n,
+            symbols / n,
+            vowels / letters if letters else 0.0,
+            tri_mean,
+            tri_unseen,
+            coverage,
+            float(digit_run),
+            float(cons_run),
+            1.0 if flat and all(ch in HEX for ch in flat) else 0.0,
+            1.0 if flat and all(ch in BASE32 for ch in flat) else 0.0,
+            float(len(set(flat))),
+        ]
+
+
+def explain_dga(features: Sequence[float]) -> str:
+    """A one-line human explanation of a DGA feature vector ("entropy 3.9, no dictionary words, ...")."""
+    f = dict(zip(DGA_FEATURES, features, strict=True))
+    parts = [f"length {int(f['length'])}", f"entropy {f['entropy']:.1f}"]
+    if f["words"] == 0:
+        parts.append("no dictionary words")
+    else:
+        w = int(f["words"])
+        parts.append(f"{w} dictionary word{'s' if w > 1 else ''} covering {f['word_coverage']:.0%}")
+    if f["consonant_run"] >= 4:
+        parts.append(f"consonant run {int(f['consonant_run'])}")
+    if f["digit_ratio"] > 0:
+        parts.append(f"digits {f['digit_ratio']:.0%}")
+    parts.append(f"{f['trigram_unseen']:.0%} trigrams unseen in popular domains")
+    if f["suffix_logprior"] < -9:
+        parts.append("rare suffix")
+    return ", ".join(parts)
+
+
+def explain_tunnel(features: Sequence[float]) -> str:
+    f = dict(zip(TUNNEL_FEATURES, features, strict=True))
+    parts = [
+        f"subdomain {int(f['sub_length'])} chars in {int(f['sub_labels'])} label{'s' if f['sub_labels'] > 1 else ''}",
+        f"longest label {int(f['max_label'])}",
+        f"entropy {f['entropy']:.1f}",
+    ]
+    if f["symbol_ratio"] > 0:
+        parts.append(f"non-hostname characters {f['symbol_ratio']:.0%}")
+    if f["word_coverage"] < 0.3:
+        parts.append("few dictionary words")
+    return ", ".join(parts)

@@ -1,0 +1,65 @@
+"""Split a DNS name into what the models judge: subdomain part, registrable label and public suffix.
+
+"a1.b2.example.co.uk" -> sub "a1.b2", label "example", suffix "co.uk", private False.
+"d1x2y3.cloudfront.net" -> sub "", label "d1x2y3", suffix "cloudfront.net", private True (the suffix is
+in the PSL's private section: a platform hands out names under it).
+Both lists are the Public Suffix List bundled with `publicsuffixlist`; nothing is fetched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+MAX_NAME = 253
+
+
+@dataclass(frozen=True, slots=True)
+class NameParts:
+    name: str
+    registrable: str
+    label: str
+    suffix: str
+    private: bool
+    sub: str
+
+
+class NameSplitter:
+    """Memoised (bounded LRU per instance); the lists load on first use, not in the constructor."""
+
+    def __init__(self, cache_size: int = 65536) -> None:
+        self._all: Any = None
+        self._icann: Any = None
+        self._private: dict[str, bool] = {}  # per public suffix: a small, bounded set
+        self.split = lru_cache(maxsize=cache_size)(self._split)
+
+    def warmup(self) -> None:
+        """Load both lists now (servers call this at start; benchmarks before timing)."""
+        if self._all is None:
+            self._load()
+
+    def _load(self) -> None:
+        from publicsuffixlist import PublicSuffixList
+
+        self._all = PublicSuffixList()
+        self._icann = PublicSuffixList(only_icann=True)
+
+    def _split(self, name: str) -> NameParts:
+        if self._all is None:
+            self._load()
+        name = name.strip().rstrip(".").lower()[:MAX_NAME]
+        suffix = self._all.publicsuffix(name) or name.rpartition(".")[2]
+        if name == suffix:
+            return NameParts(name, name, "", suffix, False, "")
+        head = name[: -len(suffix) - 1]
+        rest, _, label = head.rpartition(".")
+        private = self._private.get(suffix)
+        if private is None:
+            private = self._icann.publicsuffix(f"x.{suffix}") != suffix
+            if len(self._private) < 100_000:
+                self._private[suffix] = private
+        return NameParts(name, f"{label}.{suffix}", label, suffix, private, rest)
+
+    def __call__(self, name: str) -> NameParts:
+        return self.split(name)

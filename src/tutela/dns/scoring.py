@@ -1,0 +1,218 @@
+"""Scores DNS names with the shipped models: shared by the detectors and `tutela dns score`.
+
+A model gives a probability p. Its metadata carries the thresholds measured on validation data for
+each confidence level (LOW / MEDIUM / HIGH = a target false-positive rate on held-out popular
+domains). `confidence` maps p onto a common scale, piecewise-linear in log-odds, so that
+LOW = 0.5, MEDIUM = 0.7 and HIGH = 0.9 for every model: a policy's `min_confidence: 0.9` means
+"at least HIGH", whatever the model's raw calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tutela.core.findings import Severity
+from tutela.core.models import ModelCache
+from tutela.dns import models as refs
+from tutela.dns.forest import Forest
+from tutela.dns.lexical import Lexicon, explain_dga, explain_tunnel
+from tutela.dns.names import NameParts, NameSplitter
+
+LEVELS = ("low", "medium", "high")
+LEVEL_CONFIDENCE = {"low": 0.5, "medium": 0.7, "high": 0.9}
+LEVEL_SEVERITY = {"low": Severity.INFO, "medium": Severity.MEDIUM, "high": Severity.HIGH}
+
+
+def dga_judged(parts: NameParts) -> bool:
+    """Whether the DGA model judges this name: a registrable label that is not an IDN (xn--) label.
+
+    Punycode looks random to a character model but encodes ordinary Unicode names; DGAs studied here
+    never use it. Such names get score 0 with a note, and are left out of training.
+    """
+    return bool(parts.label) and not parts.label.startswith("xn--")
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
+class Calibration:
+    """Probability -> confidence (0..1) and level, from the per-level thresholds of a model."""
+
+    def __init__(self, thresholds: Mapping[str, float]) -> None:
+        knots = [_logit(float(thresholds[lvl])) for lvl in LEVELS]
+        for i in range(1, len(knots)):  # thresholds must increase; keep the curve monotone
+            knots[i] = max(knots[i], knots[i - 1] + 1e-6)
+        self.thresholds = {lvl: float(thresholds[lvl]) for lvl in LEVELS}
+        self._x = [knots[0] - 8.0, *knots, knots[-1] + 4.0]
+        self._y = [0.0, 0.5, 0.7, 0.9, 1.0]
+
+    def confidence(self, p: float) -> float:
+        x = _logit(p)
+        xs, ys = self._x, self._y
+        if x <= xs[0]:
+            return 0.0
+        if x >= xs[-1]:
+            return 1.0
+        for i in range(1, len(xs)):
+            if x <= xs[i]:
+                return ys[i - 1] + (ys[i] - ys[i - 1]) * (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+        return 1.0  # pragma: no cover
+
+    @staticmethod
+    def level(confidence: float) -> str | None:
+        for lvl in reversed(LEVELS):
+            if confidence >= LEVEL_CONFIDENCE[lvl]:
+                return lvl
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    kind: str  # "dga" | "tunnel"
+    registrable: str
+    p: float
+    confidence: float
+    level: str | None
+    features: tuple[float, ...] = ()  # the model's input, kept to explain on demand
+    families: tuple[tuple[str, float], ...] = ()
+    note: str = ""  # why a name was not judged
+
+    @property
+    def explanation(self) -> str:
+        """Built only when asked (a finding or a report needs it), not on the inline path."""
+        if not self.features:
+            return self.note
+        return explain_dga(self.features) if self.kind == "dga" else explain_tunnel(self.features)
+
+
+class _Bundle:
+    """The lexicon and forests built once per ModelCache (shared by every detector using it)."""
+
+    def __init__(self, models: ModelCache) -> None:
+        self.lexicon: Lexicon = models.derived(refs.LEXICON, "lexicon", Lexicon)
+        self._models = models
+
+    def forest(self, ref: Any) -> tuple[Forest, dict[str, Any]]:
+        def build(spec: Mapping[str, Any]) -> tuple[Forest, dict[str, Any]]:
+            return Forest(spec), dict(spec.get("meta", {}))
+
+        built: tuple[Forest, dict[str, Any]] = self._models.derived(ref, "forest", build)
+        return built
+
+
+class DnsScorer:
+    """Lazily loads what it needs through the ModelCache; the constructor does no I/O."""
+
+    def __init__(self, models: ModelCache, splitter: NameSplitter | None = None) -> None:
+        self.models = models
+        self.split = splitter or NameSplitter()
+        self._bundle: _Bundle | None = None
+        self._dga: tuple[Forest, Calibration] | None = None
+        self._tunnel: tuple[Forest, Calibration] | None = None
+        self._family: tuple[Forest, list[str], dict[str, float]] | None = None
+
+    @property
+    def bundle(self) -> _Bundle:
+        if self._bundle is None:
+            self._bundle = _Bundle(self.models)
+        return self._bundle
+
+    @property
+    def lexicon(self) -> Lexicon:
+        return self.bundle.lexicon
+
+    def _dga_model(self) -> tuple[Forest, Calibration]:
+        if self._dga is None:
+            forest, meta = self.bundle.forest(refs.DGA)
+            self._dga = (forest, Calibration(meta["thresholds"]))
+        return self._dga
+
+    def _tunnel_model(self) -> tuple[Forest, Calibration]:
+        if self._tunnel is None:
+            forest, meta = self.bundle.forest(refs.TUNNEL)
+            self._tunnel = (forest, Calibration(meta["thresholds"]))
+        return self._tunnel
+
+    def _family_model(self) -> tuple[Forest, list[str], dict[str, float]]:
+        if self._family is None:
+            forest, meta = self.bundle.forest(refs.DGA_FAMILY)
+            codes = {s: float(i) for i, s in enumerate(meta["suffixes"])}
+            self._family = (forest, list(meta["families"]), codes)
+        return self._family
+
+    def warmup(self) -> None:
+        self._dga_model()
+        self._tunnel_model()
+        self._family_model()
+
+    # -- DGA ---------------------------------------------------------------------------------------
+    def dga_features(self, parts: NameParts) -> list[float]:
+        return self.lexicon.dga_features(parts.label, parts.suffix, parts.private)
+
+    def families(self, parts: NameParts, features: Sequence[float], top: int = 3) -> tuple[tuple[str, float], ...]:
+        forest, names, codes = self._family_model()
+        proba = forest.proba_one([*features, codes.get(parts.suffix, -1.0)])
+        ranked = sorted(zip(names, proba, strict=True), key=lambda kv: -kv[1])[:top]
+        return tuple((n, round(p, 3)) for n, p in ranked)
+
+    def dga(self, parts: NameParts, *, families: bool = True) -> Score:
+        if not dga_judged(parts):
+            return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label")
+        forest, cal = self._dga_model()
+        x = self.dga_features(parts)
+        p = forest.proba_one(x)[0]
+        conf = cal.confidence(p)
+        level = cal.level(conf)
+        fams = self.families(parts, x) if families and level is not None else ()
+        return Score("dga", parts.registrable, p, conf, level, tuple(x), fams)
+
+    def dga_many(self, parts: Sequence[NameParts], *, families: bool = True) -> list[Score]:
+        """Batch scoring: features in Python, trees vectorised with numpy."""
+        import numpy as np
+
+        if not parts:
+            return []
+        forest, cal = self._dga_model()
+        X = [self.dga_features(p) for p in parts]
+        proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
+        out = []
+        for part, x, p in zip(parts, X, proba, strict=True):
+            if not dga_judged(part):
+                out.append(Score("dga", part.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label"))
+                continue
+            conf = cal.confidence(p)
+            level = cal.level(conf)
+            fams = self.families(part, x) if families and level is not None else ()
+            out.append(Score("dga", part.registrable, p, conf, level, tuple(x), fams))
+        return out
+
+    # -- tunnels -----------------------------------------------------------------------------------
+    def tunnel(self, parts: NameParts) -> Score:
+        if not parts.sub:
+            return Score("tunnel", parts.registrable, 0.0, 0.0, None, note="no subdomain")
+        forest, cal = self._tunnel_model()
+        x = self.lexicon.tunnel_features(parts.sub)
+        p = forest.proba_one(x)[0]
+        conf = cal.confidence(p)
+        return Score("tunnel", parts.registrable, p, conf, cal.level(conf), tuple(x))
+
+    def tunnel_many(self, parts: Sequence[NameParts]) -> list[Score]:
+        import numpy as np
+
+        if not parts:
+            return []
+        forest, cal = self._tunnel_model()
+        with_sub = [i for i, p in enumerate(parts) if p.sub]
+        out = [Score("tunnel", p.registrable, 0.0, 0.0, None, note="no subdomain") for p in parts]
+        if with_sub:
+            X = [self.lexicon.tunnel_features(parts[i].sub) for i in with_sub]
+            proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
+            for i, x, p in zip(with_sub, X, proba, strict=True):
+                conf = cal.confidence(p)
+                out[i] = Score("tunnel", parts[i].registrable, p, conf, cal.level(conf), tuple(x))
+        return out
