@@ -12,6 +12,7 @@ unbound unbound
 dig dnsutils
 dnsperf dnsperf
 nsd nsd
+dns2tcpc dns2tcp
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

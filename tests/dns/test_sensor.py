@@ -270,3 +270,15 @@ def test_verdict_cache_and_metrics_endpoint(upstream: int, start_sensor: StartSe
     assert 'tutela_dns_latency_seconds_bucket{le="+Inf"} 6' in body
     assert "tutela_dns_verdict_cache_hits_total" in body
     assert 'tutela_dns_verdicts_total{action="allow",category="-"} 4' in body  # the first was a newly-observed alert
+
+
+def test_log_allowed_stores_every_query(upstream: int, start_sensor: StartSensor) -> None:
+    """With dns.log_allowed, the inline path stores allowed queries too (UDP and TCP)."""
+    sensor = start_sensor([f"127.0.0.1:{upstream}"], detectors=[], dns={"log_allowed": True})
+    for tcp in (False, True):
+        q = dns.message.make_query("www.example.com.", "A")
+        send = dns.query.tcp if tcp else dns.query.udp
+        send(q, "127.0.0.1", port=sensor.port, timeout=3)
+    events = sensor.events()
+    assert [(e["subject"], e["action"]) for e in events] == [("www.example.com", "allow")] * 2
+    assert {json.loads(e["attrs"])["transport"] for e in events} == {"udp", "tcp"}

@@ -229,6 +229,8 @@ class DnsSensor:
         verdict = engine.judge_query(query)
         if verdict.action is _ALLOW and not verdict.failures:
             m.allowed += 1
+            if self.settings.log_allowed:
+                engine.record(query, verdict, "request")
         else:
             engine.record(query, verdict, "request")
             answer = engine.answer(verdict, data, q)
@@ -388,6 +390,8 @@ class DnsSensor:
             self.engine.record(query, verdict, "request")
         else:
             m.allowed += 1
+            if self.settings.log_allowed:
+                self.engine.record(query, verdict, "request")
         answer = self.engine.answer(verdict, data, q)
         if answer is None:
             upstream = await self._tcp_forward(data)
