@@ -202,6 +202,12 @@ def raw_forwarder(listen: int, upstream: int) -> None:
     uvloop.run(main())
 
 
+def _version(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    m = re.search(r"Version ([\w.]+)", out.stdout + out.stderr)
+    return m.group(1) if m else "?"
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -231,17 +237,16 @@ def main() -> int:
             "loadavg_start": os.getloadavg(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "dnsperf": subprocess.run(["dnsperf", "-h"], capture_output=True, text=True)
-            .stderr.split("Version ")[-1]
-            .strip(),
+            "dnsperf": _version(["dnsperf", "-h"]),
             "unbound": subprocess.run(["unbound", "-V"], capture_output=True, text=True).stdout.splitlines()[0],
             "note": "shared 2-core machine (other jobs running); dnsperf, Unbound and the sensor share the cores",
         },
         "command": " ".join(sys.argv),
     }
-    print(f"fuzzing the fast path with {args.fuzz} inputs ...", flush=True)
-    result["fuzz"] = fuzz(args.fuzz)
-    print(json.dumps(result["fuzz"]), flush=True)
+    if args.fuzz > 0:
+        print(f"fuzzing the fast path with {args.fuzz} inputs ...", flush=True)
+        result["fuzz"] = fuzz(args.fuzz)
+        print(json.dumps(result["fuzz"]), flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-bench-"))
     files = write_inputs(work, args.names, args.lines)
@@ -298,25 +303,26 @@ def main() -> int:
                 result["latency"].append(lat)
                 print(json.dumps(lat), flush=True)
 
-            print(f"(c) memory over {args.memory_s:.0f} s at {args.qps} qps, 1M distinct names ...", flush=True)
-            samples: list[tuple[float, int]] = []
-            perf_cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(files["million"]),
-                        "-l", str(args.memory_s), "-Q", str(args.qps), "-q", "200", "-t", "2"]  # fmt: skip
-            perf = subprocess.Popen(perf_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            start = time.monotonic()
-            while perf.poll() is None:
-                samples.append((round(time.monotonic() - start, 1), rss_kib(sensor.pid)))
-                time.sleep(5)
-            out = perf.communicate()[0]
-            m = re.search(r"Queries completed:\s+(\d+)", out)
-            warm = [kib for t, kib in samples if t >= min(60.0, args.memory_s / 2)]
-            result["memory"] = {
-                "seconds": args.memory_s, "qps": args.qps, "completed": int(m.group(1)) if m else None,
-                "rss_mib_samples": [(t, round(k / 1024, 1)) for t, k in samples],
-                "rss_mib_start": round(samples[0][1] / 1024, 1), "rss_mib_end": round(samples[-1][1] / 1024, 1),
-                "growth_after_warmup_pct": round((warm[-1] - warm[0]) / warm[0] * 100, 1) if len(warm) > 1 else None,
-            }  # fmt: skip
-            print(json.dumps({k: v for k, v in result["memory"].items() if k != "rss_mib_samples"}), flush=True)
+            if args.memory_s > 0:
+                print(f"(c) memory over {args.memory_s:.0f} s at {args.qps} qps, 1M distinct names ...", flush=True)
+                samples: list[tuple[float, int]] = []
+                perf_cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(files["million"]),
+                            "-l", str(args.memory_s), "-Q", str(args.qps), "-q", "200", "-t", "2"]  # fmt: skip
+                perf = subprocess.Popen(perf_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                start = time.monotonic()
+                while perf.poll() is None:
+                    samples.append((round(time.monotonic() - start, 1), rss_kib(sensor.pid)))
+                    time.sleep(5)
+                out = perf.communicate()[0]
+                m = re.search(r"Queries completed:\s+(\d+)", out)
+                warm = [kib for t, kib in samples if t >= min(60.0, args.memory_s / 2)]
+                result["memory"] = {
+                    "seconds": args.memory_s, "qps": args.qps, "completed": int(m.group(1)) if m else None,
+                    "rss_mib_samples": [(t, round(k / 1024, 1)) for t, k in samples],
+                    "rss_mib_start": round(samples[0][1] / 1024, 1), "rss_mib_end": round(samples[-1][1] / 1024, 1),
+                    "growth_after_warmup_pct": round((warm[-1] - warm[0]) / warm[0] * 100, 1) if warm[1:] else None,
+                }  # fmt: skip
+                print(json.dumps({k: v for k, v in result["memory"].items() if k != "rss_mib_samples"}), flush=True)
             import urllib.request
 
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
@@ -337,7 +343,7 @@ def main() -> int:
     out_file = out_dir / f"dns_sensor-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out_file.write_text(json.dumps(result, indent=2))
     print(f"results in {out_file}")
-    return 1 if result["fuzz"]["crashes"] else 0
+    return 1 if result.get("fuzz", {}).get("crashes") else 0
 
 
 if __name__ == "__main__":
