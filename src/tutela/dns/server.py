@@ -291,7 +291,7 @@ class DnsSensor:
         self._send(wire.with_id(response, p.q.id), p.addr, p.t0)
 
     async def _tc_retry(self, p: _Pending, truncated: bytes) -> None:
-        full = await self._tcp_forward(p.data)
+        full = await self._tcp_forward(p.data, p.q.end)
         if full is None or full[2] & 0x02:
             self._deliver(p, truncated)
         else:
@@ -339,8 +339,9 @@ class DnsSensor:
 
     # -- TCP ------------------------------------------------------------------------------------
 
-    async def _tcp_forward(self, data: bytes) -> bytes | None:
-        """One query over TCP with failover across upstreams; None when every attempt failed."""
+    async def _tcp_forward(self, data: bytes, qend: int) -> bytes | None:
+        """One query over TCP with failover across upstreams; None when every attempt failed.
+        The answer must carry the query's id and its exact question (bytes 12..qend)."""
         timeout = self.settings.timeout_s
         tried = 0
         attempts = min(self.settings.max_attempts, max(len(self.upstreams), 1) * 2)
@@ -355,7 +356,7 @@ class DnsSensor:
                     await writer.drain()
                     size = struct.unpack("!H", await reader.readexactly(2))[0]
                     answer = await reader.readexactly(size)
-                if len(answer) >= 12 and answer[:2] == data[:2]:
+                if answer[:2] == data[:2] and answer[12:qend] == data[12:qend]:
                     return answer
                 self.metrics.upstream_errors += 1
             except TimeoutError:
@@ -390,7 +391,7 @@ class DnsSensor:
             m.allowed += 1
         answer = self.engine.answer(verdict, data, q)
         if answer is None:
-            upstream = await self._tcp_forward(data)
+            upstream = await self._tcp_forward(data, q.end)
             answer = (
                 wire.make_error(data, q, wire.SERVFAIL)
                 if upstream is None
