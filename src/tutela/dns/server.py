@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -158,7 +159,9 @@ class DnsSensor:
             raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
         self._servers.append(tcp)
         for i, up in enumerate(self.upstreams):
-            transport, _ = await loop.create_datagram_endpoint(lambda i=i: _UpstreamUdp(self, i), remote_addr=up.addr)
+            transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(_UpstreamUdp, self, i), remote_addr=up.addr
+            )
             with contextlib.suppress(OSError):
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             up.transport = transport
@@ -485,7 +488,7 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    return uvloop.new_event_loop()
 
 
 def run(

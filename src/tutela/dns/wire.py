@@ -175,7 +175,7 @@ def edns_udp_size(data: bytes, q: Question) -> int | None:
             _, pos = read_name(data, pos)
             rtype, rclass, _ttl, rdlen = _RR_FIXED.unpack_from(data, pos)
             if rtype == OPT:
-                return max(512, rclass)
+                return max(512, int(rclass))
             pos += 10 + rdlen
     except (WireError, struct.error):
         return None
