@@ -140,23 +140,20 @@ class DnsSensor:
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
         host, port = split_listen(self.listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
-        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(OSError):
-            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        try:
-            udp_sock.bind((host, port))
-        except OSError as exc:
-            udp_sock.close()
-            raise ServiceError(f"cannot listen on {self.listen} (udp): {exc.strerror or exc}") from None
-        self.bound = udp_sock.getsockname()[:2]
+        udp_sock, tcp = None, None
+        for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
+            udp_sock = self._udp_socket(host, port)
+            self.bound = udp_sock.getsockname()[:2]
+            try:
+                tcp = await asyncio.start_server(self._tcp_client, host, self.bound[1], reuse_address=True, backlog=256)
+                break
+            except OSError as exc:
+                udp_sock.close()
+                if port != 0:
+                    raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
+        if tcp is None or udp_sock is None:
+            raise ServiceError(f"cannot find a port free for UDP and TCP on {host}")
         await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
-        try:
-            tcp = await asyncio.start_server(self._tcp_client, host, self.bound[1], reuse_address=True, backlog=256)
-        except OSError as exc:
-            raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
         self._servers.append(tcp)
         for i, up in enumerate(self.upstreams):
             transport, _ = await loop.create_datagram_endpoint(
@@ -170,6 +167,20 @@ class DnsSensor:
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
         loop.call_later(_SWEEP_S, self._sweep)
         loop.call_later(self.settings.top_interval_s, self._write_top)
+
+    def _udp_socket(self, host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ServiceError(f"cannot listen on {self.listen} (udp): {exc.strerror or exc}") from None
+        return sock
 
     async def serve_forever(self) -> None:
         await self.start()
