@@ -179,3 +179,26 @@ def test_tutela_up_starts_the_sensor(upstream: int, tutela_home: Path) -> None:
         assert json.loads(status.stdout)[0]["state"] == "running"
     finally:
         subprocess.run([*tutela, "down"], env=env, capture_output=True, timeout=60)
+
+
+def test_pcapng_reader(tmp_path: Path) -> None:
+    import struct
+
+    q = dns.message.make_query("rebind.example.com", "A").to_wire()
+    udp = struct.pack("!HHHH", 40000, 53, 8 + len(q), 0) + q
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([10, 0, 0, 9]), bytes([10, 0, 0, 1])
+    )
+    frame = b"\x00" * 12 + b"\x08\x00" + ip + udp  # Ethernet
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+    epb = block(6, struct.pack("<IIIII", 0, 0, 1_000_000, len(frame), len(frame)) + frame)
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(shb + idb + epb)
+    [d] = list(read_datagrams(path))
+    assert (d.src, d.dst, d.sport, d.dport, d.payload) == ("10.0.0.9", "10.0.0.1", 40000, 53, q)
