@@ -290,8 +290,9 @@ class DnsSensor:
             return  # late, spoofed or for another upstream
         del self.pending[uid]
         up = self.upstreams[index]
-        up.failures = 0
-        up.down_until = 0.0
+        if up.failures or up.down_until:
+            up.failures = 0
+            up.down_until = 0.0
         if data[2] & 0x02:  # TC: retry over TCP
             self.metrics.tc_retries += 1
             self._spawn(self._tc_retry(p, data))
