@@ -202,3 +202,33 @@ def test_pcapng_reader(tmp_path: Path) -> None:
     path.write_bytes(shb + idb + epb)
     [d] = list(read_datagrams(path))
     assert (d.src, d.dst, d.sport, d.dport, d.payload) == ("10.0.0.9", "10.0.0.1", 40000, 53, q)
+
+
+def test_serve_with_two_workers_on_one_port(upstream: int, tutela_home: Path) -> None:
+    config = write_config(tutela_home, STATELESS, dns={"top_interval_s": 0.2})
+    port = free_port()
+    env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
+         "--upstream", f"127.0.0.1:{upstream}", "--workers", "2"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_udp(port)
+        time.sleep(1.0)  # both workers bound
+        for i in range(40):  # dnspython picks a new source port each time: the kernel spreads them
+            name = "blocked.example.org" if i % 4 == 0 else "good.example.com"
+            r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5)
+            assert r.rcode() == (dns.rcode.NXDOMAIN if i % 4 == 0 else dns.rcode.NOERROR)
+        time.sleep(0.6)
+        snaps = sorted((tutela_home / "run").glob("dns-top-*.json"))
+        assert [p.name for p in snaps] == ["dns-top-0.json", "dns-top-1.json"]
+        top = subprocess.run([sys.executable, "-m", "tutela", "--config", str(config), "dns", "top", "--json"],
+                             env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        merged = json.loads(top.stdout)
+        assert merged["workers"] == 2 and merged["queries"] >= 40
+        assert ["blocked.example.org", 10] in merged["top_blocked"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=20)[0].decode()
+    assert proc.returncode == 0, out
+    assert "worker 0 listening" in out and "worker 1 listening" in out

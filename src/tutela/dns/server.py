@@ -108,7 +108,16 @@ class _UpstreamUdp(asyncio.DatagramProtocol):
 
 
 class DnsSensor:
-    def __init__(self, engine: DnsEngine, listen: str, upstreams: Sequence[str], *, metrics_listen: str | None = None):
+    def __init__(
+        self,
+        engine: DnsEngine,
+        listen: str,
+        upstreams: Sequence[str],
+        *,
+        metrics_listen: str | None = None,
+        worker: int = 0,
+        reuse_port: bool = False,
+    ):
         if not upstreams:
             raise ServiceError("no upstream resolver", hint="pass --upstream HOST:PORT or set dns.upstreams")
         self.engine = engine
@@ -126,7 +135,9 @@ class DnsSensor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._stop: asyncio.Event | None = None
-        self._top_path = engine.settings.home / "run" / "dns-top.json"
+        self.worker = worker
+        self.reuse_port = reuse_port
+        self._top_path = engine.settings.home / "run" / f"dns-top-{worker}.json"
         self.bound: tuple[str, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -145,7 +156,9 @@ class DnsSensor:
             udp_sock = self._udp_socket(host, port)
             self.bound = udp_sock.getsockname()[:2]
             try:
-                tcp = await asyncio.start_server(self._tcp_client, host, self.bound[1], reuse_address=True, backlog=256)
+                tcp = await asyncio.start_server(
+                    self._tcp_client, host, self.bound[1], reuse_address=True, reuse_port=self.reuse_port, backlog=256
+                )
                 break
             except OSError as exc:
                 udp_sock.close()
@@ -172,6 +185,8 @@ class DnsSensor:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
@@ -503,6 +518,24 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _fork_workers(workers: int) -> tuple[int, list[int]]:
+    """Fork workers-1 children (before any thread or event loop exists): (this worker's index, children)."""
+    children: list[int] = []
+    for index in range(1, workers):
+        pid = os.fork()
+        if pid == 0:
+            return index, []
+        children.append(pid)
+    return 0, children
+
+
+def _metrics_for(metrics_listen: str | None, worker: int) -> str | None:
+    if not metrics_listen or worker == 0:
+        return metrics_listen
+    host, port = split_listen(metrics_listen)
+    return f"[{host}]:{port + worker}" if ":" in host else f"{host}:{port + worker}"
+
+
 def run(
     settings: TutelaSettings,
     registry: DetectorRegistry,
@@ -510,8 +543,17 @@ def run(
     upstreams: Sequence[str],
     *,
     metrics_listen: str | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve until SIGINT/SIGTERM: the process behind `tutela dns serve` and `tutela up`."""
+    """Serve until SIGINT/SIGTERM: the process behind `tutela dns serve` and `tutela up`.
+
+    With workers > 1 the process forks; every worker binds the same port with SO_REUSEPORT (the
+    kernel spreads clients across them) and keeps its own caches, per-client state and event writer.
+    Worker i serves its own metrics on the metrics port + i and writes run/dns-top-<i>.json.
+    """
+    if workers > 1 and split_listen(listen)[1] == 0:
+        raise ServiceError("--workers needs a fixed port, not 0")
+    worker, children = _fork_workers(workers) if workers > 1 else (0, [])
     writer = EventWriter(
         settings.home,
         settings.store_path,
@@ -519,23 +561,43 @@ def run(
         max_buffer=settings.store.max_buffer,
     )
     engine = DnsEngine.from_settings(settings, registry, writer=writer)
-    sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen)
+    metrics_listen = _metrics_for(metrics_listen, worker)
+    sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     writer.start()
+
+    def watch_children() -> None:  # a worker that dies takes the others down: `tutela up` then sees it
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    print(f"tutela dns: worker pid {pid} exited; stopping", file=sys.stderr, flush=True)
+                    sensor.request_stop()
+                    return
+        loop.call_later(1.0, watch_children)
+
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, sensor.request_stop)
         loop.run_until_complete(sensor.start())
         names = ", ".join(d.id for d in engine.detectors) or "none"
         print(
-            f"tutela dns: listening on {listen} (udp+tcp), upstreams {', '.join(map(str, sensor.upstreams))}, "
-            f"detectors {names}" + (f", metrics on http://{metrics_listen}/metrics" if metrics_listen else ""),
+            f"tutela dns: worker {worker} listening on {listen} (udp+tcp), upstreams "
+            f"{', '.join(map(str, sensor.upstreams))}, detectors {names}"
+            + (f", metrics on http://{metrics_listen}/metrics" if metrics_listen else ""),
             flush=True,
         )
         sensor._stop = asyncio.Event()
+        if children:
+            loop.call_later(1.0, watch_children)
         loop.run_until_complete(sensor._stop.wait())
         loop.run_until_complete(sensor.close())
     finally:
         writer.close()
         loop.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
