@@ -53,6 +53,9 @@ BRANDS = ["paypal.com", "github.com", "google.com", "microsoft.com", "apple.com"
           "zoom.us", "slack.com", "office.com", "outlook.com", "icloud.com", "chase.com", "wellsfargo.com"]  # fmt: skip
 
 
+CLIENTS = 1  # dnsperf sockets (source ports); --clients sets it
+
+
 def fuzz(n: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     base = [
@@ -141,7 +144,8 @@ def sensor_config(work: Path, hosts: Path) -> Path:
 
 
 def dnsperf(port: int, data: Path, seconds: float, *, qps: int | None = None, verbose: bool = False) -> dict[str, Any]:
-    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds), "-q", "200", "-t", "2"]
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds), "-q", "200", "-t", "2",
+           "-c", str(CLIENTS)]  # fmt: skip
     if qps:
         cmd += ["-Q", str(qps)]
     if verbose:
@@ -294,6 +298,8 @@ def main() -> int:
     ap.add_argument("--fuzz", type=int, default=1_000_000, help="fuzz inputs (0: skip)")
     ap.add_argument("--names", type=int, default=50_000, help="distinct names in the throughput query file")
     ap.add_argument("--lines", type=int, default=500_000, help="queries in it (Zipf-distributed over the names)")
+    ap.add_argument("--workers", type=int, default=1, help="sensor worker processes (SO_REUSEPORT)")
+    ap.add_argument("--clients", type=int, default=1, help="dnsperf sockets; use several with --workers")
     ap.add_argument("--stages", default="throughput,latency,memory", help="which sensor stages to run")
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -301,6 +307,8 @@ def main() -> int:
         raw_forwarder(*args.raw_forwarder)
         return 0
     stages = set(args.stages.split(","))
+    global CLIENTS
+    CLIENTS = args.clients
 
     result: dict[str, Any] = {
         "machine": {
@@ -345,7 +353,7 @@ def run_sensor_stages(result: dict[str, Any], args: Any, stages: set[str]) -> No
         metrics_port = free_port()
         sensor = subprocess.Popen(
             [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
-             "--upstream", f"127.0.0.1:{up}", "--metrics", f"127.0.0.1:{metrics_port}"],
+             "--upstream", f"127.0.0.1:{up}", "--metrics", f"127.0.0.1:{metrics_port}", "--workers", str(args.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
