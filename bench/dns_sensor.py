@@ -53,6 +53,9 @@ BRANDS = ["paypal.com", "github.com", "google.com", "microsoft.com", "apple.com"
           "zoom.us", "slack.com", "office.com", "outlook.com", "icloud.com", "chase.com", "wellsfargo.com"]  # fmt: skip
 
 
+CLIENTS = 1  # dnsperf sockets (source ports); --clients sets it
+
+
 def fuzz(n: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     base = [
@@ -141,7 +144,8 @@ def sensor_config(work: Path, hosts: Path) -> Path:
 
 
 def dnsperf(port: int, data: Path, seconds: float, *, qps: int | None = None, verbose: bool = False) -> dict[str, Any]:
-    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds), "-q", "200", "-t", "2"]
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds), "-q", "200", "-t", "2",
+           "-c", str(CLIENTS)]  # fmt: skip
     if qps:
         cmd += ["-Q", str(qps)]
     if verbose:
@@ -202,6 +206,12 @@ def raw_forwarder(listen: int, upstream: int) -> None:
     uvloop.run(main())
 
 
+def _version(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    m = re.search(r"Version ([\w.]+)", out.stdout + out.stderr)
+    return m.group(1) if m else "?"
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -209,21 +219,96 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def stage_throughput(result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int) -> None:
+    print("(a) throughput ...", flush=True)
+    raw_port = free_port()
+    raw = subprocess.Popen([sys.executable, __file__, "--raw-forwarder", str(raw_port), str(up)])
+    wait_udp(raw_port)
+    runs: dict[str, list[dict[str, Any]]] = {"unbound": [], "raw_forwarder": [], "sensor": []}
+    try:
+        for _ in range(2):
+            runs["unbound"].append(dnsperf(up, files["queries"], args.duration))
+            runs["raw_forwarder"].append(dnsperf(raw_port, files["queries"], args.duration))
+            runs["sensor"].append(dnsperf(port, files["queries"], args.duration))
+    finally:
+        raw.kill()
+        raw.wait()
+    med = {k: statistics.median(r["qps"] for r in v) for k, v in runs.items()}
+    result["throughput"] = {
+        "runs": runs,
+        "unbound_qps_median": med["unbound"],
+        "raw_forwarder_qps_median": med["raw_forwarder"],
+        "sensor_qps_median": med["sensor"],
+        "ratio_sensor_to_unbound": round(med["sensor"] / med["unbound"], 3),
+        "ratio_sensor_to_raw_forwarder": round(med["sensor"] / med["raw_forwarder"], 3),
+    }
+    print(json.dumps({k: v for k, v in result["throughput"].items() if k != "runs"}), flush=True)
+
+
+def stage_latency(result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int) -> None:
+    result["latency"] = []
+    for rate in [int(x) for x in args.latency_qps.split(",") if x]:
+        print(f"(b) latency at {rate} qps ...", flush=True)
+        direct = dnsperf(up, files["queries"], args.latency_s, qps=rate, verbose=True)
+        via = dnsperf(port, files["queries"], args.latency_s, qps=rate, verbose=True)
+        lat = {
+            "qps": rate,
+            "unbound": direct,
+            "sensor": via,
+            "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
+            "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
+        }
+        result["latency"].append(lat)
+        print(json.dumps(lat), flush=True)
+
+
+def stage_memory(result: dict[str, Any], args: Any, files: dict[str, Path], port: int, pid: int) -> None:
+    print(f"(c) memory over {args.memory_s:.0f} s at {args.qps} qps, 1M distinct names ...", flush=True)
+    samples: list[tuple[float, int]] = []
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(files["million"]),
+           "-l", str(args.memory_s), "-Q", str(args.qps), "-q", "200", "-t", "2"]  # fmt: skip
+    perf = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    start = time.monotonic()
+    while perf.poll() is None:
+        samples.append((round(time.monotonic() - start, 1), rss_kib(pid)))
+        time.sleep(5)
+    out = perf.communicate()[0]
+    m = re.search(r"Queries completed:\s+(\d+)", out)
+    warm = [kib for t, kib in samples if t >= args.memory_s / 2]  # the second half: caches are full by then
+    result["memory"] = {
+        "seconds": args.memory_s,
+        "qps": args.qps,
+        "completed": int(m.group(1)) if m else None,
+        "rss_mib_samples": [(t, round(k / 1024, 1)) for t, k in samples],
+        "rss_mib_start": round(samples[0][1] / 1024, 1),
+        "rss_mib_end": round(samples[-1][1] / 1024, 1),
+        "rss_mib_max": round(max(k for _, k in samples) / 1024, 1),
+        "growth_second_half_pct": round((warm[-1] - warm[0]) / warm[0] * 100, 1) if warm[1:] else None,
+    }
+    print(json.dumps({k: v for k, v in result["memory"].items() if k != "rss_mib_samples"}), flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=float, default=15.0, help="seconds per throughput run")
-    ap.add_argument("--qps", type=int, default=5000, help="rate for the latency and memory runs")
+    ap.add_argument("--qps", type=int, default=5000, help="rate for the memory run")
     ap.add_argument("--latency-s", type=float, default=20.0)
+    ap.add_argument("--latency-qps", default="1000,5000", help="rates for the latency runs")
     ap.add_argument("--memory-s", type=float, default=120.0, help="memory run length (the issue asks 600)")
-    ap.add_argument("--fuzz", type=int, default=1_000_000)
+    ap.add_argument("--fuzz", type=int, default=1_000_000, help="fuzz inputs (0: skip)")
     ap.add_argument("--names", type=int, default=50_000, help="distinct names in the throughput query file")
     ap.add_argument("--lines", type=int, default=500_000, help="queries in it (Zipf-distributed over the names)")
-    ap.add_argument("--latency-qps", default="1000,5000", help="rates for the latency runs")
+    ap.add_argument("--workers", type=int, default=1, help="sensor worker processes (SO_REUSEPORT)")
+    ap.add_argument("--clients", type=int, default=1, help="dnsperf sockets; use several with --workers")
+    ap.add_argument("--stages", default="throughput,latency,memory", help="which sensor stages to run")
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.raw_forwarder:
         raw_forwarder(*args.raw_forwarder)
         return 0
+    stages = set(args.stages.split(","))
+    global CLIENTS
+    CLIENTS = args.clients
 
     result: dict[str, Any] = {
         "machine": {
@@ -231,18 +316,29 @@ def main() -> int:
             "loadavg_start": os.getloadavg(),
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "dnsperf": subprocess.run(["dnsperf", "-h"], capture_output=True, text=True)
-            .stderr.split("Version ")[-1]
-            .strip(),
+            "dnsperf": _version(["dnsperf", "-h"]),
             "unbound": subprocess.run(["unbound", "-V"], capture_output=True, text=True).stdout.splitlines()[0],
             "note": "shared 2-core machine (other jobs running); dnsperf, Unbound and the sensor share the cores",
         },
         "command": " ".join(sys.argv),
     }
-    print(f"fuzzing the fast path with {args.fuzz} inputs ...", flush=True)
-    result["fuzz"] = fuzz(args.fuzz)
-    print(json.dumps(result["fuzz"]), flush=True)
+    if args.fuzz > 0:
+        print(f"fuzzing the fast path with {args.fuzz} inputs ...", flush=True)
+        result["fuzz"] = fuzz(args.fuzz)
+        print(json.dumps(result["fuzz"]), flush=True)
 
+    if stages & {"throughput", "latency", "memory"}:
+        run_sensor_stages(result, args, stages)
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    out_dir = REPO / "bench" / "work"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_file = out_dir / f"dns_sensor-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out_file.write_text(json.dumps(result, indent=2))
+    print(f"results in {out_file}")
+    return 1 if result.get("fuzz", {}).get("crashes") else 0
+
+
+def run_sensor_stages(result: dict[str, Any], args: Any, stages: set[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-bench-"))
     files = write_inputs(work, args.names, args.lines)
     config = sensor_config(work, files["hosts"])
@@ -257,66 +353,18 @@ def main() -> int:
         metrics_port = free_port()
         sensor = subprocess.Popen(
             [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
-             "--upstream", f"127.0.0.1:{up}", "--metrics", f"127.0.0.1:{metrics_port}"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+             "--upstream", f"127.0.0.1:{up}", "--metrics", f"127.0.0.1:{metrics_port}", "--workers", str(args.workers)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
             wait_udp(port)
-            dnsperf(port, files["queries"], 3)  # warm-up: loads lists, fills the verdict cache
-            print("(a) throughput ...", flush=True)
-            raw_port = free_port()
-            raw = subprocess.Popen([sys.executable, __file__, "--raw-forwarder", str(raw_port), str(up)])
-            wait_udp(raw_port)
-            runs: dict[str, list[dict[str, Any]]] = {"unbound": [], "raw_forwarder": [], "sensor": []}
-            try:
-                for _ in range(2):
-                    runs["unbound"].append(dnsperf(up, files["queries"], args.duration))
-                    runs["raw_forwarder"].append(dnsperf(raw_port, files["queries"], args.duration))
-                    runs["sensor"].append(dnsperf(port, files["queries"], args.duration))
-            finally:
-                raw.kill()
-                raw.wait()
-            med = {k: statistics.median(r["qps"] for r in v) for k, v in runs.items()}
-            result["throughput"] = {
-                "runs": runs,
-                "unbound_qps_median": med["unbound"],
-                "raw_forwarder_qps_median": med["raw_forwarder"],
-                "sensor_qps_median": med["sensor"],
-                "ratio_sensor_to_unbound": round(med["sensor"] / med["unbound"], 3),
-                "ratio_sensor_to_raw_forwarder": round(med["sensor"] / med["raw_forwarder"], 3),
-            }
-            print(json.dumps({k: v for k, v in result["throughput"].items() if k != "runs"}), flush=True)
-
-            result["latency"] = []
-            for rate in [int(x) for x in args.latency_qps.split(",") if x]:
-                print(f"(b) latency at {rate} qps ...", flush=True)
-                direct = dnsperf(up, files["queries"], args.latency_s, qps=rate, verbose=True)
-                via = dnsperf(port, files["queries"], args.latency_s, qps=rate, verbose=True)
-                lat = {"qps": rate, "unbound": direct, "sensor": via,
-                       "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
-                       "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3)}  # fmt: skip
-                result["latency"].append(lat)
-                print(json.dumps(lat), flush=True)
-
-            print(f"(c) memory over {args.memory_s:.0f} s at {args.qps} qps, 1M distinct names ...", flush=True)
-            samples: list[tuple[float, int]] = []
-            perf_cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(files["million"]),
-                        "-l", str(args.memory_s), "-Q", str(args.qps), "-q", "200", "-t", "2"]  # fmt: skip
-            perf = subprocess.Popen(perf_cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            start = time.monotonic()
-            while perf.poll() is None:
-                samples.append((round(time.monotonic() - start, 1), rss_kib(sensor.pid)))
-                time.sleep(5)
-            out = perf.communicate()[0]
-            m = re.search(r"Queries completed:\s+(\d+)", out)
-            warm = [kib for t, kib in samples if t >= min(60.0, args.memory_s / 2)]
-            result["memory"] = {
-                "seconds": args.memory_s, "qps": args.qps, "completed": int(m.group(1)) if m else None,
-                "rss_mib_samples": [(t, round(k / 1024, 1)) for t, k in samples],
-                "rss_mib_start": round(samples[0][1] / 1024, 1), "rss_mib_end": round(samples[-1][1] / 1024, 1),
-                "growth_after_warmup_pct": round((warm[-1] - warm[0]) / warm[0] * 100, 1) if len(warm) > 1 else None,
-            }  # fmt: skip
-            print(json.dumps({k: v for k, v in result["memory"].items() if k != "rss_mib_samples"}), flush=True)
+            dnsperf(port, files["queries"], 3)  # warm-up
+            if "throughput" in stages:
+                stage_throughput(result, args, files, up, port)
+            if "latency" in stages:
+                stage_latency(result, args, files, up, port)
+            if "memory" in stages and args.memory_s > 0:
+                stage_memory(result, args, files, port, sensor.pid)
             import urllib.request
 
             metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
@@ -331,13 +379,6 @@ def main() -> int:
                 sensor.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 sensor.kill()
-    result["machine"]["loadavg_end"] = os.getloadavg()
-    out_dir = REPO / "bench" / "work"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out_file = out_dir / f"dns_sensor-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out_file.write_text(json.dumps(result, indent=2))
-    print(f"results in {out_file}")
-    return 1 if result["fuzz"]["crashes"] else 0
 
 
 if __name__ == "__main__":

@@ -179,3 +179,56 @@ def test_tutela_up_starts_the_sensor(upstream: int, tutela_home: Path) -> None:
         assert json.loads(status.stdout)[0]["state"] == "running"
     finally:
         subprocess.run([*tutela, "down"], env=env, capture_output=True, timeout=60)
+
+
+def test_pcapng_reader(tmp_path: Path) -> None:
+    import struct
+
+    q = dns.message.make_query("rebind.example.com", "A").to_wire()
+    udp = struct.pack("!HHHH", 40000, 53, 8 + len(q), 0) + q
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([10, 0, 0, 9]), bytes([10, 0, 0, 1])
+    )
+    frame = b"\x00" * 12 + b"\x08\x00" + ip + udp  # Ethernet
+
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+    epb = block(6, struct.pack("<IIIII", 0, 0, 1_000_000, len(frame), len(frame)) + frame)
+    path = tmp_path / "c.pcapng"
+    path.write_bytes(shb + idb + epb)
+    [d] = list(read_datagrams(path))
+    assert (d.src, d.dst, d.sport, d.dport, d.payload) == ("10.0.0.9", "10.0.0.1", 40000, 53, q)
+
+
+def test_serve_with_two_workers_on_one_port(upstream: int, tutela_home: Path) -> None:
+    config = write_config(tutela_home, STATELESS, dns={"top_interval_s": 0.2})
+    port = free_port()
+    env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
+         "--upstream", f"127.0.0.1:{upstream}", "--workers", "2"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_udp(port)
+        time.sleep(1.0)  # both workers bound
+        for i in range(40):  # dnspython picks a new source port each time: the kernel spreads them
+            name = "blocked.example.org" if i % 4 == 0 else "good.example.com"
+            r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5)
+            assert r.rcode() == (dns.rcode.NXDOMAIN if i % 4 == 0 else dns.rcode.NOERROR)
+        time.sleep(0.6)
+        snaps = sorted((tutela_home / "run").glob("dns-top-*.json"))
+        assert [p.name for p in snaps] == ["dns-top-0.json", "dns-top-1.json"]
+        top = subprocess.run([sys.executable, "-m", "tutela", "--config", str(config), "dns", "top", "--json"],
+                             env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+        merged = json.loads(top.stdout)
+        assert merged["workers"] == 2 and merged["queries"] >= 40
+        assert ["blocked.example.org", 10] in merged["top_blocked"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=20)[0].decode()
+    assert proc.returncode == 0, out
+    assert "worker 0 listening" in out and "worker 1 listening" in out

@@ -282,3 +282,44 @@ def test_log_allowed_stores_every_query(upstream: int, start_sensor: StartSensor
     events = sensor.events()
     assert [(e["subject"], e["action"]) for e in events] == [("www.example.com", "allow")] * 2
     assert {json.loads(e["attrs"])["transport"] for e in events} == {"udp", "tcp"}
+
+
+def test_rpz_local_data_sinkholes_to_its_address(upstream: int, start_sensor: StartSensor, tmp_path: Path) -> None:
+    rpz = tmp_path / "local.rpz"
+    rpz.write_text(
+        "$ORIGIN rpz.local.\n@ SOA localhost. root.localhost. 1 3600 600 86400 60\n"
+        "good.example.com A 10.66.0.1\nwww.example.org CNAME .\n*.tracker.example.net CNAME rpz-passthru.\n"
+    )
+    s = start_sensor(
+        [f"127.0.0.1:{upstream}"],
+        detectors=[{"id": "dns.blocklist", "params": {"rpz_files": [str(rpz)], "deny": ["tracker.example.net"]}}],
+    )
+    assert dig(s.port, "good.example.com", "+short").strip() == "10.66.0.1"
+    assert "status: NXDOMAIN" in dig(s.port, "www.example.org")
+    # the passthru entry for *.tracker.example.net wins over the deny list for names under it
+    r = ask(s.port, "ads.tracker.example.net")
+    assert r.rcode() == dns.rcode.NOERROR and r.answer
+
+
+def test_ipv6_loopback_listener(upstream: int, start_sensor: StartSensor) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    s = start_sensor([f"127.0.0.1:{upstream}"])
+    s2_listen = "[::1]:0"
+    from tutela.dns.server import DnsSensor
+
+    sensor = DnsSensor(s.engine, s2_listen, [f"127.0.0.1:{upstream}"])
+    from tests.dns.conftest import SensorThread
+
+    try:
+        t = SensorThread(sensor, None).start()
+    except OSError:
+        pytest.skip("IPv6 loopback unavailable")
+    try:
+        q = dns.message.make_query("good.example.com", "A")
+        r = dns.query.udp(q, "::1", port=t.port, timeout=5)
+        assert r.answer[0][0].address == "93.184.216.34"
+        r = dns.query.tcp(q, "::1", port=t.port, timeout=5)
+        assert r.answer[0][0].address == "93.184.216.34"
+    finally:
+        t.stop()

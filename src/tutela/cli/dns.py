@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ def register(groups: Any) -> None:
         "(default: dns.upstreams, else /etc/resolv.conf)"
     )  # fmt: skip
     sv.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics")
+    sv.add_argument(
+        "--workers", type=int, help="processes sharing the port with SO_REUSEPORT (default: dns.workers, 1)"
+    )
     sv.set_defaults(handler=_serve)
 
     rp = sub.add_parser("replay", help="judge a pcap, a Zeek dns.log or a list of names with the inline detectors")
@@ -66,7 +70,17 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
         split_listen(spec)
     if not upstreams:
         raise ConfigError("no upstream resolver", hint="pass --upstream HOST:PORT or set dns.upstreams")
-    run(ctx.settings, ctx.detectors, listen, upstreams, metrics_listen=args.metrics or dns.metrics_listen)
+    workers = args.workers or dns.workers
+    if not 1 <= workers <= 64:
+        raise ConfigError(f"--workers {workers}: use 1 to 64")
+    run(
+        ctx.settings,
+        ctx.detectors,
+        listen,
+        upstreams,
+        metrics_listen=args.metrics or dns.metrics_listen,
+        workers=workers,
+    )
     return EXIT_CLEAN
 
 
@@ -113,13 +127,32 @@ def _replay(args: argparse.Namespace, ctx: CliContext) -> int:
     return EXIT_FINDINGS if worst is not None and worst >= fail_on else EXIT_CLEAN
 
 
-def _read_top(ctx: CliContext) -> dict[str, Any] | None:
-    path = ctx.settings.home / "run" / "dns-top.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
+def _read_top(ctx: CliContext, n: int) -> dict[str, Any] | None:
+    """The live snapshots of every sensor worker (run/dns-top-<i>.json, fresh within 60 s), merged."""
+    snaps = []
+    for path in sorted((ctx.settings.home / "run").glob("dns-top-*.json")):
+        try:
+            snap = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(snap, dict) and time.time() - float(snap.get("ts", 0)) <= 60:
+            snaps.append(snap)
+    if not snaps:
         return None
-    return data
+    clients: Counter[str] = Counter()
+    blocked: Counter[str] = Counter()
+    for snap in snaps:
+        clients.update(dict((k, v) for k, v in snap.get("top_clients", [])))
+        blocked.update(dict((k, v) for k, v in snap.get("top_blocked", [])))
+    return {
+        "ts": max(float(s["ts"]) for s in snaps),
+        "listen": snaps[0].get("listen"),
+        "workers": len(snaps),
+        "uptime_s": max(float(s.get("uptime_s", 0)) for s in snaps),
+        "queries": sum(int(s.get("queries", 0)) for s in snaps),
+        "top_clients": clients.most_common(n),
+        "top_blocked": blocked.most_common(n),
+    }
 
 
 def _top_from_store(ctx: CliContext, n: int) -> dict[str, Any]:
@@ -139,8 +172,8 @@ def _top_from_store(ctx: CliContext, n: int) -> dict[str, Any]:
 
 def _top(args: argparse.Namespace, ctx: CliContext) -> int:
     while True:
-        snap = _read_top(ctx)
-        if snap is None or time.time() - float(snap.get("ts", 0)) > 60:
+        snap = _read_top(ctx, args.n)
+        if snap is None:
             snap = _top_from_store(ctx, args.n)
             title = "from the event store (flagged queries only; no live sensor)"
         else:

@@ -91,9 +91,10 @@ class TopStats:
         self.max_clients = max_clients
 
     def query(self, client: str) -> None:
-        self.clients[client] += 1
-        if len(self.clients) > self.max_clients:
-            self.clients = Counter(dict(self.clients.most_common(self.max_clients // 2)))
+        clients = self.clients
+        clients[client] += 1
+        if len(clients) > self.max_clients:
+            self.clients = Counter(dict(clients.most_common(self.max_clients // 2)))
 
     def block(self, name: str) -> None:
         self.blocked[name] += 1

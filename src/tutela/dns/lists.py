@@ -108,7 +108,8 @@ def parse_domains(path: Path, out: dict[str, ListEntry], limit: int) -> None:
         _add(out, normalise(text), entry, limit)
 
 
-def parse_rpz(path: Path, out: dict[str, ListEntry], limit: int) -> None:
+def parse_rpz(path: Path, out: dict[str, ListEntry], limit: int, passthru: dict[str, ListEntry] | None = None) -> None:
+    """QNAME triggers into `out`; PASSTHRU ones into `passthru` when given (they take precedence)."""
     source = f"rpz:{path.name}"
     origin = ""
     last_owner = ""
@@ -159,7 +160,8 @@ def parse_rpz(path: Path, out: dict[str, ListEntry], limit: int) -> None:
             action = "sinkhole"
         else:
             continue
-        _add(out, name, ListEntry(source, action, not wildcard, wildcard, sinkhole), limit)
+        target = passthru if action == "passthru" and passthru is not None else out
+        _add(target, name, ListEntry(source, action, not wildcard, wildcard, sinkhole), limit)
 
 
 def load_lists(
@@ -169,7 +171,9 @@ def load_lists(
     domain_files: Iterable[Path] = (),
     rpz_files: Iterable[Path] = (),
     max_entries: int = 5_000_000,
+    passthru: dict[str, ListEntry] | None = None,
 ) -> dict[str, ListEntry]:
+    """Blocking entries by name; RPZ PASSTHRU entries go to `passthru` when it is given."""
     out: dict[str, ListEntry] = {}
     for name in deny:
         _add(out, normalise(name.removeprefix("*.")), ListEntry(source="deny"), max_entries)
@@ -178,7 +182,7 @@ def load_lists(
     for path in domain_files:
         parse_domains(Path(path), out, max_entries)
     for path in rpz_files:
-        parse_rpz(Path(path), out, max_entries)
+        parse_rpz(Path(path), out, max_entries, passthru)
     return out
 
 

@@ -24,7 +24,8 @@ _SHARED_CACHE = 1 << 17
 @lru_cache(maxsize=_SHARED_CACHE)
 def _registrable(name: str) -> str:
     name = name.rstrip(".").lower()
-    return _public_suffix_list().privatesuffix(name) or name  # type: ignore[no-any-return]
+    found: str | None = _public_suffix_list().privatesuffix(name)
+    return found or name
 
 
 class Registrable:

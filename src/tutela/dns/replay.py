@@ -97,7 +97,7 @@ def _zeek_record(row: dict[str, Any]) -> Record | None:
     if not name or name == "-":
         return None
     qtype_raw = row.get("qtype")
-    qtype = int(qtype_raw) if isinstance(qtype_raw, int) or str(qtype_raw).isdigit() else wire.A
+    qtype = int(str(qtype_raw)) if str(qtype_raw).isdigit() else wire.A
     client = str(row.get("id.orig_h") or "")
     query = DnsQuery(name, qtype, client, str(row.get("proto") or "udp"))
     rcode_raw = row.get("rcode")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -107,7 +108,16 @@ class _UpstreamUdp(asyncio.DatagramProtocol):
 
 
 class DnsSensor:
-    def __init__(self, engine: DnsEngine, listen: str, upstreams: Sequence[str], *, metrics_listen: str | None = None):
+    def __init__(
+        self,
+        engine: DnsEngine,
+        listen: str,
+        upstreams: Sequence[str],
+        *,
+        metrics_listen: str | None = None,
+        worker: int = 0,
+        reuse_port: bool = False,
+    ):
         if not upstreams:
             raise ServiceError("no upstream resolver", hint="pass --upstream HOST:PORT or set dns.upstreams")
         self.engine = engine
@@ -125,7 +135,9 @@ class DnsSensor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._stop: asyncio.Event | None = None
-        self._top_path = engine.settings.home / "run" / "dns-top.json"
+        self.worker = worker
+        self.reuse_port = reuse_port
+        self._top_path = engine.settings.home / "run" / f"dns-top-{worker}.json"
         self.bound: tuple[str, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -139,26 +151,27 @@ class DnsSensor:
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
         host, port = split_listen(self.listen)
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        udp_sock = socket.socket(family, socket.SOCK_DGRAM)
-        udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        with contextlib.suppress(OSError):
-            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-            udp_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-        try:
-            udp_sock.bind((host, port))
-        except OSError as exc:
-            udp_sock.close()
-            raise ServiceError(f"cannot listen on {self.listen} (udp): {exc.strerror or exc}") from None
-        self.bound = udp_sock.getsockname()[:2]
+        udp_sock, tcp = None, None
+        for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
+            udp_sock = self._udp_socket(host, port)
+            self.bound = udp_sock.getsockname()[:2]
+            try:
+                tcp = await asyncio.start_server(
+                    self._tcp_client, host, self.bound[1], reuse_address=True, reuse_port=self.reuse_port, backlog=256
+                )
+                break
+            except OSError as exc:
+                udp_sock.close()
+                if port != 0:
+                    raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
+        if tcp is None or udp_sock is None:
+            raise ServiceError(f"cannot find a port free for UDP and TCP on {host}")
         await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
-        try:
-            tcp = await asyncio.start_server(self._tcp_client, host, self.bound[1], reuse_address=True, backlog=256)
-        except OSError as exc:
-            raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
         self._servers.append(tcp)
         for i, up in enumerate(self.upstreams):
-            transport, _ = await loop.create_datagram_endpoint(lambda i=i: _UpstreamUdp(self, i), remote_addr=up.addr)
+            transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(_UpstreamUdp, self, i), remote_addr=up.addr
+            )
             with contextlib.suppress(OSError):
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             up.transport = transport
@@ -167,6 +180,22 @@ class DnsSensor:
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
         loop.call_later(_SWEEP_S, self._sweep)
         loop.call_later(self.settings.top_interval_s, self._write_top)
+
+    def _udp_socket(self, host: str, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise ServiceError(f"cannot listen on {self.listen} (udp): {exc.strerror or exc}") from None
+        return sock
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -278,8 +307,9 @@ class DnsSensor:
             return  # late, spoofed or for another upstream
         del self.pending[uid]
         up = self.upstreams[index]
-        up.failures = 0
-        up.down_until = 0.0
+        if up.failures or up.down_until:
+            up.failures = 0
+            up.down_until = 0.0
         if data[2] & 0x02:  # TC: retry over TCP
             self.metrics.tc_retries += 1
             self._spawn(self._tc_retry(p, data))
@@ -293,7 +323,7 @@ class DnsSensor:
         self._send(wire.with_id(response, p.q.id), p.addr, p.t0)
 
     async def _tc_retry(self, p: _Pending, truncated: bytes) -> None:
-        full = await self._tcp_forward(p.data)
+        full = await self._tcp_forward(p.data, p.q.end)
         if full is None or full[2] & 0x02:
             self._deliver(p, truncated)
         else:
@@ -341,8 +371,9 @@ class DnsSensor:
 
     # -- TCP ------------------------------------------------------------------------------------
 
-    async def _tcp_forward(self, data: bytes) -> bytes | None:
-        """One query over TCP with failover across upstreams; None when every attempt failed."""
+    async def _tcp_forward(self, data: bytes, qend: int) -> bytes | None:
+        """One query over TCP with failover across upstreams; None when every attempt failed.
+        The answer must carry the query's id and its exact question (bytes 12..qend)."""
         timeout = self.settings.timeout_s
         tried = 0
         attempts = min(self.settings.max_attempts, max(len(self.upstreams), 1) * 2)
@@ -357,7 +388,7 @@ class DnsSensor:
                     await writer.drain()
                     size = struct.unpack("!H", await reader.readexactly(2))[0]
                     answer = await reader.readexactly(size)
-                if len(answer) >= 12 and answer[:2] == data[:2]:
+                if answer[:2] == data[:2] and answer[12:qend] == data[12:qend]:
                     return answer
                 self.metrics.upstream_errors += 1
             except TimeoutError:
@@ -394,7 +425,7 @@ class DnsSensor:
                 self.engine.record(query, verdict, "request")
         answer = self.engine.answer(verdict, data, q)
         if answer is None:
-            upstream = await self._tcp_forward(data)
+            upstream = await self._tcp_forward(data, q.end)
             answer = (
                 wire.make_error(data, q, wire.SERVFAIL)
                 if upstream is None
@@ -488,7 +519,25 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         import uvloop
     except ImportError:
         return asyncio.new_event_loop()
-    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    return uvloop.new_event_loop()
+
+
+def _fork_workers(workers: int) -> tuple[int, list[int]]:
+    """Fork workers-1 children (before any thread or event loop exists): (this worker's index, children)."""
+    children: list[int] = []
+    for index in range(1, workers):
+        pid = os.fork()
+        if pid == 0:
+            return index, []
+        children.append(pid)
+    return 0, children
+
+
+def _metrics_for(metrics_listen: str | None, worker: int) -> str | None:
+    if not metrics_listen or worker == 0:
+        return metrics_listen
+    host, port = split_listen(metrics_listen)
+    return f"[{host}]:{port + worker}" if ":" in host else f"{host}:{port + worker}"
 
 
 def run(
@@ -498,8 +547,17 @@ def run(
     upstreams: Sequence[str],
     *,
     metrics_listen: str | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve until SIGINT/SIGTERM: the process behind `tutela dns serve` and `tutela up`."""
+    """Serve until SIGINT/SIGTERM: the process behind `tutela dns serve` and `tutela up`.
+
+    With workers > 1 the process forks; every worker binds the same port with SO_REUSEPORT (the
+    kernel spreads clients across them) and keeps its own caches, per-client state and event writer.
+    Worker i serves its own metrics on the metrics port + i and writes run/dns-top-<i>.json.
+    """
+    if workers > 1 and split_listen(listen)[1] == 0:
+        raise ServiceError("--workers needs a fixed port, not 0")
+    worker, children = _fork_workers(workers) if workers > 1 else (0, [])
     writer = EventWriter(
         settings.home,
         settings.store_path,
@@ -507,23 +565,43 @@ def run(
         max_buffer=settings.store.max_buffer,
     )
     engine = DnsEngine.from_settings(settings, registry, writer=writer)
-    sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen)
+    metrics_listen = _metrics_for(metrics_listen, worker)
+    sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     writer.start()
+
+    def watch_children() -> None:  # a worker that dies takes the others down: `tutela up` then sees it
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    print(f"tutela dns: worker pid {pid} exited; stopping", file=sys.stderr, flush=True)
+                    sensor.request_stop()
+                    return
+        loop.call_later(1.0, watch_children)
+
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, sensor.request_stop)
         loop.run_until_complete(sensor.start())
         names = ", ".join(d.id for d in engine.detectors) or "none"
         print(
-            f"tutela dns: listening on {listen} (udp+tcp), upstreams {', '.join(map(str, sensor.upstreams))}, "
-            f"detectors {names}" + (f", metrics on http://{metrics_listen}/metrics" if metrics_listen else ""),
+            f"tutela dns: worker {worker} listening on {listen} (udp+tcp), upstreams "
+            f"{', '.join(map(str, sensor.upstreams))}, detectors {names}"
+            + (f", metrics on http://{metrics_listen}/metrics" if metrics_listen else ""),
             flush=True,
         )
         sensor._stop = asyncio.Event()
+        if children:
+            loop.call_later(1.0, watch_children)
         loop.run_until_complete(sensor._stop.wait())
         loop.run_until_complete(sensor.close())
     finally:
         writer.close()
         loop.close()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for pid in children:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)

@@ -30,6 +30,7 @@ class DnsSettings(BaseModel):
     allow_files: tuple[Path, ...] = ()  # domain-per-line files of the same
     log_allowed: bool = False  # also store an event for every allowed query (costly inline)
     metrics_listen: str | None = None  # HOST:PORT for Prometheus text exposition
+    workers: int = Field(1, ge=1, le=64)  # processes sharing the port (SO_REUSEPORT), one event loop each
     max_pending: int = Field(30_000, ge=100, le=60_000)  # UDP queries in flight upstream
     tcp_max_clients: int = Field(256, ge=1)
     tcp_idle_s: float = Field(10.0, gt=0)  # RFC 7766 idle timeout for client connections

@@ -51,6 +51,9 @@ class Question(NamedTuple):
     arcount: int
 
 
+_new_question = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+
+
 def _escape_label(label: bytes) -> str:
     out = []
     for b in label:
@@ -145,7 +148,7 @@ def parse_query(data: bytes) -> Question:
         raise WireError("question type/class truncated")
     qtype = (data[pos] << 8) | data[pos + 1]
     qclass = (data[pos + 2] << 8) | data[pos + 3]
-    return Question(qid, flags, name, qtype, qclass, pos + 4, qd, an, ns, ar)
+    return _new_question(Question, (qid, flags, name, qtype, qclass, pos + 4, qd, an, ns, ar))
 
 
 _PLAIN = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_*"
@@ -175,7 +178,7 @@ def edns_udp_size(data: bytes, q: Question) -> int | None:
             _, pos = read_name(data, pos)
             rtype, rclass, _ttl, rdlen = _RR_FIXED.unpack_from(data, pos)
             if rtype == OPT:
-                return max(512, rclass)
+                return max(512, int(rclass))
             pos += 10 + rdlen
     except (WireError, struct.error):
         return None

@@ -20,6 +20,22 @@ from tutela.dns.lists import ListEntry, load_lists
 from tutela.dns.subjects import DnsQuery
 
 
+def _lookup(entries: dict[str, ListEntry], name: str) -> tuple[str, ListEntry] | None:
+    """The most specific entry covering `name`: itself (if the entry covers its apex), else the
+    nearest parent whose entry covers subdomains. O(labels)."""
+    hit = entries.get(name)
+    if hit is not None and hit.apex:
+        return name, hit
+    dot = name.find(".")
+    while dot >= 0:
+        suffix = name[dot + 1 :]
+        hit = entries.get(suffix)
+        if hit is not None and hit.subdomains:
+            return suffix, hit
+        dot = name.find(".", dot + 1)
+    return None
+
+
 class BlocklistConfig(DetectorConfig):
     deny: tuple[str, ...] = ()  # names; each also blocks its subdomains
     hosts_files: tuple[Path, ...] = ()  # "0.0.0.0 name" lines (Pi-hole, StevenBlack)
@@ -42,6 +58,7 @@ class BlocklistDetector:
     def __init__(self, config: BlocklistConfig, models: ModelCache) -> None:
         self.config = config
         self._entries: dict[str, ListEntry] | None = None
+        self._passthru: dict[str, ListEntry] = {}
 
     @property
     def entries(self) -> dict[str, ListEntry]:
@@ -52,6 +69,7 @@ class BlocklistDetector:
                 domain_files=self.config.domain_files,
                 rpz_files=self.config.rpz_files,
                 max_entries=self.config.max_entries,
+                passthru=self._passthru,
             )
         return self._entries
 
@@ -59,20 +77,14 @@ class BlocklistDetector:
         self.entries  # noqa: B018 - loads the lists
 
     def match(self, name: str) -> tuple[str, ListEntry] | None:
+        """The entry that decides `name`: an RPZ PASSTHRU first (an exception wins over any list),
+        then the most specific blocking entry."""
         entries = self.entries
-        if not entries:
-            return None
-        hit = entries.get(name)
-        if hit is not None and hit.apex:
-            return name, hit
-        dot = name.find(".")
-        while dot >= 0:
-            suffix = name[dot + 1 :]
-            hit = entries.get(suffix)
-            if hit is not None and hit.subdomains:
-                return suffix, hit
-            dot = name.find(".", dot + 1)
-        return None
+        if self._passthru:
+            found = _lookup(self._passthru, name)
+            if found is not None:
+                return found
+        return _lookup(entries, name) if entries else None
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterator[Finding]:
         found = self.match(subject.name)
