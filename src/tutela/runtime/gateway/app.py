@@ -38,8 +38,6 @@ from tutela.runtime.gateway.keys import lookup, presented_key
 from tutela.runtime.gateway.profiles import GatewaySettings, KeyConfig, Profile, ProfileStore
 from tutela.runtime.gateway.schemas import error_response, json_response
 
-BODY_TIMEOUT_S = 30.0
-
 
 class HttpError(Exception):
     """An answer to send instead of proceeding (4xx/5xx with an error body)."""
@@ -174,7 +172,8 @@ class Gateway:
         profile = compiled.profile_for(key, app)
         return Caller(key, key.tenant if key else "default", profile, app or (key.app if key else None), raw)
 
-    async def read_json(self, request: Request) -> tuple[bytes, dict[str, Any]]:
+    async def read_body(self, request: Request) -> bytes:
+        """The body, bounded in size (413) and in time (408: slow clients do not hold a worker)."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -190,16 +189,22 @@ class Gateway:
             return b"".join(chunks)
 
         try:
-            body = await asyncio.wait_for(read(), BODY_TIMEOUT_S)
+            return await asyncio.wait_for(read(), self.settings.body_timeout_s)
         except TimeoutError:
-            raise HttpError(408, f"request body not received within {BODY_TIMEOUT_S:.0f} s") from None
+            raise HttpError(408, f"request body not received within {self.settings.body_timeout_s:g} s") from None
+
+    async def read_any_json(self, request: Request) -> tuple[bytes, Any]:
+        body = await self.read_body(request)
         if not body:
             raise HttpError(400, "request body is empty; send a JSON object", code="invalid_json")
         try:
-            data = orjson.loads(body)
+            return body, orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             why = "is not valid UTF-8" if "utf-8" in str(exc).lower() else f"is not valid JSON ({exc})"
             raise HttpError(400, f"request body {why}", code="invalid_json") from None
+
+    async def read_json(self, request: Request) -> tuple[bytes, dict[str, Any]]:
+        body, data = await self.read_any_json(request)
         if not isinstance(data, dict):
             raise HttpError(400, "request body must be a JSON object", code="invalid_json")
         return body, data

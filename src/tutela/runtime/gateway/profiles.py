@@ -161,6 +161,7 @@ class GatewaySettings(GatewayConfig):
     max_body_bytes: int = Field(8 << 20, ge=1024)
     max_messages: int = Field(4096, ge=1)
     upstream_timeout_s: float = Field(120.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)  # a client that sends its body slower than this gets 408
     audit_file: Path | None = None  # default: <home>/gateway/audit.jsonl
     detector_threads: int = Field(4, ge=1, le=64)
 

@@ -21,7 +21,6 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -163,17 +162,7 @@ async def scan_one(gw: Gateway, caller: Caller, req: ScanRequest) -> dict[str, A
 
 
 async def _body(gw: Gateway, request: Request) -> Any:
-    limit = gw.settings.max_body_bytes
-    data = b""
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > limit:
-            raise HttpError(413, f"request body exceeds {limit} bytes", code="body_too_large")
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        why = "is not valid UTF-8" if "utf-8" in str(exc).lower() else "is not valid JSON"
-        raise HttpError(400, f"request body {why}", code="invalid_json") from None
+    return (await gw.read_any_json(request))[1]
 
 
 def _invalid(exc: ValidationError) -> HttpError:
