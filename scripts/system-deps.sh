@@ -8,6 +8,7 @@ while read -r cmd pkg; do
   case "$cmd" in \#*) continue ;; esac
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done <<'LIST'
+wrk wrk
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

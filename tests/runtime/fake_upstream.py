@@ -139,6 +139,8 @@ class FakeUpstream:
                         self._anthropic_stream(plan, model) if stream else self._json(200, self._anthropic(plan, model))
                     )
                 if route == "/responses":
+                    if stream:
+                        return self._responses_stream(plan, model)
                     return self._json(200, self._responses(plan, model))
                 chat = route == "/chat/completions"
                 if stream:
@@ -319,6 +321,40 @@ class FakeUpstream:
                     )
                     self._send(b"data: " + json.dumps({**base, "choices": [last]}).encode() + b"\n\n")
                     self._send(b"data: [DONE]\n\n")
+                    self._end()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def _responses_stream(self, plan: dict[str, Any], model: str) -> None:
+                self._start_stream()
+                final = self._responses(plan, model)
+                start = {**final, "status": "in_progress", "output": []}
+                events: list[dict[str, Any]] = [{"type": "response.created", "response": start}]
+                if "reply" in plan:
+                    item = {
+                        "id": "msg_1",
+                        "type": "message",
+                        "role": "assistant",
+                        "status": "in_progress",
+                        "content": [],
+                    }
+                    events.append({"type": "response.output_item.added", "output_index": 0, "item": item})
+                    for piece in self._pieces(plan["reply"]):
+                        events.append(
+                            {
+                                "type": "response.output_text.delta",
+                                "item_id": "msg_1",
+                                "output_index": 0,
+                                "content_index": 0,
+                                "delta": piece,
+                                "logprobs": [],
+                            }
+                        )
+                events.append({"type": "response.completed", "response": final})
+                try:
+                    for n, e in enumerate(events):
+                        e["sequence_number"] = n
+                        self._send(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode())
                     self._end()
                 except (BrokenPipeError, ConnectionResetError):
                     pass

@@ -217,3 +217,13 @@ def test_tool_definitions_results_and_calls(gw: RunningGateway, upstream: FakeUp
     )
     calls = [tc for chunk in stream for ch in chunk.choices for tc in (ch.delta.tool_calls or [])]
     assert calls[0].function.name == "search_web" and json.loads(calls[0].function.arguments) == {"q": "tutela"}
+
+
+def test_responses_stream_judged_whole(gw: RunningGateway) -> None:
+    c = client(gw)
+    events = list(c.responses.create(model="m", input="say: streamed response text", stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")  # type: ignore[union-attr]
+    assert deltas == "streamed response text" and events[-1].type == "response.completed"
+    events = list(c.responses.create(model="m", input=rev("a leak SECRET-ABCD1234 here"), stream=True))
+    assert [e.type for e in events] == ["response.created", "response.incomplete"]
+    assert not any("SECRET" in json.dumps(e.model_dump()) for e in events[:1])

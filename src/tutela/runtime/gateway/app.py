@@ -1,7 +1,7 @@
 """The gateway's ASGI application: state, access control, health, metrics and the audit trail.
 
 `create_app()` builds a Starlette app around one `Gateway` object (no module globals): the
-compiled profiles (hot-reloaded), the Guard running detectors, budgets, the httpx client to the
+compiled profiles (hot-reloaded), the Guard running detectors, budgets, the HTTP client to the
 upstream, the store's EventWriter and the hash-chained audit log.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import os
 import time
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,6 +37,7 @@ from tutela.runtime.gateway.engine import Guard
 from tutela.runtime.gateway.keys import lookup, presented_key
 from tutela.runtime.gateway.profiles import GatewaySettings, KeyConfig, Profile, ProfileStore
 from tutela.runtime.gateway.schemas import error_response, json_response
+from tutela.runtime.gateway.upstream import UpstreamClient
 
 
 class HttpError(Exception):
@@ -88,7 +89,6 @@ class Gateway:
         registry: DetectorRegistry,
         models: ModelCache | None = None,
         writer: EventWriter | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.home = home
@@ -97,11 +97,12 @@ class Gateway:
         self.guard = Guard(settings.detector_threads)
         self.budgets = Budgets()
         self.metrics = Metrics()
-        self.writer = writer or EventWriter(home, store_path, flush_interval=0.5)
+        self.writer = writer or EventWriter(
+            home, store_path, flush_interval=0.5, ingest_interval=settings.store_ingest_interval_s
+        )
         self.audit = AuditLog(settings.audit_file or home / "gateway" / "audit.jsonl")
         self.started = time.time()
-        self._transport = transport
-        self.client: httpx.AsyncClient | None = None
+        self.client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
         key_env = settings.upstream_api_key_env
         self._upstream_key = os.environ.get(key_env) if key_env else None
 
@@ -109,9 +110,8 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        limits = httpx.Limits(max_connections=512, max_keepalive_connections=256, keepalive_expiry=30)
-        timeout = httpx.Timeout(self.settings.upstream_timeout_s, connect=10.0)
-        self.client = httpx.AsyncClient(transport=self._transport, limits=limits, timeout=timeout, trust_env=False)
+        await self.client.start()
+        gc.freeze()  # startup objects (modules, compiled profiles) out of the collector's way: shorter pauses
         self.writer.start()
         self.audit.start()
         reload = asyncio.create_task(self._reload_loop())
@@ -119,7 +119,7 @@ class Gateway:
             yield
         finally:
             reload.cancel()
-            await self.client.aclose()
+            await self.client.close()
             self.guard.close()
             self.audit.close()
             self.writer.close()
@@ -141,7 +141,7 @@ class Gateway:
         return base.rstrip("/") + path
 
     def upstream_headers(self, request: Request, caller: Caller) -> dict[str, str]:
-        out = {"content-type": "application/json", "accept-encoding": "identity"}
+        out = {"content-type": "application/json"}
         for name in ("accept", "anthropic-version", "anthropic-beta", "openai-organization", "openai-project"):
             value = request.headers.get(name)
             if value:
@@ -339,10 +339,19 @@ def blocked(verdicts: list[Verdict]) -> Verdict | None:
 def create_app(gateway: Gateway) -> Starlette:
     from tutela.runtime.gateway import routes, scan
 
+    def allowed(request: Request) -> bool:  # loopback, or any valid key: detector names are not public
+        if is_loopback(request.client.host if request.client else None):
+            return True
+        return lookup(presented_key(request.headers), gateway.profiles.current.keys) is not None
+
     async def health(request: Request) -> Response:
+        if not allowed(request):
+            return error_response(401, "a gateway API key is needed off loopback", code="invalid_api_key")
         return json_response(gateway.health())
 
     async def metrics(request: Request) -> Response:
+        if not allowed(request):
+            return error_response(401, "a gateway API key is needed off loopback", code="invalid_api_key")
         return PlainTextResponse(gateway.metrics_text(), media_type="text/plain; version=0.0.4")
 
     route_list = [

@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -25,7 +24,8 @@ from tutela.runtime.gateway import extract
 from tutela.runtime.gateway.app import Caller, Gateway, HttpError, new_tr_id
 from tutela.runtime.gateway.engine import Item, Judgement
 from tutela.runtime.gateway.schemas import error_response
-from tutela.runtime.gateway.streaming import AnthropicStream, OpenAIStream, SseParser, StreamError
+from tutela.runtime.gateway.streaming import AnthropicStream, OpenAIStream, ResponsesStream, SseParser, StreamError
+from tutela.runtime.gateway.upstream import UpstreamError
 
 MAX_ERROR_BODY = 1 << 20
 
@@ -111,7 +111,14 @@ APIS = (
         "completion",
     ),
     Api("/v1/embeddings", "/embeddings", extract.embeddings_request, None, None),
-    Api("/v1/responses", "/responses", extract.responses_request, extract.responses_response, _cut_responses),
+    Api(
+        "/v1/responses",
+        "/responses",
+        extract.responses_request,
+        extract.responses_response,
+        _cut_responses,
+        "responses",
+    ),
     Api(
         "/v1/messages",
         "/messages",
@@ -232,26 +239,21 @@ class Proxy:
         headers = gw.upstream_headers(request, caller)
         if stream:
             return await self._stream(url, headers, content, caller, tr_id, t0, judged, extra, ex.model, who)
-        assert gw.client is not None
         try:
-            resp = await gw.client.post(url, content=content, headers=headers)
-        except httpx.TimeoutException:
-            gw.metrics.upstream_errors["timeout"] += 1
-            raise HttpError(504, "the upstream did not answer in time", code="upstream_timeout") from None
-        except httpx.HTTPError as exc:
-            gw.metrics.upstream_errors["connect"] += 1
-            raise HttpError(502, f"cannot reach the upstream ({type(exc).__name__})", code="upstream_error") from None
-        extra["upstream_status"] = resp.status_code
+            resp = await gw.client.request("POST", url, content=content, headers=headers)
+        except UpstreamError as exc:
+            raise upstream_failed(gw, exc) from None
+        extra["upstream_status"] = resp.status
         passthrough = {"x-tutela-tr-id": tr_id}
-        ctype = resp.headers.get("content-type", "application/json")
-        if resp.status_code >= 300 or api.response is None:
-            if resp.status_code >= 300:
-                gw.metrics.upstream_errors[str(resp.status_code)] += 1
-            extra["output_sha256"] = digest(resp.content)
+        ctype = resp.content_type
+        if resp.status >= 300 or api.response is None:
+            if resp.status >= 300:
+                gw.metrics.upstream_errors[str(resp.status)] += 1
+            extra["output_sha256"] = digest(resp.body)
             gw.record(route=api.route, caller=caller, tr_id=tr_id, verdict=judged, t0=t0, extra=extra)
-            return Response(resp.content, status_code=resp.status_code, media_type=ctype, headers=passthrough)
+            return Response(resp.body, status_code=resp.status, media_type=ctype, headers=passthrough)
         try:
-            answer = orjson.loads(resp.content)
+            answer = orjson.loads(resp.body)
             if not isinstance(answer, dict):
                 raise ValueError
         except ValueError:
@@ -259,7 +261,7 @@ class Proxy:
             if profile.config.on_error == "closed":
                 raise HttpError(502, "the upstream answer is not a JSON object; failing closed") from None
             gw.record(route=api.route, caller=caller, tr_id=tr_id, verdict=judged, t0=t0, extra=extra)
-            return Response(resp.content, status_code=resp.status_code, media_type=ctype, headers=passthrough)
+            return Response(resp.body, status_code=resp.status, media_type=ctype, headers=passthrough)
 
         out = api.response(answer)
         out_verdicts: list[Verdict] = []
@@ -297,11 +299,11 @@ class Proxy:
         elif out_changed:
             data = orjson.dumps(answer)
         else:
-            data = resp.content
+            data = resp.body
         extra["output_sha256"] = digest(data)
         raw_log = {"request": body, "answer": answer} if profile.config.store_raw else None
         gw.record(route=api.route, caller=caller, tr_id=tr_id, verdict=final, t0=t0, extra=extra, raw=raw_log)
-        return Response(data, status_code=resp.status_code, media_type=ctype, headers=passthrough)
+        return Response(data, status_code=resp.status, media_type=ctype, headers=passthrough)
 
     async def _stream(
         self,
@@ -317,43 +319,37 @@ class Proxy:
         who: str,
     ) -> Response:
         gw, api = self.gw, self.api
-        assert gw.client is not None
-        req = gw.client.build_request("POST", url, content=content, headers=headers)
         try:
-            resp = await gw.client.send(req, stream=True)
-        except httpx.TimeoutException:
-            gw.metrics.upstream_errors["timeout"] += 1
-            raise HttpError(504, "the upstream did not answer in time", code="upstream_timeout") from None
-        except httpx.HTTPError as exc:
-            gw.metrics.upstream_errors["connect"] += 1
-            raise HttpError(502, f"cannot reach the upstream ({type(exc).__name__})", code="upstream_error") from None
-        extra["upstream_status"] = resp.status_code
-        if resp.status_code != 200:
-            gw.metrics.upstream_errors[str(resp.status_code)] += 1
-            data = b""
+            resp = await gw.client.stream(url, content=content, headers=headers)
+        except UpstreamError as exc:
+            raise upstream_failed(gw, exc) from None
+        extra["upstream_status"] = resp.status
+        if resp.status != 200:
+            gw.metrics.upstream_errors[str(resp.status)] += 1
             try:
-                async for chunk in resp.aiter_raw():
-                    data += chunk
-                    if len(data) > MAX_ERROR_BODY:
-                        break
+                data = await resp.read(MAX_ERROR_BODY)
+            except UpstreamError:
+                data = b""
             finally:
-                await resp.aclose()
+                resp.close()
             gw.record(route=api.route, caller=caller, tr_id=tr_id, verdict=judged, t0=t0, extra=extra)
             ctype = resp.headers.get("content-type", "application/json")
-            return Response(data, status_code=resp.status_code, media_type=ctype, headers={"x-tutela-tr-id": tr_id})
+            return Response(data, status_code=resp.status, media_type=ctype, headers={"x-tutela-tr-id": tr_id})
 
         async def check(names: list[str], arguments: str) -> Judgement | None:
             return await self._check_tools(caller, names, arguments)
 
-        filt: OpenAIStream | AnthropicStream
+        filt: OpenAIStream | AnthropicStream | ResponsesStream
         if api.stream == "anthropic":
             filt = AnthropicStream(gw.guard, caller.profile, check)
+        elif api.stream == "responses":
+            filt = ResponsesStream(gw.guard, caller.profile, check)
         else:
             filt = OpenAIStream(gw.guard, caller.profile, check, chat=api.stream == "chat")
 
         async def events() -> AsyncIterator[tuple[str | None, str]]:
             parser = SseParser()
-            async for chunk in resp.aiter_raw():
+            async for chunk in resp.chunks():
                 for ev in parser.feed(chunk):
                     yield ev
 
@@ -361,12 +357,12 @@ class Proxy:
             try:
                 async for part in filt.run(events()):
                     yield part
-            except (StreamError, httpx.HTTPError) as exc:
+            except (StreamError, UpstreamError) as exc:
                 gw.metrics.upstream_errors["stream"] += 1
                 why = f"upstream stream failed: {exc}"
-                yield filt._cut(None, why) if isinstance(filt, AnthropicStream) else filt._cut(0, None, why)
+                yield filt.fail(why)
             finally:
-                await resp.aclose()
+                resp.close()
                 summary = filt.summary
                 text = "".join(summary.output_text)
                 p_tok = summary.usage.get("prompt_tokens", summary.usage.get("input_tokens", 0))
@@ -396,6 +392,13 @@ class Proxy:
         )
 
 
+def upstream_failed(gw: Gateway, exc: UpstreamError) -> HttpError:
+    gw.metrics.upstream_errors[exc.kind] += 1
+    if exc.kind == "timeout":
+        return HttpError(504, str(exc), code="upstream_timeout")
+    return HttpError(502, str(exc), code="upstream_error")
+
+
 def who_of(caller: Caller, ex: extract.Extracted, request: Request) -> str:
     user = ex.user or request.headers.get("x-tutela-user") or "-"
     return f"{caller.tenant}/{caller.key.id if caller.key else '-'}/{user}"
@@ -407,15 +410,13 @@ def routes(gw: Gateway) -> list[Route]:
         try:
             caller = gw.caller(request)
             url = gw.upstream_url("/models")
-            assert gw.client is not None
-            resp = await gw.client.get(url, headers=gw.upstream_headers(request, caller))
+            try:
+                resp = await gw.client.request("GET", url, headers=gw.upstream_headers(request, caller))
+            except UpstreamError as exc:
+                raise upstream_failed(gw, exc) from None
         except HttpError as exc:
             return error_response(exc.status, exc.message, code=exc.code, headers={"x-tutela-tr-id": tr_id})
-        except httpx.HTTPError as exc:
-            gw.metrics.upstream_errors["connect"] += 1
-            return error_response(502, f"cannot reach the upstream ({type(exc).__name__})", code="upstream_error")
-        ctype = resp.headers.get("content-type", "application/json")
-        return Response(resp.content, status_code=resp.status_code, media_type=ctype)
+        return Response(resp.body, status_code=resp.status, media_type=resp.content_type)
 
     out = [Route(api.route, Proxy(gw, api).handle, methods=["POST"]) for api in APIS]
     out.append(Route("/v1/models", models, methods=["GET"]))

@@ -214,6 +214,9 @@ class OpenAIStream:
             choice["text"] = ""
         return sse({**base, "choices": [choice], "tutela": _reason(j, why)}) + b"data: [DONE]\n\n"
 
+    def fail(self, why: str) -> bytes:
+        return self._cut(0, None, why)
+
     async def _finish_choice(self, idx: int) -> tuple[list[bytes], bool]:
         """Release the rest of a choice and its held tool calls. Returns (chunks, cut)."""
         out: list[bytes] = []
@@ -341,6 +344,9 @@ class AnthropicStream:
         )
         return out + sse({"type": "message_stop"}, "message_stop")
 
+    def fail(self, why: str) -> bytes:
+        return self._cut(None, why)
+
     async def run(self, events: AsyncIterator[tuple[str | None, str]]) -> AsyncIterator[bytes]:
         async for event, data in events:
             try:
@@ -408,3 +414,93 @@ class AnthropicStream:
             yield sse(obj, event or str(kind))
             if kind == "message_stop":
                 return
+
+
+class ResponsesStream:
+    """Responses API streams are judged whole: events are held until the final `response.*` event, judged
+    from its `response` object (or the text deltas), then replayed; a block replaces them with
+    `response.created` + `response.incomplete` (reason content_filter)."""
+
+    FINAL = ("response.completed", "response.incomplete", "response.failed")
+
+    def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck) -> None:
+        self.guard = guard
+        self.profile = profile
+        self.check_tools = check_tools
+        self.summary = StreamSummary()
+        self.response: dict[str, Any] = {}
+        self.created: dict[str, Any] | None = None
+
+    def _cut(self, j: Judgement | None, why: str | None = None) -> bytes:
+        self.summary.cut = True
+        self.summary.action = Action.BLOCK
+        if why:
+            self.summary.reasons.append(why)
+        out = sse(self.created, "response.created") if self.created else b""
+        resp = {
+            **self.response,
+            "status": "incomplete",
+            "output": [],
+            "incomplete_details": {"reason": "content_filter"},
+        }
+        event = {"type": "response.incomplete", "response": resp, "tutela": _reason(j, why)}
+        return out + sse(event, "response.incomplete")
+
+    def fail(self, why: str) -> bytes:
+        return self._cut(None, why)
+
+    async def _judge(self, final: dict[str, Any] | None, deltas: list[str]) -> Judgement | None:
+        from tutela.runtime.gateway import extract
+
+        if final is not None:
+            ex = extract.responses_response(final)
+            texts = [s.text for s in ex.slots if s.channel == "output"]
+            tools = ex.tools
+        else:
+            texts, tools = ["".join(deltas)], []
+        if tools:
+            j = await self.check_tools(tools, "")
+            if j is not None and j.action is Action.BLOCK:
+                return j
+        if self.profile.plan("output") is None or not any(texts):
+            return None
+        j = await self.guard.judge(self.profile, "output", [Item(f"output[{i}]", t) for i, t in enumerate(texts)])
+        self.summary.merge(j.verdict)
+        self.summary.output_text.extend(texts)
+        return j if j.action in (Action.BLOCK, Action.REDACT) else None
+
+    async def run(self, events: AsyncIterator[tuple[str | None, str]]) -> AsyncIterator[bytes]:
+        held: list[tuple[str | None, Any]] = []
+        deltas: list[str] = []
+        size = 0
+        final: dict[str, Any] | None = None
+        async for event, data in events:
+            try:
+                obj = json.loads(data)
+            except ValueError:
+                raise StreamError("upstream sent an SSE event that is not JSON") from None
+            if not isinstance(obj, dict):
+                raise StreamError("upstream sent an SSE event that is not a JSON object")
+            size += len(data)
+            if size > self.profile.config.stream.max_output_chars:
+                yield self._cut(None, "streamed answer over the size limit")
+                return
+            kind = obj.get("type") or event
+            held.append((event or kind, obj))
+            if kind == "response.created" and isinstance(obj.get("response"), dict):
+                self.created, self.response = obj, obj["response"]
+            elif kind == "response.output_text.delta" and isinstance(obj.get("delta"), str):
+                deltas.append(obj["delta"])
+            elif kind in self.FINAL:
+                final = obj.get("response") if isinstance(obj.get("response"), dict) else None
+                if final:
+                    self.response = final
+                if isinstance((final or {}).get("usage"), dict):
+                    self.summary.usage = {k: v for k, v in final["usage"].items() if isinstance(v, int)}  # type: ignore[index]
+                break
+        j = await self._judge(final, deltas)
+        if j is not None:  # redacting a replayed stream is not possible: block
+            yield self._cut(j)
+            return
+        for event, obj in held:
+            yield sse(obj, event)
