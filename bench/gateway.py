@@ -200,6 +200,26 @@ def streaming(direct: str, gateway: str, n: int) -> dict[str, Any]:
     }
 
 
+def fuzz(base: str, examples: int, report_dir: Path) -> dict[str, Any]:
+    """schemathesis against the gateway's own OpenAPI spec: every answer must be below 500."""
+    exe = Path(sys.executable).parent / "schemathesis"
+    cmd = [str(exe), "--no-color", "run", base + "/openapi.json", "--checks", "not_a_server_error",
+           "-n", str(examples), "--request-timeout", "20",
+           "--report", "junit", "--report-dir", str(report_dir)]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    tail = proc.stdout.strip().splitlines()[-15:]
+    cases = re.search(r"(\d+) generated", proc.stdout)
+    return {
+        "command": "schemathesis run <gateway>/openapi.json --checks not_a_server_error -n " + str(examples),
+        "exit_code": proc.returncode,
+        "passed": proc.returncode == 0,
+        "test_cases": int(cases.group(1)) if cases else None,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "summary": tail,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--requests", type=int, default=1000)
@@ -209,6 +229,8 @@ def main() -> None:
     ap.add_argument("--pace-ms", type=float, default=250.0, help="per-connection wait in the paced wrk runs")
     ap.add_argument("--detectors", choices=["installed", "test", "auto"], default="auto")
     ap.add_argument("--inline", action="store_true", help="run detectors on the event loop (no timeout)")
+    ap.add_argument("--fuzz-examples", type=int, default=50, help="schemathesis examples per operation (0: skip)")
+    ap.add_argument("--only-fuzz", action="store_true", help="skip the performance runs")
     ap.add_argument("--serve", nargs=3, metavar=("PORT", "UPSTREAM", "DETECTORS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -244,6 +266,12 @@ def main() -> None:
                 "detectors": detectors,
                 "inline": args.inline,
             }
+            if args.fuzz_examples:
+                print("fuzz (schemathesis) ...", flush=True)
+                results["fuzz"] = fuzz(f"http://127.0.0.1:{gw_port}", args.fuzz_examples, Path(tmp) / "fuzz")
+                print(json.dumps(results["fuzz"], indent=1), flush=True)
+            if args.only_fuzz:
+                return
             print("sequential ...", flush=True)
             results["sequential"] = sequential(direct, gateway, args.requests)
             print(json.dumps(results["sequential"]), flush=True)

@@ -142,3 +142,22 @@ def test_stream_client_disconnect_does_not_break_gateway(tmp_path: object) -> No
         assert httpx.get(gw.url + "/health").status_code == 200
         plain = {"model": "m", "messages": [{"role": "user", "content": "say: still here"}]}
         assert httpx.post(gw.url + CHAT, json=plain).json()["choices"][0]["message"]["content"] == "still here"
+
+
+def test_fuzz_regressions_no_5xx(gw: RunningGateway) -> None:
+    """Shapes schemathesis found or could find: unhashable roles, wrong types everywhere."""
+    bodies = [
+        {"model": "m", "messages": [{"role": {"x": 1}, "content": "hi"}]},  # found by schemathesis: was a 500
+        {"model": "m", "messages": [{"role": ["user"], "content": {"text": 1}}]},
+        {"model": "m", "messages": [], "tools": [{"function": "nope"}, 3, {"function": {"name": 5}}]},
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"},
+    ]
+    for body in bodies:
+        assert post(gw, json.dumps(body).encode()).status_code < 500, body
+    weird = [{"model": "m", "input": [{"role": {}, "content": 1}, {"type": "function_call_output", "output": 5}]}]
+    for body in weird:
+        assert post(gw, json.dumps(body).encode(), "/v1/responses").status_code < 500
+    anth = {"model": "m", "max_tokens": 1, "messages": [{"role": {}, "content": [{"type": "document", "source": 1}]}]}
+    assert post(gw, json.dumps(anth).encode(), "/v1/messages").status_code < 500
+    spec = httpx.get(gw.url + "/openapi.json").json()
+    assert spec["openapi"].startswith("3.1") and "/v1/chat/completions" in spec["paths"]

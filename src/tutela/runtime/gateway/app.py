@@ -354,7 +354,13 @@ def create_app(gateway: Gateway) -> Starlette:
             return error_response(401, "a gateway API key is needed off loopback", code="invalid_api_key")
         return PlainTextResponse(gateway.metrics_text(), media_type="text/plain; version=0.0.4")
 
+    async def openapi(request: Request) -> Response:
+        from tutela.runtime.gateway.openapi import openapi_spec
+
+        return json_response(openapi_spec())
+
     route_list = [
+        Route("/openapi.json", openapi, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *routes.routes(gateway),

@@ -101,7 +101,7 @@ def chat_request(body: dict[str, Any]) -> Extracted:
         for i, msg in enumerate(messages):
             if not isinstance(msg, dict):
                 continue
-            role = msg.get("role")
+            role = _str(msg.get("role"))
             if role in PROMPT_ROLES:
                 _content(out, "prompt", f"messages[{i}].content", msg)
             elif role in TOOL_ROLES:
@@ -176,7 +176,7 @@ def responses_request(body: dict[str, Any]) -> Extracted:
         for i, item in enumerate(data):
             if not isinstance(item, dict):
                 continue
-            kind, role = item.get("type"), item.get("role")
+            kind, role = item.get("type"), _str(item.get("role"))
             if kind == "function_call_output":
                 out.add("tool_output", f"input[{i}].output", item.get("output"), item, "output")
             elif role in PROMPT_ROLES:

@@ -178,7 +178,12 @@ class Proxy:
     ) -> Response:
         gw, api = self.gw, self.api
         profile = caller.profile
-        ex = api.request(body)
+        try:
+            ex = api.request(body)
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as exc:
+            raise HttpError(
+                400, f"request has an unexpected shape ({type(exc).__name__})", code="invalid_request"
+            ) from None
         if ex.messages > gw.settings.max_messages:
             raise HttpError(
                 413, f"{ex.messages} messages; the limit is {gw.settings.max_messages}", code="too_many_messages"
@@ -263,7 +268,11 @@ class Proxy:
             gw.record(route=api.route, caller=caller, tr_id=tr_id, verdict=judged, t0=t0, extra=extra)
             return Response(resp.body, status_code=resp.status, media_type=ctype, headers=passthrough)
 
-        out = api.response(answer)
+        try:
+            out = api.response(answer)
+        except (TypeError, ValueError, AttributeError, KeyError, RecursionError):
+            gw.metrics.upstream_errors["malformed"] += 1
+            raise HttpError(502, "the upstream answer has an unexpected shape", code="upstream_error") from None
         out_verdicts: list[Verdict] = []
         j_tools = await self._check_tools(caller, out.tools, "") if out.tools else None
         if j_tools is not None:
@@ -359,8 +368,10 @@ class Proxy:
                     yield part
             except (StreamError, UpstreamError) as exc:
                 gw.metrics.upstream_errors["stream"] += 1
-                why = f"upstream stream failed: {exc}"
-                yield filt.fail(why)
+                yield filt.fail(f"upstream stream failed: {exc}")
+            except (ValueError, TypeError, AttributeError, KeyError) as exc:  # odd shapes from the upstream
+                gw.metrics.upstream_errors["malformed"] += 1
+                yield filt.fail(f"malformed upstream stream ({type(exc).__name__})")
             finally:
                 resp.close()
                 summary = filt.summary
