@@ -15,7 +15,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from starlette.routing import Route
 from tutela import __version__
 from tutela.core.findings import Action, Verdict, digest
 from tutela.core.models import ModelCache
+from tutela.core.pipeline import DetectorSpec
 from tutela.core.registry import DetectorRegistry
 from tutela.core.store import EventWriter
 from tutela.runtime.gateway.audit import AuditLog
@@ -89,11 +90,14 @@ class Gateway:
         registry: DetectorRegistry,
         models: ModelCache | None = None,
         writer: EventWriter | None = None,
+        default_specs: Sequence[DetectorSpec] | None = None,
     ) -> None:
         self.settings = settings
         self.home = home
         self.models = models or ModelCache()
-        self.profiles = ProfileStore(settings.gateway_config(), registry, self.models, settings.config_file)
+        self.profiles = ProfileStore(
+            settings.gateway_config(), registry, self.models, settings.config_file, default_specs
+        )
         self.guard = Guard(settings.detector_threads)
         self.budgets = Budgets()
         self.metrics = Metrics()

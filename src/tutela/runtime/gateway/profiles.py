@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -237,15 +237,25 @@ def _tool_matcher(policy: ToolPolicy) -> Callable[[str], bool]:
     return lambda name: any(p.match(name) for p in patterns)
 
 
-def compile_config(config: GatewayConfig, registry: DetectorRegistry, models: ModelCache) -> CompiledConfig:
-    """Build every profile's pipelines. Raises ConfigError naming the profile, channel and detector."""
+def compile_config(
+    config: GatewayConfig,
+    registry: DetectorRegistry,
+    models: ModelCache,
+    default_specs: Sequence[DetectorSpec] | None = None,
+) -> CompiledConfig:
+    """Build every profile's pipelines. Raises ConfigError naming the profile, channel and detector.
+
+    A channel without its own `detectors` runs `default_specs` (tutela's `detectors.runtime` pipeline)
+    when given, else every installed runtime detector.
+    """
     runtime = [n for n in registry.names() if getattr(registry.get(n), "pillar", None) == "runtime"]
+    fallback = tuple(default_specs) if default_specs is not None else tuple(DetectorSpec(id=n) for n in runtime)
     profiles: dict[str, Profile] = {}
     for name, prof in config.profiles.items():
         plans: dict[str, ChannelPlan | None] = {}
         for channel in CHANNELS:
             ch: ChannelConfig = getattr(prof, channel)
-            specs = ch.detectors if ch.detectors is not None else tuple(DetectorSpec(id=n) for n in runtime)
+            specs = ch.detectors if ch.detectors is not None else fallback
             where = f"profiles.{name}.{channel}.detectors"
             for i, spec in enumerate(specs):
                 if spec.id not in registry:
@@ -308,8 +318,10 @@ class ProfileStore:
         registry: DetectorRegistry,
         models: ModelCache,
         path: Path | None = None,
+        default_specs: Sequence[DetectorSpec] | None = None,
     ) -> None:
         self.base = base
+        self.default_specs = default_specs
         self.registry = registry
         self.models = models
         self.path = path
@@ -333,7 +345,7 @@ class ProfileStore:
 
         self._stamp = self._file_stamp()
         config = read_config_file(self.path, self.base) if self.path is not None else self.base
-        compiled = compile_config(config, self.registry, self.models)
+        compiled = compile_config(config, self.registry, self.models, self.default_specs)
         self.version += 1
         self.loaded_at = time.time()
         self.last_error = None

@@ -37,7 +37,11 @@ def build(
 ) -> tuple[Gateway, Any]:
     host, _ = split_listen(listen)
     gateway = Gateway(
-        gw, home=settings.home, store_path=settings.store_path, registry=registry or DetectorRegistry.load()
+        gw,
+        home=settings.home,
+        store_path=settings.store_path,
+        registry=registry or DetectorRegistry.load(),
+        default_specs=settings.detectors.get("runtime"),  # tutela's `detectors.runtime` pipeline, if set
     )
     if not gateway.profiles.current.keys and not is_loopback(host):
         raise ServiceError(
