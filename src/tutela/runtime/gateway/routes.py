@@ -142,8 +142,8 @@ class Proxy:
         tr_id = new_tr_id()
         caller: Caller | None = None
         try:
+            caller = gw.caller(request)  # before reading the body: strangers do not get 8 MiB read
             raw, body = await gw.read_json(request)
-            caller = gw.caller(request)
             return await self._proxy(request, raw, body, caller, tr_id, t0)
         except HttpError as exc:
             if caller is not None and exc.status in (403, 413, 429):
