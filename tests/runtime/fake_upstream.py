@@ -119,7 +119,7 @@ class FakeUpstream:
                         "error": {"message": f"upstream says {plan['status']}", "type": "upstream_test", "code": None}
                     }
                     return self._json(plan["status"], err)
-                route = self.path.removeprefix("/v1")
+                route = self.path.split("?")[0].removeprefix("/v1")
                 stream = body.get("stream") is True
                 model = body.get("model", "fake-model")
                 if route == "/embeddings":

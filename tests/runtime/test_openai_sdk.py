@@ -26,6 +26,9 @@ def test_chat_passes_clean_prompt(gw: RunningGateway, upstream: FakeUpstream) ->
     assert r.choices[0].message.content == DEFAULT_REPLY
     path, headers, body = upstream.last
     assert path == "/v1/chat/completions"
+    c = openai.OpenAI(base_url=gw.base, api_key="k", default_query={"api-version": "2024-10-21"}, max_retries=0)
+    c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+    assert upstream.last[0] == "/v1/chat/completions?api-version=2024-10-21"  # query strings go upstream
     assert body["messages"][0]["content"] == "hi there"
     assert headers.get("authorization") == "Bearer sk-client"  # no gateway keys: the client's key goes up
 

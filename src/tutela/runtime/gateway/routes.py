@@ -241,6 +241,8 @@ class Proxy:
         content = orjson.dumps(body) if changed else raw
         extra["request_sha256"] = digest(content)
         url = gw.upstream_url(api.upstream_path, anthropic=api.anthropic)
+        if request.url.query:  # e.g. Azure OpenAI's api-version
+            url += "?" + request.url.query
         headers = gw.upstream_headers(request, caller)
         if stream:
             return await self._stream(url, headers, content, caller, tr_id, t0, judged, extra, ex.model, who)
