@@ -111,3 +111,12 @@ def test_audit_reorder_and_restart_continue_the_chain(tmp_path: Path) -> None:
     result = verify(path)
     assert not result.ok and result.line == 2
     assert json.loads(lines[0])["seq"] == 1
+
+
+def test_scan_flags_from_runtime_categories() -> None:
+    from tutela.runtime.gateway.schemas import PROMPT_FLAGS, RESPONSE_FLAGS, detected_flags
+
+    flags = detected_flags(["prompt_injection", "source_code"], PROMPT_FLAGS)
+    assert flags["injection"] and flags["dlp"] and not flags["malicious_code"]
+    out = detected_flags(["exfiltration", "dangerous_sql", "topic"], RESPONSE_FLAGS)
+    assert out["url_cats"] and out["db_security"] and out["topic_violation"] and not out["dlp"]

@@ -110,12 +110,14 @@ RESPONSE_FLAGS = (
     "ungrounded",
     "topic_violation",
 )
+# Category words (the runtime detectors' categories: prompt_injection, obfuscation, pii, secret, source_code,
+# malicious_url, exfiltration, dangerous_sql, topic) -> Palo Alto's detection flags.
 _FLAG_WORDS = {
-    "injection": ("injection", "jailbreak"),
-    "dlp": ("pii", "secret", "dlp", "credential", "leak"),
-    "url_cats": ("url", "link", "exfil", "domain"),
+    "injection": ("injection", "jailbreak", "obfuscation"),
+    "dlp": ("pii", "secret", "dlp", "credential", "leak", "source_code"),
+    "url_cats": ("url", "exfil", "domain"),
     "db_security": ("sql", "database"),
-    "malicious_code": ("code", "shell", "command", "malware"),
+    "malicious_code": ("malicious_code", "malware", "shell"),
     "toxic_content": ("toxic", "hate", "violence", "harass"),
     "agent": ("tool", "mcp", "agent"),
     "topic_violation": ("topic",),
