@@ -39,15 +39,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.json"
 RESULTS_INLINE = ROOT / "bench" / "results" / "gateway-inline.json"
+SYSTEM = "You are a helpful assistant for an online bookshop. Answer briefly and politely."
 PROMPT = (
-    "You are a helpful assistant for an online bookshop. Answer briefly. Customer question: I ordered three "
-    "books last Tuesday (order 55120), two arrived but the third, a paperback on Roman history, is missing. "
-    "The tracking page says delivered. Can you check what happened and tell me whether I should wait a few "
-    "more days or ask for a replacement? I would prefer a replacement if it is out of stock."
+    "I ordered three books last Tuesday (order 55120), two arrived but the third, a paperback on Roman "
+    "history, is missing. The tracking page says delivered. Can you check what happened and tell me "
+    "whether I should wait a few more days or ask for a replacement? I would prefer a replacement if it "
+    "is out of stock."
 )
 BODY = {
     "model": "bench",
-    "messages": [{"role": "system", "content": "Be concise."}, {"role": "user", "content": PROMPT}],
+    "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}],
 }
 
 

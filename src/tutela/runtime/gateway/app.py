@@ -115,6 +115,8 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.client.start()
+        profiles = list(self.profiles.current.profiles.values())
+        await asyncio.get_running_loop().run_in_executor(None, self.guard.warm, profiles)
         gc.freeze()  # startup objects (modules, compiled profiles) out of the collector's way: shorter pauses
         self.writer.start()
         self.audit.start()

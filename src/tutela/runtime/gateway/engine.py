@@ -143,6 +143,26 @@ class Guard:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
+    def warm(self, profiles: Sequence[Profile]) -> None:
+        """Run every configured detector once on a short text, so models load before the first
+        request does; a detector that fails here shows as failing in /health at once."""
+        seen: set[int] = set()
+        for profile in profiles:
+            for channel, plan in profile.channels.items():
+                if plan is None:
+                    continue
+                subject = TextSubject("Hello, how are you today?", SUBJECT_KIND[channel])  # type: ignore[arg-type]
+                for det in plan.pipeline.detectors:
+                    if id(det) in seen:
+                        continue
+                    seen.add(id(det))
+                    failures: list[DetectorFailure] = []
+                    try:
+                        list(det.detect(subject, ScanContext(source="warmup")))
+                    except Exception as exc:
+                        failures.append(DetectorFailure.from_exception(det.id, exc))
+                    self.health.record([det.id], failures, profile.config.on_error)
+
     @staticmethod
     def _scan(plan: ChannelPlan, subject: TextSubject, progress: list[str]) -> tuple[list[Finding], list[Any]]:
         ctx = ScanContext(source="gateway")
