@@ -164,6 +164,7 @@ class GatewaySettings(GatewayConfig):
     body_timeout_s: float = Field(30.0, gt=0)  # a client that sends its body slower than this gets 408
     audit_file: Path | None = None  # default: <home>/gateway/audit.jsonl
     detector_threads: int = Field(4, ge=1, le=64)
+    max_concurrency: int = Field(1024, ge=1)  # connections and requests in flight; beyond it uvicorn answers 503
     store_ingest_interval_s: float | None = Field(30.0, gt=0)  # readers ingest the spool too
 
     def gateway_config(self) -> GatewayConfig:

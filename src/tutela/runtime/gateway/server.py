@@ -65,6 +65,7 @@ def serve(settings: TutelaSettings, gw: GatewaySettings, listen: str, registry: 
         log_level="warning",
         access_log=False,  # URLs and headers may carry data; the audit log records requests
         timeout_keep_alive=30,
+        limit_concurrency=gw.max_concurrency,
         server_header=False,
     )
     # Detectors run in a thread pool: hand the GIL over within 1 ms instead of 5 ms, or every judged
