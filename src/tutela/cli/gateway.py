@@ -59,6 +59,8 @@ def _verify(args: argparse.Namespace, ctx: CliContext) -> int:
         emit_json({"file": str(path), **result.to_dict()})
     elif result.ok:
         print(f"{path}: {result.records} records, chain intact")
+    elif not path.exists():
+        print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
     else:
         at = f" (line {result.line})" if result.line else ""
         print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
