@@ -13,6 +13,7 @@ dig dnsutils
 dnsperf dnsperf
 nsd nsd
 dns2tcpc dns2tcp
+wrk wrk
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi

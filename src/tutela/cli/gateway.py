@@ -1,0 +1,84 @@
+"""`tutela gateway ...`: run the AI gateway, verify its audit log, make API keys."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from tutela.cli.context import EXIT_CLEAN, EXIT_ERROR, CliContext, emit_json
+
+
+def register(groups: Any) -> None:
+    p = groups.add_parser("gateway", help="the AI gateway: inline firewall for LLM APIs, and the scan API")
+    sub = p.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+
+    sv = sub.add_parser("serve", help="run the gateway in the foreground (started by `tutela up`)")
+    sv.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT (default 127.0.0.1:8480)")
+    sv.add_argument("--upstream", help="the upstream's OpenAI base URL, e.g. http://127.0.0.1:8000/v1")
+    sv.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles/keys YAML (hot-reloaded)")
+    sv.set_defaults(handler=_serve)
+
+    au = sub.add_parser("audit", help="the hash-chained audit log")
+    au_sub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    ve = au_sub.add_parser("verify", help="check that no record was altered, inserted, reordered or removed")
+    ve.add_argument("--file", type=Path, help="audit log (default: $TUTELA_HOME/gateway/audit.jsonl)")
+    ve.add_argument("--json", action="store_true")
+    ve.set_defaults(handler=_verify)
+
+    ke = sub.add_parser("keys", help="gateway API keys")
+    ke_sub = ke.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    nk = ke_sub.add_parser("new", help="make a key: prints it once, and the config entry holding only its hash")
+    nk.add_argument("--id", required=True, help="a name for the key")
+    nk.add_argument("--tenant", default="default")
+    nk.add_argument("--profile")
+    nk.add_argument("--app")
+    nk.set_defaults(handler=_new_key)
+
+
+def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tutela.runtime.gateway.server import gateway_settings, serve
+
+    gw = gateway_settings(ctx.settings, upstream=args.upstream, config_file=args.gateway_config)
+    print(json.dumps({"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None}), flush=True)
+    serve(ctx.settings, gw, args.listen, ctx.detectors)
+    return EXIT_CLEAN
+
+
+def _verify(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tutela.runtime.gateway.audit import verify
+    from tutela.runtime.gateway.server import gateway_settings
+
+    path = args.file
+    if path is None:
+        gw = gateway_settings(ctx.settings)
+        path = gw.audit_file or ctx.settings.home / "gateway" / "audit.jsonl"
+    result = verify(path)
+    if args.json:
+        emit_json({"file": str(path), **result.to_dict()})
+    elif result.ok:
+        print(f"{path}: {result.records} records, chain intact")
+    elif not path.exists():
+        print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
+    else:
+        at = f" (line {result.line})" if result.line else ""
+        print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
+    return EXIT_CLEAN if result.ok else EXIT_ERROR
+
+
+def _new_key(args: argparse.Namespace, ctx: CliContext) -> int:
+    import yaml
+
+    from tutela.runtime.gateway.keys import key_hash, new_key
+
+    key = new_key()
+    entry = {"id": args.id, "tenant": args.tenant, "sha256": key_hash(key)}
+    if args.profile:
+        entry["profile"] = args.profile
+    if args.app:
+        entry["app"] = args.app
+    print(f"key (shown once, give it to the client): {key}")
+    print("add to the gateway config under `keys:`:")
+    print(yaml.safe_dump([entry], sort_keys=False).rstrip())
+    return EXIT_CLEAN

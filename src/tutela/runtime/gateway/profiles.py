@@ -1,0 +1,364 @@
+"""Gateway configuration: profiles per app, API key or tenant, compiled into pipelines, hot-reloaded.
+
+A profile says, separately for each channel of text the gateway sees, which detectors run and what
+happens above a threshold (monitor, block or redact):
+
+  prompt       what users (and system prompts) send
+  document     retrieved documents (Anthropic document blocks, embeddings input, scan API context)
+  tool_output  tool results, tool definitions and MCP tool descriptions: untrusted text from tools
+  output       what the model answers, including tool-call arguments
+
+Detectors come from the `tutela.detectors` registry (pillar "runtime"); nothing is hard-coded. The
+hot-reloaded part (profiles, keys, tenants, apps, prices) lives in `GatewayConfig`; `GatewaySettings`,
+the `gateway:` section of tutela's config, adds the upstream and the limits.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tutela.core.errors import ConfigError
+from tutela.core.findings import Action, Severity
+from tutela.core.models import ModelCache
+from tutela.core.pipeline import DetectorSpec, Pipeline
+from tutela.core.policy import Policy, PolicyConfig, PolicyRule
+from tutela.core.registry import DetectorRegistry
+
+Channel = Literal["prompt", "document", "tool_output", "output"]
+CHANNELS: tuple[Channel, ...] = ("prompt", "document", "tool_output", "output")
+# The runtime pillar's TextSubject knows prompt, document and output: tool text is untrusted content.
+SUBJECT_KIND: dict[str, str] = {
+    "prompt": "prompt",
+    "document": "document",
+    "tool_output": "document",
+    "output": "output",
+}
+ACTIONS: dict[str, Action] = {"monitor": Action.ALERT, "block": Action.BLOCK, "redact": Action.REDACT}
+MAX_CONFIG_BYTES = 4 << 20
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelConfig(_Model):
+    enabled: bool = True
+    detectors: tuple[DetectorSpec, ...] | None = None  # None: every installed runtime detector
+    action: Literal["monitor", "block", "redact"] = "block"
+    min_severity: Severity = Severity.MEDIUM
+    min_confidence: float = Field(0.5, ge=0.0, le=1.0)
+    rules: tuple[PolicyRule, ...] = ()  # finer rules, tried before the threshold above
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> Severity:
+        if isinstance(value, Severity | str | int):
+            return Severity.parse(value)
+        raise ValueError(f"invalid severity {value!r}")
+
+
+class ToolPolicy(_Model):
+    allow: tuple[str, ...] | None = None  # glob patterns of tool names; None allows any tool
+
+
+class BudgetConfig(_Model):
+    window_s: float = Field(60.0, gt=0, le=86_400 * 31)
+    requests: int | None = Field(None, ge=1)  # per key and user per window (rate limit)
+    tokens: int | None = Field(None, ge=1)  # prompt + completion tokens per key and user per window
+    cost: float | None = Field(None, gt=0)  # in the currency of `prices`, per key and user per window
+    max_prompt_chars: int = Field(400_000, ge=1)  # checked before any detector runs
+
+
+class StreamConfig(_Model):
+    holdback_chars: int = Field(128, ge=0, le=65_536)  # never released before being judged with what follows
+    lookback_chars: int = Field(1024, ge=0, le=65_536)  # already released context detectors see again
+    max_output_chars: int = Field(2_000_000, ge=1)
+
+
+class ProfileConfig(_Model):
+    prompt: ChannelConfig = Field(default_factory=ChannelConfig)
+    document: ChannelConfig = Field(default_factory=ChannelConfig)
+    tool_output: ChannelConfig = Field(default_factory=ChannelConfig)
+    output: ChannelConfig = Field(default_factory=ChannelConfig)
+    on_error: Literal["open", "closed"] = "open"
+    detector_timeout_ms: float | None = Field(2000.0, gt=0)  # None: run inline, without a timeout
+    tools: ToolPolicy = Field(default_factory=ToolPolicy)
+    budgets: BudgetConfig = Field(default_factory=BudgetConfig)
+    stream: StreamConfig = Field(default_factory=StreamConfig)
+    store_raw: bool = False  # write raw prompts and answers to the audit log (off: only hashes)
+
+
+class KeyConfig(_Model):
+    id: str = Field(min_length=1, max_length=128)
+    sha256: str  # of the key; the key itself is never stored
+    tenant: str = "default"
+    profile: str | None = None
+    app: str | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        value = value.removeprefix("sha256:").lower()
+        if not _HEX64.match(value):
+            raise ValueError("must be the 64 hex digits of sha256(key); see `tutela gateway keys new`")
+        return value
+
+
+class TenantConfig(_Model):
+    profile: str | None = None
+
+
+class Price(_Model):
+    input_per_1k: float = Field(0.0, ge=0)
+    output_per_1k: float = Field(0.0, ge=0)
+
+
+class GatewayConfig(_Model):
+    """The hot-reloaded part: profiles and who gets which."""
+
+    default_profile: str = "default"
+    profiles: dict[str, ProfileConfig] = Field(default_factory=lambda: {"default": ProfileConfig()})
+    keys: tuple[KeyConfig, ...] = ()
+    tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    apps: dict[str, str] = Field(default_factory=dict)  # x-tutela-app / metadata.app_name -> profile
+    prices: dict[str, Price] = Field(default_factory=dict)  # model name (glob) -> price per 1k tokens
+
+    @model_validator(mode="after")
+    def _references(self) -> GatewayConfig:
+        names = set(self.profiles)
+        if self.default_profile not in names:
+            raise ValueError(f"default_profile {self.default_profile!r} is not among profiles ({', '.join(names)})")
+        refs = [(f"keys[{k.id}].profile", k.profile) for k in self.keys]
+        refs += [(f"tenants.{t}.profile", c.profile) for t, c in self.tenants.items()]
+        refs += [(f"apps.{a}", p) for a, p in self.apps.items()]
+        for where, name in refs:
+            if name is not None and name not in names:
+                raise ValueError(f"{where}: unknown profile {name!r}")
+        ids = [k.id for k in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("keys: duplicate key id")
+        return self
+
+
+class GatewaySettings(GatewayConfig):
+    """The `gateway:` section of tutela's config."""
+
+    upstream: str | None = None  # OpenAI base URL, e.g. http://127.0.0.1:8000/v1
+    anthropic_upstream: str | None = None  # base URL for /v1/messages; default: `upstream`
+    upstream_api_key_env: str | None = None  # environment variable holding the upstream credential
+    config_file: Path | None = None  # profiles, keys, tenants: hot-reloaded
+    reload_interval_s: float = Field(1.0, gt=0)
+    max_body_bytes: int = Field(8 << 20, ge=1024)
+    max_messages: int = Field(4096, ge=1)
+    upstream_timeout_s: float = Field(120.0, gt=0)
+    body_timeout_s: float = Field(30.0, gt=0)  # a client that sends its body slower than this gets 408
+    audit_file: Path | None = None  # default: <home>/gateway/audit.jsonl
+    detector_threads: int = Field(4, ge=1, le=64)
+    max_concurrency: int = Field(1024, ge=1)  # connections and requests in flight; beyond it uvicorn answers 503
+    store_ingest_interval_s: float | None = Field(30.0, gt=0)  # readers ingest the spool too
+
+    def gateway_config(self) -> GatewayConfig:
+        return GatewayConfig(**{k: getattr(self, k) for k in GatewayConfig.model_fields})
+
+
+# --- compiled --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelPlan:
+    channel: str
+    action: Action
+    pipeline: Pipeline[Any]
+
+    @property
+    def policy(self) -> Policy:
+        return self.pipeline.policy
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    config: ProfileConfig
+    channels: Mapping[str, ChannelPlan | None]
+    tool_allowed: Callable[[str], bool]
+
+    def plan(self, channel: str) -> ChannelPlan | None:
+        return self.channels.get(channel)
+
+
+@dataclass(frozen=True)
+class CompiledConfig:
+    config: GatewayConfig
+    profiles: Mapping[str, Profile]
+    keys: Mapping[str, KeyConfig] = field(default_factory=dict)  # sha256 hex -> key
+
+    @property
+    def default(self) -> Profile:
+        return self.profiles[self.config.default_profile]
+
+    def profile_for(self, key: KeyConfig | None, app: str | None) -> Profile:
+        if key is not None and key.profile:
+            return self.profiles[key.profile]
+        if key is not None and key.tenant in self.config.tenants:
+            tenant = self.config.tenants[key.tenant].profile
+            if tenant:
+                return self.profiles[tenant]
+        app = app or (key.app if key is not None else None)
+        if app and app in self.config.apps:
+            return self.profiles[self.config.apps[app]]
+        return self.default
+
+
+def _policy(channel: ChannelConfig, on_error: str) -> Policy:
+    action = ACTIONS[channel.action]
+    threshold = PolicyRule(min_severity=channel.min_severity, min_confidence=channel.min_confidence, action=action)
+    return Policy(
+        PolicyConfig(
+            rules=(*channel.rules, threshold),
+            severity_actions={str(s): Action.ALERT for s in Severity},  # below threshold: recorded only
+            on_error=on_error,  # type: ignore[arg-type]
+        )
+    )
+
+
+def _tool_matcher(policy: ToolPolicy) -> Callable[[str], bool]:
+    if policy.allow is None:
+        return lambda name: True
+    patterns = [re.compile(fnmatch.translate(p)) for p in policy.allow]
+    return lambda name: any(p.match(name) for p in patterns)
+
+
+def compile_config(
+    config: GatewayConfig,
+    registry: DetectorRegistry,
+    models: ModelCache,
+    default_specs: Sequence[DetectorSpec] | None = None,
+) -> CompiledConfig:
+    """Build every profile's pipelines. Raises ConfigError naming the profile, channel and detector.
+
+    A channel without its own `detectors` runs `default_specs` (tutela's `detectors.runtime` pipeline)
+    when given, else every installed runtime detector.
+    """
+    runtime = [n for n in registry.names() if getattr(registry.get(n), "pillar", None) == "runtime"]
+    fallback = tuple(default_specs) if default_specs is not None else tuple(DetectorSpec(id=n) for n in runtime)
+    profiles: dict[str, Profile] = {}
+    for name, prof in config.profiles.items():
+        plans: dict[str, ChannelPlan | None] = {}
+        for channel in CHANNELS:
+            ch: ChannelConfig = getattr(prof, channel)
+            specs = ch.detectors if ch.detectors is not None else fallback
+            where = f"profiles.{name}.{channel}.detectors"
+            for i, spec in enumerate(specs):
+                if spec.id not in registry:
+                    known = ", ".join(runtime) or "none installed"
+                    raise ConfigError(f"{where}[{i}]: unknown detector {spec.id!r}", hint=f"runtime detectors: {known}")
+                if registry.get(spec.id).pillar != "runtime":
+                    raise ConfigError(f"{where}[{i}]: detector {spec.id!r} is not a runtime detector")
+            enabled = [s for s in specs if s.enabled]
+            if not ch.enabled or not enabled:
+                plans[channel] = None
+                continue
+            try:
+                pipeline = Pipeline.build(registry, enabled, _policy(ch, prof.on_error), models)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            plans[channel] = ChannelPlan(channel, ACTIONS[ch.action], pipeline)
+        profiles[name] = Profile(name, prof, plans, _tool_matcher(prof.tools))
+    return CompiledConfig(config, profiles, {k.sha256: k for k in config.keys})
+
+
+def read_config_file(path: Path, base: GatewayConfig | None = None) -> GatewayConfig:
+    """Parse a gateway config file (the GatewayConfig keys at top level, or under `gateway:`)."""
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: gateway config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: invalid YAML{at}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    if isinstance(data.get("gateway"), dict):
+        data = data["gateway"]
+    data = {k: v for k, v in data.items() if k in GatewayConfig.model_fields}
+    if base is not None:
+        data = {**{k: getattr(base, k) for k in GatewayConfig.model_fields if k not in data}, **data}
+    try:
+        return GatewayConfig(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{path}: {loc + ': ' if loc else ''}{err['msg']}") from None
+
+
+class ProfileStore:
+    """The current compiled config; `maybe_reload()` swaps in a new one when the file changed.
+
+    A file that fails to parse or compile leaves the previous config in force and is reported
+    in /health (`last_error`), so a typo never turns the guardrails off.
+    """
+
+    def __init__(
+        self,
+        base: GatewayConfig,
+        registry: DetectorRegistry,
+        models: ModelCache,
+        path: Path | None = None,
+        default_specs: Sequence[DetectorSpec] | None = None,
+    ) -> None:
+        self.base = base
+        self.default_specs = default_specs
+        self.registry = registry
+        self.models = models
+        self.path = path
+        self.version = 0
+        self.loaded_at = 0.0
+        self.last_error: str | None = None
+        self._stamp: tuple[int, int] | None = None
+        self.current = self._load()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def _load(self) -> CompiledConfig:
+        import time
+
+        self._stamp = self._file_stamp()
+        config = read_config_file(self.path, self.base) if self.path is not None else self.base
+        compiled = compile_config(config, self.registry, self.models, self.default_specs)
+        self.version += 1
+        self.loaded_at = time.time()
+        self.last_error = None
+        return compiled
+
+    def maybe_reload(self) -> bool:
+        if self.path is None or self._file_stamp() == self._stamp:
+            return False
+        try:
+            self.current = self._load()
+        except ConfigError as exc:
+            self._stamp = self._file_stamp()
+            self.last_error = str(exc)
+            return False
+        return True
