@@ -29,6 +29,10 @@ def register(groups: Any) -> None:
     )  # fmt: skip
     sv.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics on http://HOST:PORT/metrics")
     sv.add_argument(
+        "--protect-zone", action="append", default=[], metavar="ZONE",
+        help="guard answers for names under ZONE against hijacking (repeatable; adds to dns.hijack's protect_zones)",
+    )  # fmt: skip
+    sv.add_argument(
         "--workers", type=int, help="processes sharing the port with SO_REUSEPORT (default: dns.workers, 1)"
     )
     sv.set_defaults(handler=_serve)
@@ -74,7 +78,7 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     if not 1 <= workers <= 64:
         raise ConfigError(f"--workers {workers}: use 1 to 64")
     run(
-        ctx.settings,
+        with_protected_zones(ctx.settings, ctx.detectors, args.protect_zone),
         ctx.detectors,
         listen,
         upstreams,
@@ -82,6 +86,24 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
         workers=workers,
     )
     return EXIT_CLEAN
+
+
+def with_protected_zones(settings: Any, registry: Any, zones: list[str]) -> Any:
+    """Settings whose dns pipeline has `dns.hijack` protecting `zones` (added to any configured)."""
+    if not zones:
+        return settings
+    from tutela.core.pipeline import DetectorSpec
+
+    specs = list(settings.detectors.get("dns") or [DetectorSpec(id=n) for n in registry.for_pillar("dns")])
+    index = next((i for i, s in enumerate(specs) if s.id == "dns.hijack"), None)
+    if index is None:
+        specs.append(DetectorSpec(id="dns.hijack"))
+        index = len(specs) - 1
+    spec = specs[index]
+    current = tuple(spec.params.get("protect_zones", ()))
+    added = tuple(z.lower().rstrip(".") for z in zones if z.lower().rstrip(".") not in current)
+    specs[index] = spec.model_copy(update={"params": {**spec.params, "protect_zones": current + added}})
+    return settings.model_copy(update={"detectors": {**settings.detectors, "dns": tuple(specs)}})
 
 
 def _replay(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -59,6 +59,8 @@ def build_dns_detectors(
                 raise
             print(f"tutela dns: skipping detector {spec.id}: {exc}", file=sys.stderr)
             continue
+        if not getattr(detector, "active", True):
+            continue  # configured to do nothing (e.g. dns.hijack with no protected zone)
         side = getattr(detector, "side", "request")
         if side not in SIDES:
             raise ConfigError(f"detector {spec.id} has side {side!r}; use 'request' or 'response'")
@@ -149,6 +151,7 @@ class DnsEngine:
         self._cache: dict[tuple[str, int], tuple[float, tuple[Finding, ...], tuple[DetectorFailure, ...], Verdict]] = {}
         self._ttl = dns.cache_ttl_s if dns.cache_size else 0.0
         self._ctx = ScanContext()  # reused: judging is single-threaded (one event loop)
+        self.passive: Any = None  # a PassiveDnsRecorder: every parsed answer is counted in passive DNS
 
     def _context(self, source: str, findings: tuple[Finding, ...] = ()) -> ScanContext:
         ctx = self._ctx
@@ -239,6 +242,9 @@ class DnsEngine:
             return _ALLOWLISTED
         if not self.response_detectors:
             return self.policy.decide()
+        if self.passive is not None and rcode == 0 and answers:
+            subject = subject or _response(query, rcode, answers)
+            self.passive.observe(subject)
         findings: tuple[Finding, ...] = ()
         fails: tuple[DetectorFailure, ...] = ()
         if self.response_cached:

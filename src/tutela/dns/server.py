@@ -565,6 +565,11 @@ def run(
         max_buffer=settings.store.max_buffer,
     )
     engine = DnsEngine.from_settings(settings, registry, writer=writer)
+    if engine.dns.passive_dns:
+        from tutela.dns.takeover.passive import PassiveDnsRecorder
+
+        engine.passive = PassiveDnsRecorder(settings.home, settings.store_path)
+        engine.passive.start()
     metrics_listen = _metrics_for(metrics_listen, worker)
     sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
@@ -597,6 +602,8 @@ def run(
         loop.run_until_complete(sensor._stop.wait())
         loop.run_until_complete(sensor.close())
     finally:
+        if engine.passive is not None:
+            engine.passive.close()
         writer.close()
         loop.close()
         for pid in children:

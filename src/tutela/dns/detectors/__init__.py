@@ -17,6 +17,9 @@ class attributes the sensor reads (both optional):
   (distinct-name counting, first-seen): it then runs only when the name misses the verdict cache,
   which keeps repeated names cheap. May be set per instance (it can depend on config).
 
+- `active: bool` (optional, per instance): False when the detector's config gives it nothing to do
+  (`dns.hijack` without protected zones); the sensor then leaves it out of the pipeline.
+
 A detector may also define `warmup()`, which the sensor calls before it listens (load lists and
 tables there, not in the constructor, so the first query is not slow), and `close()`, which it
 calls at shutdown (to persist state).

@@ -61,6 +61,12 @@ class HijackDetector:
         self.seed_error: str | None = None
 
     @property
+    def active(self) -> bool:
+        """Without protected or watched zones or pins there is nothing to guard: the sensor then
+        leaves this detector out, and answers are not parsed for it."""
+        return bool(self.config.protect_zones or self.config.watch_zones or self.config.pins)
+
+    @property
     def guard(self) -> HijackGuard:
         if self._guard is None:
             with self._lock:
