@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import time
 from pathlib import Path
 
@@ -145,19 +146,26 @@ def test_audit_chain_events_and_no_raw_prompts(tmp_path: Path, capsys: pytest.Ca
     assert not result.ok and "truncated" in (result.problem or "")
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """As editors and config managers do: a reader never sees a half-written file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def test_hot_reload_and_broken_config(tmp_path: Path) -> None:
     with FakeUpstream() as up, run_gateway(tmp_path / "h", up.base, PROFILES) as gw:
         assert chat(gw.url, "FORBIDDEN").status_code == 400
         cfg = copy.deepcopy(PROFILES)
         cfg["profiles"]["default"]["prompt"] = {"detectors": [{"id": "test.marker"}], "action": "monitor"}
-        gw.config_file.write_text(yaml.safe_dump(cfg))
+        write_atomically(gw.config_file, yaml.safe_dump(cfg))
         deadline = time.monotonic() + 5
         while chat(gw.url, "FORBIDDEN").status_code != 200:
             assert time.monotonic() < deadline, "config was not reloaded"
             time.sleep(0.1)
         version = httpx.get(gw.url + "/health").json()["config"]["version"]
         cfg["profiles"]["default"]["prompt"] = {"detectors": [{"id": "no.such.detector"}]}
-        gw.config_file.write_text(yaml.safe_dump(cfg))
+        write_atomically(gw.config_file, yaml.safe_dump(cfg))
         deadline = time.monotonic() + 5
         while not httpx.get(gw.url + "/health").json()["config"]["last_error"]:
             assert time.monotonic() < deadline
