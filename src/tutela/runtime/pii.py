@@ -59,7 +59,7 @@ _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9]|22)|35
 
 def _credit_card(value: str) -> float | None:
     digits = re.sub(r"[ -]", "", value)
-    if not 12 <= len(digits) <= 19 or len(set(digits)) < 3 or not luhn_ok(digits):
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 2 or not luhn_ok(digits):
         return None
     return 1.0 if _CARD_PREFIX.match(digits) else 0.6
 
@@ -159,12 +159,12 @@ _ADDRESS = re.compile(
     rf"(?:,?\s+\d{{1,5}}[a-z]?)?"
     rf"|\b(?:Apt\.?|Suite|Unit)\s+\d{{1,5}}\b"
 )
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+"
 _PERSON_CUE = re.compile(
-    rf"(?:\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+|"
-    rf"\b(?:[Mm]y name is|[Nn]ame:|I am|I'm|[Cc]alled|[Nn]amed|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
+    rf"(?:\b(?:[Mm]y name is|[Nn]ame:|I am|I'm|[Cc]alled|[Nn]amed|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
     rf"[Tt]hanks,|[Ss]igned|[Cc]ontact|[Aa]uthor:|[Ff]rom:|[Tt]o:|[Cc]c:|[Pp]atient|[Cc]ustomer|[Ee]mployee|"
     rf"[Mm]anager|[Ww]ife|[Hh]usband|[Ss]on|[Dd]aughter|[Ff]riend|[Bb]rother|[Ss]ister|[Mm]other|[Ff]ather|"
-    rf"[Bb]oss|[Cc]olleague|[Nn]eighbo(?:u)?r)\s+)(?P<name>{_NAME})"
+    rf"[Bb]oss|[Cc]olleague|[Nn]eighbo(?:u)?r)\s+(?:{_TITLE})?|\b{_TITLE})(?P<name>{_NAME})"
 )
 _PERSON_VERB = re.compile(
     rf"(?P<name>{_CAP}\s+(?:[A-Z]\.\s+)?{_CAP})(?=\s+(?:said|says|wrote|told|asked|lives|works|was born|is a|"

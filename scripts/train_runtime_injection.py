@@ -1,0 +1,249 @@
+"""Train the prompt-injection detector's two tiers and measure their thresholds on validation.
+
+  .venv/bin/python scripts/train_runtime_injection.py [--data /work/shared/data] [--skip-semantic]
+
+Training data (train splits only): S-Labs train, neuralchemy core-train, benign documents made of
+the AgentDojo environments and of package READMEs/METADATA on this machine (technical prose and
+code), and document positives made by inserting S-Labs train attacks into training documents.
+Validation (thresholds): S-Labs validation for `prompt`; held-out documents with and without
+S-Labs validation attacks for `document`. Never used here: S-Labs test, neuralchemy validation,
+the multilingual attacks, BIPIA, Presidio sentences (they are the evaluation's).
+
+Writes src/tutela/runtime/models/injection_fast.json, injection_semantic.json and
+injection_meta.json (thresholds, data, figures), then prints the sha256 values to pin.
+Needs scikit-learn at training time only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from tutela.runtime import datasets as ds  # noqa: E402
+from tutela.runtime.features import text_features  # noqa: E402
+from tutela.runtime.normalize import normalize  # noqa: E402
+
+OUT = ROOT / "src" / "tutela" / "runtime" / "models"
+CACHE = Path("/tmp/tutela-train-cache")
+
+
+def folded(text: str) -> str:
+    return normalize(text).folded.text
+
+
+def chunks(text: str, rng: random.Random, lo: int = 200, hi: int = 900) -> list[str]:
+    out, pos = [], 0
+    while pos < len(text):
+        size = rng.randint(lo, hi)
+        piece = text[pos : pos + size]
+        if len(piece) >= 80:
+            out.append(piece)
+        pos += size
+    return out
+
+
+def local_documents(rng: random.Random) -> list[str]:
+    """Benign technical prose and code from this machine: Python package METADATA and READMEs."""
+    texts: list[str] = []
+    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"))
+    for meta in sorted(site.glob("*.dist-info/METADATA")):
+        body = meta.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[-1]
+        texts.extend(chunks(body[:30000], rng))
+    for readme in sorted(Path("/usr/share/doc").glob("*/README*"))[:300]:
+        try:
+            raw = readme.read_bytes()
+            body = gzip.decompress(raw).decode("utf-8", "replace") if readme.suffix == ".gz" else raw.decode()
+        except (OSError, UnicodeDecodeError, EOFError, gzip.BadGzipFile):
+            continue
+        texts.extend(chunks(body[:20000], rng))
+    return texts
+
+
+def fit_fast(x_texts: list[str], y: list[int], c: float, min_df: int = 2) -> tuple[dict[str, float], float]:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import normalize as l2
+
+    vec = CountVectorizer(analyzer=text_features, binary=True, min_df=min_df, dtype=np.float32)
+    xm = l2(vec.fit_transform(x_texts))
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    clf.fit(xm, y)
+    coef = clf.coef_[0]
+    vocab = vec.get_feature_names_out()
+    keep = np.argsort(-np.abs(coef))[:80000]
+    weights = {str(vocab[i]): round(float(coef[i]), 4) for i in keep if abs(coef[i]) >= 5e-4}
+    return weights, float(clf.intercept_[0])
+
+
+def fast_scores(texts: list[str], weights: dict[str, float], bias: float) -> np.ndarray:
+    from tutela.runtime.features import linear_score
+
+    return np.array([linear_score(text_features(t), weights, bias) for t in texts])
+
+
+def f1_at(scores: np.ndarray, y: np.ndarray, thr: float) -> float:
+    pred = scores >= thr
+    tp = float((pred & (y == 1)).sum())
+    fp = float((pred & (y == 0)).sum())
+    fn = float((~pred & (y == 1)).sum())
+    return 2 * tp / max(1.0, 2 * tp + fp + fn)
+
+
+def best_threshold(scores: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    grid = np.unique(np.round(scores, 3))
+    best = max(grid, key=lambda t: f1_at(scores, y, t))
+    return float(best), f1_at(scores, y, best)
+
+
+def threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
+    return float(np.quantile(benign_scores, 1.0 - fpr)) + 1e-6
+
+
+def embed_texts(texts: list[str], tag: str) -> np.ndarray:
+    from tutela.runtime.encoder import MiniLM
+
+    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
+    path = CACHE / f"{tag}-{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    t0 = time.time()
+    vecs = MiniLM(max_tokens=128).encode(texts, batch_size=64)
+    print(f"  embedded {len(texts)} {tag} texts in {time.time() - t0:.0f}s", flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vecs)
+    return vecs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data")
+    ap.add_argument("--skip-semantic", action="store_true")
+    args = ap.parse_args()
+    base = ds.data_dir(args.data)
+    rng = random.Random(1234)
+
+    train = [(t, y) for t, y in ds.slabs("train", base)]
+    train += [(r["text"], int(r["label"])) for r in ds.neuralchemy("train", base)]
+    slabs_train_attacks = [t for t, y in ds.slabs("train", base) if y == 1]
+    slabs_val = ds.slabs("validation", base)
+    slabs_val_attacks = [t for t, y in slabs_val if y == 1]
+
+    docs = ds.agentdojo_documents(base) + local_documents(rng)
+    docs = [d for d in docs if len(d) >= 80]
+    doc_train = [d for d in docs if ds.split_of(d) == "train"]
+    doc_val = [d for d in docs if ds.split_of(d) == "validation"]
+    print(f"prompts train={len(train)}; documents train={len(doc_train)} validation={len(doc_val)}", flush=True)
+    # documents: benign chunks, and the same with an attack inserted (indirect injection)
+    doc_pos = [ds.embed(d, rng.choice(slabs_train_attacks), rng)[0] for d in rng.sample(doc_train, len(doc_train) // 3)]
+    train_texts = [folded(t) for t, _ in train] + [folded(d) for d in doc_train] + [folded(d) for d in doc_pos]
+    train_y = [y for _, y in train] + [0] * len(doc_train) + [1] * len(doc_pos)
+
+    val_texts = [folded(t) for t, _ in slabs_val]
+    val_y = np.array([y for _, y in slabs_val])
+    val_doc_benign = [folded(d) for d in doc_val]
+    val_doc_attack = [folded(ds.embed(d, rng.choice(slabs_val_attacks), rng)[0]) for d in doc_val]
+
+    best: tuple[float, float, dict[str, float], float] | None = None
+    for c in (4.0, 16.0, 64.0):
+        weights, bias = fit_fast(train_texts, train_y, c)
+        s = fast_scores(val_texts, weights, bias)
+        thr, f1 = best_threshold(s, val_y)
+        print(f"fast C={c}: validation F1={f1:.4f} at {thr:.3f}; {len(weights)} weights", flush=True)
+        if best is None or f1 > best[0]:
+            best = (f1, c, weights, bias)
+    assert best is not None
+    _, c_fast, weights, bias = best
+    OUT.mkdir(parents=True, exist_ok=True)
+    fast_path = OUT / "injection_fast.json"
+    fast_path.write_text(json.dumps({"bias": bias, "weights": weights}, separators=(",", ":"), sort_keys=True))
+
+    meta: dict[str, object] = {
+        "fast": {"C": c_fast, "features": len(weights)},
+        "train": {"prompts": len(train), "documents": len(doc_train), "document_attacks": len(doc_pos)},
+    }
+    fs_val = fast_scores(val_texts, weights, bias)
+    thr_prompt_fast, f1_fast = best_threshold(fs_val, val_y)
+    fs_doc_b = fast_scores(val_doc_benign, weights, bias)
+    fs_doc_a = fast_scores(val_doc_attack, weights, bias)
+    thr_doc_fast = max(thr_prompt_fast, threshold_for_fpr(fs_doc_b, 0.01))
+    meta["fast"].update(  # type: ignore[attr-defined]
+        {
+            "threshold_prompt": round(thr_prompt_fast, 4),
+            "threshold_document": round(thr_doc_fast, 4),
+            "validation_f1_prompt": round(f1_fast, 4),
+            "validation_document_recall": round(float((fs_doc_a >= thr_doc_fast).mean()), 4),
+            "validation_document_fpr": round(float((fs_doc_b >= thr_doc_fast).mean()), 4),
+        }
+    )
+
+    if not args.skip_semantic:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.neural_network import MLPClassifier
+
+        # documents are long: a sample of them keeps the CPU embedding time to minutes
+        sem_docs = rng.sample(doc_train, min(800, len(doc_train)))
+        sem_pos = rng.sample(doc_pos, min(400, len(doc_pos)))
+        x_train = embed_texts([t for t, _ in train] + sem_docs + sem_pos, "train")
+        x_val = embed_texts([t for t, _ in slabs_val], "val")
+        x_doc_b = embed_texts(doc_val[:400], "docb")
+        y_train = np.array([y for _, y in train] + [0] * len(sem_docs) + [1] * len(sem_pos))
+        cands = []
+        for c in (1.0, 10.0):
+            clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x_train, y_train)
+            s = clf.predict_proba(x_val)[:, 1]
+            cands.append((best_threshold(s, val_y)[1], f"logreg C={c}", clf))
+        mlp = MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=300, random_state=0, early_stopping=True)
+        mlp.fit(x_train, y_train)
+        s = mlp.predict_proba(x_val)[:, 1]
+        cands.append((best_threshold(s, val_y)[1], "mlp 256", mlp))
+        for f1, name, _ in cands:
+            print(f"semantic {name}: validation F1={f1:.4f}", flush=True)
+        f1, name, clf = max(cands, key=lambda c: c[0])
+        if name.startswith("mlp"):
+            layers = [
+                {"w": w.T.round(6).tolist(), "b": b.round(6).tolist()}
+                for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+            ]
+        else:
+            layers = [{"w": clf.coef_.round(6).tolist(), "b": clf.intercept_.round(6).tolist()}]
+        sem_path = OUT / "injection_semantic.json"
+        sem_path.write_text(json.dumps({"kind": name, "layers": layers}, separators=(",", ":")))
+        sv = clf.predict_proba(x_val)[:, 1]
+        thr_p, f1_p = best_threshold(sv, val_y)
+        sb = clf.predict_proba(x_doc_b)[:, 1]
+        meta["semantic"] = {
+            "head": name,
+            "threshold_prompt": round(thr_p, 4),
+            "threshold_document": round(max(thr_p, threshold_for_fpr(sb, 0.01)), 4),
+            "validation_f1_prompt": round(f1_p, 4),
+        }
+        # the combined score (mean of the tiers) used when both run
+        comb = (sv + fs_val) / 2
+        thr_c, f1_c = best_threshold(comb, val_y)
+        cb = (sb + fs_doc_b[: len(sb)]) / 2
+        meta["combined"] = {
+            "threshold_prompt": round(thr_c, 4),
+            "threshold_document": round(max(thr_c, threshold_for_fpr(cb, 0.01)), 4),
+            "validation_f1_prompt": round(f1_c, 4),
+        }
+    meta_path = OUT / "injection_meta.json"
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    for p in sorted(OUT.glob("injection_*.json")):
+        print(p.name, hashlib.sha256(p.read_bytes()).hexdigest(), f"{p.stat().st_size / 1e6:.2f} MB")
+    print(json.dumps(meta, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
