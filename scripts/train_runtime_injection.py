@@ -24,15 +24,17 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from tutela.runtime import datasets as ds  # noqa: E402
-from tutela.runtime.features import text_features  # noqa: E402
-from tutela.runtime.normalize import normalize  # noqa: E402
+from tutela.runtime import datasets as ds
+from tutela.runtime.features import linear_score, text_features
+from tutela.runtime.injection import windows
+from tutela.runtime.normalize import normalize
 
 OUT = ROOT / "src" / "tutela" / "runtime" / "models"
 CACHE = Path("/tmp/tutela-train-cache")
@@ -86,10 +88,20 @@ def fit_fast(x_texts: list[str], y: list[int], c: float, min_df: int = 2) -> tup
     return weights, float(clf.intercept_[0])
 
 
-def fast_scores(texts: list[str], weights: dict[str, float], bias: float) -> np.ndarray:
-    from tutela.runtime.features import linear_score
+def units(text: str) -> list[str]:
+    return [text[s:e] for s, e in windows(text, 300, 150, 400)]
 
-    return np.array([linear_score(text_features(t), weights, bias) for t in texts])
+
+def unit_scores(texts: list[str], weights: dict[str, float], bias: float) -> np.ndarray:
+    """The fast tier's score as the detector computes it: the best sentence unit of each text."""
+    return np.array(
+        [max((linear_score(text_features(u), weights, bias) for u in units(t)), default=0.0) for t in texts]
+    )
+
+
+def top_units(text: str, weights: dict[str, float], bias: float, k: int) -> list[str]:
+    us = units(text) or [text]
+    return sorted(us, key=lambda u: -linear_score(text_features(u), weights, bias))[:k]
 
 
 def f1_at(scores: np.ndarray, y: np.ndarray, thr: float) -> float:
@@ -149,17 +161,27 @@ def main() -> int:
     train_texts = [folded(t) for t, _ in train] + [folded(d) for d in doc_train] + [folded(d) for d in doc_pos]
     train_y = [y for _, y in train] + [0] * len(doc_train) + [1] * len(doc_pos)
 
+    # documents are scored sentence by sentence at run time (tutela.runtime.injection.windows): teach the
+    # fast tier what benign document sentences look like (a separate rng keeps the semantic sample stable)
+    rng_units = random.Random(77)
+    unit_texts = [u for d in doc_train for u in units(folded(d))]
+    unit_texts = rng_units.sample(unit_texts, min(len(unit_texts), 12000))
+    fast_texts = train_texts + unit_texts
+    fast_y = train_y + [0] * len(unit_texts)
+
     val_texts = [folded(t) for t, _ in slabs_val]
     val_y = np.array([y for _, y in slabs_val])
     val_doc_benign = [folded(d) for d in doc_val]
     val_doc_attack = [folded(ds.embed(d, rng.choice(slabs_val_attacks), rng)[0]) for d in doc_val]
+    print(f"fast tier: {len(fast_texts)} texts ({len(unit_texts)} document sentences)", flush=True)
 
     best: tuple[float, float, dict[str, float], float] | None = None
-    for c in (4.0, 16.0, 64.0):
-        weights, bias = fit_fast(train_texts, train_y, c)
-        s = fast_scores(val_texts, weights, bias)
+    for c in (4.0, 16.0):
+        weights, bias = fit_fast(fast_texts, fast_y, c)
+        s = unit_scores(val_texts, weights, bias)
         thr, f1 = best_threshold(s, val_y)
-        print(f"fast C={c}: validation F1={f1:.4f} at {thr:.3f}; {len(weights)} weights", flush=True)
+        fpr_doc = float((unit_scores(val_doc_benign, weights, bias) >= thr).mean())
+        print(f"fast C={c}: validation F1={f1:.4f} at {thr:.3f}; document FPR there {fpr_doc:.3f}", flush=True)
         if best is None or f1 > best[0]:
             best = (f1, c, weights, bias)
     assert best is not None
@@ -168,16 +190,23 @@ def main() -> int:
     fast_path = OUT / "injection_fast.json"
     fast_path.write_text(json.dumps({"bias": bias, "weights": weights}, separators=(",", ":"), sort_keys=True))
 
-    meta: dict[str, object] = {
+    meta: dict[str, Any] = {
         "fast": {"C": c_fast, "features": len(weights)},
-        "train": {"prompts": len(train), "documents": len(doc_train), "document_attacks": len(doc_pos)},
+        "train": {
+            "prompts": len(train),
+            "documents": len(doc_train),
+            "document_attacks": len(doc_pos),
+            "document_sentences": len(unit_texts),
+            "sources": "S-Labs train, neuralchemy core-train, AgentDojo environments, local package docs",
+        },
+        "validation": {"prompts": "S-Labs validation", "documents": len(doc_val)},
     }
-    fs_val = fast_scores(val_texts, weights, bias)
+    fs_val = unit_scores(val_texts, weights, bias)
     thr_prompt_fast, f1_fast = best_threshold(fs_val, val_y)
-    fs_doc_b = fast_scores(val_doc_benign, weights, bias)
-    fs_doc_a = fast_scores(val_doc_attack, weights, bias)
+    fs_doc_b = unit_scores(val_doc_benign, weights, bias)
+    fs_doc_a = unit_scores(val_doc_attack, weights, bias)
     thr_doc_fast = max(thr_prompt_fast, threshold_for_fpr(fs_doc_b, 0.01))
-    meta["fast"].update(  # type: ignore[attr-defined]
+    meta["fast"].update(
         {
             "threshold_prompt": round(thr_prompt_fast, 4),
             "threshold_document": round(thr_doc_fast, 4),
@@ -186,6 +215,18 @@ def main() -> int:
             "validation_document_fpr": round(float((fs_doc_b >= thr_doc_fast).mean()), 4),
         }
     )
+    # cascade band: below `low` lie 1% of validation attacks, above `high` 0.5% of validation benign texts
+    pos = np.concatenate([fs_val[val_y == 1], fs_doc_a])
+    neg = np.concatenate([fs_val[val_y == 0], fs_doc_b])
+    low = min(float(np.quantile(pos, 0.01)), thr_prompt_fast)
+    high = max(float(np.quantile(neg, 0.995)), thr_doc_fast)
+    meta["cascade"] = {
+        "low": round(low, 4),
+        "high": round(high, 4),
+        "validation_share_uncertain": round(
+            float(np.mean((np.concatenate([pos, neg]) >= low) & (np.concatenate([pos, neg]) < high))), 4
+        ),
+    }
 
     if not args.skip_semantic:
         from sklearn.linear_model import LogisticRegression
@@ -196,7 +237,6 @@ def main() -> int:
         sem_pos = rng.sample(doc_pos, min(400, len(doc_pos)))
         x_train = embed_texts([t for t, _ in train] + sem_docs + sem_pos, "train")
         x_val = embed_texts([t for t, _ in slabs_val], "val")
-        x_doc_b = embed_texts(doc_val[:400], "docb")
         y_train = np.array([y for _, y in train] + [0] * len(sem_docs) + [1] * len(sem_pos))
         cands = []
         for c in (1.0, 10.0):
@@ -221,20 +261,29 @@ def main() -> int:
         sem_path.write_text(json.dumps({"kind": name, "layers": layers}, separators=(",", ":")))
         sv = clf.predict_proba(x_val)[:, 1]
         thr_p, f1_p = best_threshold(sv, val_y)
-        sb = clf.predict_proba(x_doc_b)[:, 1]
+        # documents: the cascade embeds the two best fast-tier sentences of a document
+        top_b = [top_units(d, weights, bias, 2) for d in val_doc_benign[:400]]
+        flat = [u for us in top_b for u in us]
+        emb = embed_texts(flat, "docb-units")
+        sem_units = clf.predict_proba(emb)[:, 1]
+        fast_units = np.array([linear_score(text_features(u), weights, bias) for u in flat])
+        sb, cb, k = [], [], 0
+        for us in top_b:
+            sl, fl = sem_units[k : k + len(us)], fast_units[k : k + len(us)]
+            k += len(us)
+            sb.append(float(sl.max()))
+            cb.append(float(((sl + fl) / 2).max()))
         meta["semantic"] = {
             "head": name,
             "threshold_prompt": round(thr_p, 4),
-            "threshold_document": round(max(thr_p, threshold_for_fpr(sb, 0.01)), 4),
+            "threshold_document": round(max(thr_p, threshold_for_fpr(np.array(sb), 0.01)), 4),
             "validation_f1_prompt": round(f1_p, 4),
         }
-        # the combined score (mean of the tiers) used when both run
         comb = (sv + fs_val) / 2
         thr_c, f1_c = best_threshold(comb, val_y)
-        cb = (sb + fs_doc_b[: len(sb)]) / 2
         meta["combined"] = {
             "threshold_prompt": round(thr_c, 4),
-            "threshold_document": round(max(thr_c, threshold_for_fpr(cb, 0.01)), 4),
+            "threshold_document": round(max(thr_c, threshold_for_fpr(np.array(cb), 0.01)), 4),
             "validation_f1_prompt": round(f1_c, 4),
         }
     meta_path = OUT / "injection_meta.json"

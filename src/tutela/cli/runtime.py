@@ -70,7 +70,9 @@ def register(groups: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kind", choices=("prompt", "document", "output"), default="prompt", help="where the text comes from")
+    p.add_argument(
+        "--kind", choices=("prompt", "document", "output"), default="prompt", help="where the text comes from"
+    )
     p.add_argument("--profile", choices=sorted(PROFILES), default="default", help="which detectors run")
     p.add_argument("--tier", choices=("fast", "cascade", "semantic"), help="injection tier (default: the profile's)")
 

@@ -17,7 +17,9 @@ _STRONG = re.compile(
     r"for\s*\(.*\)\s*\{?$|while\s*\(.*\)\s*\{?$|}\s*else\s*\{|elif .*:$|else:$|try:$|except\b.*:$|"
     r"SELECT .* FROM |INSERT INTO |CREATE TABLE |@\w+(?:\(.*\))?$|#!\s*/)"
 )
-_WEAK = re.compile(r"[;{}]\s*$|^\s*[}\])]|=>|->|::|\w+\(.*\)\s*;?$|^\s*(?://|#|/\*|\*)\s|\w+\s*[+\-*/]?=\s*\S|\[\]|&&|\|\|")
+_WEAK = re.compile(
+    r"[;{}]\s*$|^\s*[}\])]|=>|->|::|\w+\(.*\)\s*;?$|^\s*(?://|#|/\*|\*)\s|\w+\s*[+\-*/]?=\s*\S|\[\]|&&|\|\|"
+)
 _FENCE = re.compile(r"^```\s*([\w+#-]*)\s*$", re.MULTILINE)
 _LANG_HINTS = (
     ("python", re.compile(r"^\s*(?:def |import |from \w+ import|class \w+.*:$|elif |print\()", re.MULTILINE)),

@@ -105,7 +105,11 @@ class ObfuscationDetector(_Base):
                     confidence=0.8,
                     message=f"{layer.encoding}-encoded text decoded and rescanned",
                     span=Span(*layer.span),
-                    evidence={"encoding": layer.encoding, "depth": layer.depth, "decoded_chars": len(layer.normalized.text.text)},
+                    evidence={
+                        "encoding": layer.encoding,
+                        "depth": layer.depth,
+                        "decoded_chars": len(layer.normalized.text.text),
+                    },
                 )
 
     def _flag(self, rule: str, severity: Severity, message: str, norm: Normalized) -> Finding:
@@ -135,7 +139,9 @@ class PiiConfig(DetectorConfig):
 class PiiDetector(_Base):
     id: ClassVar[str] = "runtime.pii"
     categories: ClassVar[tuple[str, ...]] = ("pii",)
-    description: ClassVar[str] = "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
+    description: ClassVar[str] = (
+        "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
+    )
     Config: ClassVar[type[DetectorConfig]] = PiiConfig
 
     def detect(self, subject: TextSubject, ctx: ScanContext) -> Iterator[Finding]:
@@ -191,7 +197,8 @@ class SecretsDetector(_Base):
                     category="secret",
                     severity=severity,
                     confidence=s.score,
-                    message=f"{s.kind.replace('_', ' ')} found" + (f" in {where}-encoded text" if where != "text" else ""),
+                    message=f"{s.kind.replace('_', ' ')} found"
+                    + (f" in {where}-encoded text" if where != "text" else ""),
                     span=Span(start, end),
                     evidence={"entity": s.kind.upper(), "length": s.end - s.start, "layer": where},
                 )
@@ -266,7 +273,9 @@ def _intel_verdict(intel: Any, host: str) -> tuple[float, list[str]]:
         return 0.0, []
     if isinstance(result, Mapping):
         score = float(result.get("score", 1.0 if result.get("malicious") else 0.0))
-        reasons = [str(r) for r in result.get("reasons", ())] or ([str(result["category"])] if "category" in result else [])
+        reasons = [str(r) for r in result.get("reasons", ())] or (
+            [str(result["category"])] if "category" in result else []
+        )
         return min(1.0, max(0.0, score)), reasons
     findings = [f for f in result if isinstance(f, Finding)]
     if findings:

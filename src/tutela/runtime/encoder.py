@@ -138,20 +138,28 @@ class MiniLM:
         for i in range(LAYERS):
             p = f"encoder.layer.{i}."
             x2 = h.reshape(n * t, HIDDEN)
-            q = (x2 @ w[p + "attention.self.query.weight"] + w[p + "attention.self.query.bias"]).reshape(n, t, HEADS, dh)
+            q = (x2 @ w[p + "attention.self.query.weight"] + w[p + "attention.self.query.bias"]).reshape(
+                n, t, HEADS, dh
+            )
             k = (x2 @ w[p + "attention.self.key.weight"] + w[p + "attention.self.key.bias"]).reshape(n, t, HEADS, dh)
-            v = (x2 @ w[p + "attention.self.value.weight"] + w[p + "attention.self.value.bias"]).reshape(n, t, HEADS, dh)
+            v = (x2 @ w[p + "attention.self.value.weight"] + w[p + "attention.self.value.bias"]).reshape(
+                n, t, HEADS, dh
+            )
             q, k, v = q.transpose(0, 2, 1, 3), k.transpose(0, 2, 3, 1), v.transpose(0, 2, 1, 3)
             att = (q @ k) * scale + bias
             att = np.exp(att - att.max(-1, keepdims=True))
             att /= att.sum(-1, keepdims=True)
             ctx = (att @ v).transpose(0, 2, 1, 3).reshape(n * t, HIDDEN)
             a = ctx @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
-            h2 = _layer_norm(a + x2, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"])
+            h2 = _layer_norm(
+                a + x2, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]
+            )
             f = h2 @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
             f = 0.5 * f * (1.0 + _erf(f * 0.7071067811865476))
             f = f @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
-            h = _layer_norm(f + h2, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]).reshape(n, t, HIDDEN)
+            h = _layer_norm(f + h2, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]).reshape(
+                n, t, HIDDEN
+            )
         pooled = (h * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
         norm = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norm, 1e-12)).astype(np.float32)

@@ -7,6 +7,7 @@ same `text_features`, so what was trained is what runs. Input is the folded view
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -37,7 +38,7 @@ def text_features(text: str, max_words: int = 2000) -> set[str]:
     feats: set[str] = set()
     for w in words:
         feats.update(_word_grams(w[:40]))
-    feats.update(f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    feats.update(f"b:{a} {b}" for a, b in itertools.pairwise(words))
     return feats
 
 

@@ -36,7 +36,7 @@ _PKG = "tutela.runtime.models"
 FAST = ModelRef(
     "runtime-injection-fast",
     "1",
-    "0000000000000000000000000000000000000000000000000000000000000000",
+    "9515131658003612b844aac0add30756240add68f15c5ac621732e20c14df892",
     ModelFormat.JSON,
     _PKG,
     "injection_fast.json",
@@ -52,7 +52,7 @@ SEMANTIC = ModelRef(
 META = ModelRef(
     "runtime-injection-meta",
     "1",
-    "0000000000000000000000000000000000000000000000000000000000000000",
+    "b1da3d94d947b308c2bee2f3ffaa5fbd2e3daeae9192fbd36fe7ba16c4466113",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
@@ -65,9 +65,9 @@ class InjectionConfig(DetectorConfig):
     tier: Literal["fast", "cascade", "semantic"] = "cascade"
     threshold_prompt: float | None = Field(None, ge=0.0, le=1.0, description="override the measured threshold")
     threshold_document: float | None = Field(None, ge=0.0, le=1.0, description="override the measured threshold")
-    window_chars: int = Field(500, ge=100, le=5000)
-    stride_chars: int = Field(250, ge=50, le=5000)
-    max_windows: int = Field(64, ge=1, le=1000)
+    window_chars: int = Field(300, ge=50, le=5000)
+    stride_chars: int = Field(150, ge=25, le=5000)
+    max_windows: int = Field(400, ge=1, le=5000)
     semantic_windows: int = Field(2, ge=1, le=16)
 
 
@@ -86,24 +86,41 @@ class Window:
 
 
 def windows(text: str, size: int, stride: int, limit: int) -> list[tuple[int, int]]:
-    """Overlapping [start, end) windows cut at whitespace; one window when the text is short."""
+    """The units a text is scored in: the whole text when short, else its sentences (short ones merged
+    with the next, long ones cut into overlapping pieces).
+    An injected instruction is a sentence or two: scoring units keeps it from being diluted by the
+    benign text around it, wherever it is."""
     n = len(text)
-    if n <= size + size // 2:
-        return [(0, n)]
-    out: list[tuple[int, int]] = []
-    start = 0
-    while start < n and len(out) < limit:
-        end = min(n, start + size)
-        if end < n:
-            cut = text.rfind(" ", start + size // 2, end)
-            end = cut if cut > start else end
-        out.append((start, end))
-        if end >= n:
-            break
-        nxt = start + stride
-        sp = text.find(" ", nxt, nxt + 40)
-        start = sp + 1 if sp != -1 else nxt
-    return out
+    if n <= size:
+        return [(0, n)] if text.strip() else []
+    sents: list[tuple[int, int]] = []
+    pending = -1
+    for m in _SENTENCE.finditer(text):
+        if not m.group().strip():
+            continue
+        start = m.start() if pending < 0 else pending
+        if m.end() - start < 40 and m.end() < n:
+            pending = start
+            continue
+        pending = -1
+        if m.end() - start <= size:
+            sents.append((start, m.end()))
+            continue
+        pos = start
+        while pos < m.end():
+            end = min(m.end(), pos + size)
+            if end < m.end():
+                cut = text.rfind(" ", pos + size // 2, end)
+                end = cut if cut > pos else end
+            sents.append((pos, end))
+            if end >= m.end():
+                break
+            nxt = pos + stride
+            sp = text.find(" ", nxt, nxt + 40)
+            pos = sp + 1 if sp != -1 else nxt
+    if pending >= 0:
+        sents.append((pending, n))
+    return sents[:limit]
 
 
 class SemanticHead:
@@ -113,7 +130,10 @@ class SemanticHead:
         from tutela.core.features import require
 
         np = require("numpy", "runtime")
-        self.layers = [(np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32)) for layer in spec["layers"]]
+        self.layers = [
+            (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
+            for layer in spec["layers"]
+        ]
         self._np = np
 
     def __call__(self, x: Any) -> Any:
@@ -133,7 +153,9 @@ class InjectionDetector:
     version: ClassVar[str] = "1"
     pillar: ClassVar[str] = "runtime"
     categories: ClassVar[tuple[str, ...]] = ("prompt_injection",)
-    description: ClassVar[str] = "prompt injection and jailbreaks, direct and indirect (fast lexical + MiniLM semantic tier)"
+    description: ClassVar[str] = (
+        "prompt injection and jailbreaks, direct and indirect (fast lexical + MiniLM semantic tier)"
+    )
     Config: ClassVar[type[DetectorConfig]] = InjectionConfig
 
     def __init__(self, config: Any, models: ModelCache) -> None:
@@ -212,7 +234,9 @@ class InjectionDetector:
     def _narrow(self, win: Window, threshold: float) -> tuple[int, int]:
         """The run of the window's sentences that carries the attack, in folded-view coordinates."""
         weights, bias = self._fast()
-        sents = [(m.start() + win.start, m.end() + win.start) for m in _SENTENCE.finditer(win.text) if m.group().strip()]
+        sents = [
+            (m.start() + win.start, m.end() + win.start) for m in _SENTENCE.finditer(win.text) if m.group().strip()
+        ]
         if len(sents) <= 1:
             return win.start, win.end
         scores = [linear_score(text_features(win.view.text[s:e]), weights, bias) for s, e in sents]

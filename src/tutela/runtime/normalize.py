@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 import unicodedata
 import urllib.parse
@@ -36,9 +35,8 @@ MAX_DECODED = 64_000
 
 # --- invisible characters -------------------------------------------------------------------
 ZERO_WIDTH = frozenset(
-    [0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0x034F]
-    + [0x115F, 0x1160, 0x3164, 0xFFA0, 0x17B4, 0x17B5]
-)
+    (0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E, 0x034F)
+) | frozenset((0x115F, 0x1160, 0x3164, 0xFFA0, 0x17B4, 0x17B5))  # Hangul fillers, Khmer inherent vowels
 BIDI = frozenset([0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x200E, 0x200F, 0x061C])
 TAG_FIRST, TAG_LAST = 0xE0000, 0xE007F
 
@@ -68,7 +66,8 @@ CONFUSABLES: dict[str, str] = {
 
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s"}
 _LEET_TABLE = str.maketrans(LEET)
-_TOKEN = re.compile(r"[a-z0-9@$]+")
+# tokens with at least one letter and one leet character (the only ones worth a look)
+_TOKEN = re.compile(r"(?<![a-z0-9@$])(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]+")
 _SPACED = re.compile(r"(?<![\w@$])(?:[a-z0-9@$][ .\-_*·,]){2,}[a-z0-9@$](?![\w@$])")
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -282,6 +281,11 @@ _KEEP_TOKEN = re.compile(r"[a-z]+\d+|\d+[a-z]{1,3}")
 
 # --- layers ------------------------------------------------------------------------------------
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(
     r"(?<![0-9A-Fa-f])(?:0x)?(?:[0-9A-Fa-f]{2}){8,}(?![0-9A-Fa-f])"
@@ -291,13 +295,18 @@ _HEX = re.compile(
 _URLENC = re.compile(r"[^\s\"'<>]*(?:%[0-9A-Fa-f]{2}[^\s\"'<>%]*){3,}")
 _SEGMENT = re.compile(r"[^.!?:;\n]+[.!?:;\n]?")
 _ALPHA_WORD = re.compile(r"[A-Za-z]+")
-COMMON_WORDS = frozenset(
+COMMON_WORDS = _words(
     "the be to of and a in that have i it for not on with he as you do at this but his by from they we say her "
     "she or an will my one all would there their what so up out if about who get which go me when make can like "
     "time no just him know take people into year your good some could them see other than then now look only "
     "come its over think also back after use two how our work first well way even new want because any these "
     "give day most us is are was were been has had did does ignore previous instructions instruction prompt system "
-    "tell reveal forget rules say print output password secret now please write answer above below all".split()
+    "tell reveal forget rules say print output password secret now please write answer above below all"
+)
+
+
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM"
 )
 
 
@@ -316,7 +325,7 @@ def _looks_textual(s: str) -> bool:
 
 
 def _try_base64(token: str) -> str | None:
-    if token.isdigit() or token.isalpha() and (token.islower() or token.isupper()):
+    if token.isdigit() or (token.isalpha() and (token.islower() or token.isupper())):
         return None
     if re.fullmatch(r"[0-9A-Fa-f]+", token):
         return None
@@ -380,10 +389,12 @@ def _find_layers(view: View, depth: int, budget: list[int], original: str) -> li
         words = _ALPHA_WORD.findall(seg)
         if len(words) < 4 or not free(m.start(), m.end()):
             continue
-        rot = codecs.decode(seg, "rot13")
-        hits, rot_hits = _common_hits(seg), _common_hits(rot)
+        hits = sum(1 for w in words if w.lower() in COMMON_WORDS)
+        if hits * 3 >= len(words):  # already plain English
+            continue
+        rot_hits = sum(1 for w in words if w.lower().translate(_ROT13) in COMMON_WORDS)
         if rot_hits >= 3 and rot_hits >= 2 * hits + 2:
-            found.append(("rot13", m.start(), m.end(), rot))
+            found.append(("rot13", m.start(), m.end(), seg.translate(_ROT13)))
     layers: list[Layer] = []
     for encoding, start, end, decoded in sorted(found, key=lambda f: f[1]):
         if len(layers) >= MAX_LAYERS or budget[0] <= 0:

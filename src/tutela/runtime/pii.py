@@ -142,6 +142,11 @@ _NANP = re.compile(r"\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,
 
 # --- names and addresses: heuristics -----------------------------------------------------------
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 _CAP = r"[A-Z\u00c0-\u00de][a-z\u00df-\u00ff\u0100-\u017f'’-]+"
 _NAME = rf"{_CAP}(?:\s+(?:[A-Z]\.|{_CAP})){{0,3}}"
 _STREET_SUFFIX = (
@@ -170,10 +175,10 @@ _PERSON_VERB = re.compile(
     rf"(?P<name>{_CAP}\s+(?:[A-Z]\.\s+)?{_CAP})(?=\s+(?:said|says|wrote|told|asked|lives|works|was born|is a|"
     rf"has|will|reported|joined|called|sent|\(|,\s+(?:a|an|the|who|born|age|aged)\b))"
 )
-_NOT_NAMES = frozenset(
+_NOT_NAMES = _words(
     "The This That These Those There Here What When Where Which Who Why How Please Thank Thanks Hello Hi Dear "
     "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July August "
-    "September October November December I We You He She It They My Our Your His Her Their Mr Mrs Ms Dr".split()
+    "September October November December I We You He She It They My Our Your His Her Their Mr Mrs Ms Dr"
 )
 
 
@@ -240,9 +245,24 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         ),
         0.3,
         _phone,
-        ("phone", "call", "tel", "telephone", "mobile", "cell", "fax", "number", "contact", "reach", "whatsapp",
-         "text me", "dial", "landline", "ring"),
-    ),  # fmt: skip
+        (
+            "phone",
+            "call",
+            "tel",
+            "telephone",
+            "mobile",
+            "cell",
+            "fax",
+            "number",
+            "contact",
+            "reach",
+            "whatsapp",
+            "text me",
+            "dial",
+            "landline",
+            "ring",
+        ),
+    ),
     Recognizer(
         "STREET_ADDRESS",
         "pii.street_address",

@@ -72,12 +72,14 @@ class RuntimeScanner:
     def scan(self, text: str, kind: Kind = "prompt") -> Verdict:
         return self.pipeline.run(TextSubject(text, kind), ScanContext(source=f"runtime:{kind}"))
 
-    @staticmethod
-    def score(verdict: Verdict) -> float:
-        """One number for machines: the highest confidence among findings that set the action."""
-        strongest = [f for f in verdict.findings if f.category in ("prompt_injection", "exfiltration")]
-        pool = strongest or list(verdict.findings)
-        return round(max((f.confidence for f in pool), default=0.0), 6)
+    def score(self, verdict: Verdict) -> float:
+        """One number for machines: the highest confidence among the findings that set the verdict's action
+        (0.0 when the verdict allows)."""
+        if verdict.action == Action.ALLOW:
+            return 0.0
+        policy = self.pipeline.policy
+        pool = [f.confidence for f in verdict.findings if policy.action_for(f)[0] == verdict.action]
+        return round(max(pool, default=0.0), 6)
 
     @staticmethod
     def finding_record(f: Finding) -> dict[str, Any]:

@@ -66,7 +66,7 @@ def _password_ok(value: str) -> bool:
 
 def _generic_ok(value: str) -> bool:
     value = value.strip("'\"`")
-    if len(value) < 8 or PLACEHOLDER.match(value) or value.isalpha() and value.islower():
+    if len(value) < 8 or PLACEHOLDER.match(value) or (value.isalpha() and value.islower()):
         return False
     if re.fullmatch(r"[\w.-]+\(\)?|[a-z_.]+\.[a-z_]+", value):  # a call or attribute, not a value
         return False
@@ -103,7 +103,9 @@ PATTERNS: tuple[SecretPattern, ...] = (
         None,
         "v",
     ),
-    SecretPattern("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,})"), 0.98),
+    SecretPattern(
+        "github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,})"), 0.98
+    ),
     SecretPattern("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), 0.98),
     SecretPattern("slack_token", re.compile(r"\bxox[abposr]-(?:\d+-)+[A-Za-z0-9-]{6,}"), 0.95),
     SecretPattern(

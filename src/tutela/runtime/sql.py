@@ -15,6 +15,17 @@ _SQL_START = re.compile(
 _TOKEN = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|;|[^;'\"/-]+|[/-]", re.S)
 
 
+_STMT_AT = re.compile(
+    r"(?i)(?:^|\n|[:`])\s*((?:SELECT|INSERT|UPDATE|DELETE|DROP|TRUNCATE|ALTER|CREATE|GRANT|REVOKE|MERGE|REPLACE|"
+    r"EXEC|EXECUTE)\b)"
+)
+
+
+def _raw_offset(raw: str, blanked: str, pos: int) -> int:
+    """Offset in `raw` of position `pos` of its blanked form (exact when no literal precedes it)."""
+    return pos if len(raw) == len(blanked) else min(pos, len(raw))
+
+
 @dataclass(frozen=True, slots=True)
 class SqlIssue:
     rule: str
@@ -49,7 +60,15 @@ def analyze_sql(text: str) -> list[SqlIssue]:
     if not _SQL_START.search(text):
         return []
     issues: list[SqlIssue] = []
-    stmts = [(s, e, body) for s, e, body in _statements(text) if _SQL_START.match(body.strip())]
+    stmts = []
+    for s, e, body in _statements(text):
+        m = _STMT_AT.search(body)
+        if m is None:
+            continue
+        cut = m.start(1)
+        # literals were blanked to a fixed width, so map the cut back through the unblanked prefix
+        prefix = len(body) - len(body[cut:])
+        stmts.append((s + _raw_offset(text[s:e], body, prefix), e, body[cut:]))
     for s, e, body in stmts:
         b = " ".join(body.split()).upper()
         if re.match(r"DROP\s+(?:TABLE|DATABASE|SCHEMA|VIEW|INDEX|USER)\b", b):
@@ -60,7 +79,9 @@ def analyze_sql(text: str) -> list[SqlIssue]:
             issues.append(SqlIssue("sql.delete_without_where", s, e, "high", "DELETE without WHERE"))
         elif re.match(r"UPDATE\s+[\w.\"`\[\]]+\s+SET\s", b) and " WHERE " not in f" {b} ":
             issues.append(SqlIssue("sql.update_without_where", s, e, "high", "UPDATE without WHERE"))
-        elif re.search(r"\bWHERE\s+(?:1\s*=\s*1|'[^']*'\s*=\s*'[^']*'|TRUE)\b", b) and b.startswith(("DELETE", "UPDATE")):
+        elif re.search(r"\bWHERE\s+(?:1\s*=\s*1|'[^']*'\s*=\s*'[^']*'|TRUE)\b", b) and b.startswith(
+            ("DELETE", "UPDATE")
+        ):
             issues.append(SqlIssue("sql.tautology_where", s, e, "high", "write with an always-true WHERE"))
         elif re.match(r"(?:GRANT|REVOKE)\b", b) or re.match(r"ALTER\s+(?:USER|ROLE)\b", b):
             issues.append(SqlIssue("sql.privilege_change", s, e, "medium", "privilege change"))

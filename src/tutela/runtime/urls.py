@@ -20,15 +20,22 @@ URL = re.compile(r"(?i)\b(?:https?|ftp)://[^\s<>\"'`)\]]{1,2048}|\b(?:javascript
 MD_IMAGE = re.compile(r"!\[[^\]\n]{0,200}\]\(\s*<?([^)\s>]{1,4096})>?(?:\s+\"[^\"]*\")?\s*\)")
 HTML_IMG = re.compile(r"(?i)<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?([^\"'\s>]{1,4096})")
 MD_REF_IMAGE = re.compile(r"(?im)^\s*\[[^\]]{1,100}\]:\s*(https?://\S{1,4096})")
-TEMPLATE = re.compile(r"\{[^}]{1,40}\}|\$\{?[A-Z_]{3,}\}?|\[(?:DATA|SECRET|INFO|[A-Z_]{4,})\]|<[A-Za-z_ ]{3,30}>|%[A-Z_]{3,}%")
-
-RISKY_TLDS = frozenset(
-    "zip mov top xyz tk ml ga cf gq click country kim work date loan men review stream download racing win bid "
-    "party science trade webcam accountant faith cricket gdn link rest fit surf icu cyou buzz monster sbs cfd".split()
+TEMPLATE = re.compile(
+    r"\{[^}]{1,40}\}|\$\{?[A-Z_]{3,}\}?|\[(?:DATA|SECRET|INFO|[A-Z_]{4,})\]|<[A-Za-z_ ]{3,30}>|%[A-Z_]{3,}%"
 )
-SHORTENERS = frozenset(
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+RISKY_TLDS = _words(
+    "zip mov top xyz tk ml ga cf gq click country kim work date loan men review stream download racing win bid "
+    "party science trade webcam accountant faith cricket gdn link rest fit surf icu cyou buzz monster sbs cfd"
+)
+SHORTENERS = _words(
     "bit.ly tinyurl.com t.co goo.gl ow.ly is.gd buff.ly rebrand.ly cutt.ly shorturl.at tiny.cc rb.gy "
-    "t.ly s.id v.gd lnkd.in bl.ink".split()
+    "t.ly s.id v.gd lnkd.in bl.ink"
 )
 EXECUTABLE = re.compile(r"(?i)\.(?:exe|scr|msi|bat|cmd|ps1|vbs|hta|jar|apk|dmg|pkg|lnk|iso|dll|sh)(?:$|[?#])")
 
