@@ -122,15 +122,32 @@ def threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
     return float(np.quantile(benign_scores, 1.0 - fpr)) + 1e-6
 
 
+TRAIN_TOKENS = 96  # training texts are truncated here (run time: 128); prompts are shorter anyway
+EXPORT: Path | None = None  # --export-texts: write the texts to embed elsewhere, and stop
+
+
+class Exported(Exception):
+    pass
+
+
 def embed_texts(texts: list[str], tag: str) -> np.ndarray:
+    """Sentence embeddings, cached by content. With --export-texts the lists are written out instead, to be
+    embedded on a faster machine by scripts/embed_texts_gpu.py (same tokenizer, truncation and pooling)."""
     from tutela.runtime.encoder import MiniLM
 
     key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
     path = CACHE / f"{tag}-{key}.npy"
     if path.is_file():
         return np.load(path)
+    if EXPORT is not None:
+        EXPORT.mkdir(parents=True, exist_ok=True)
+        (EXPORT / f"{tag}-{key}.json").write_text(json.dumps(texts))
+        print(f"  exported {len(texts)} {tag} texts", flush=True)
+        if tag == "docb-units":
+            raise Exported
+        return np.zeros((len(texts), 384), dtype=np.float32)
     t0 = time.time()
-    vecs = MiniLM(max_tokens=128).encode(texts, batch_size=64)
+    vecs = MiniLM(max_tokens=TRAIN_TOKENS).encode(texts, batch_size=32)
     print(f"  embedded {len(texts)} {tag} texts in {time.time() - t0:.0f}s", flush=True)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, vecs)
@@ -141,7 +158,11 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
     ap.add_argument("--skip-semantic", action="store_true")
+    ap.add_argument("--export-texts", type=Path, help="write the texts to embed to this folder and stop")
+    ap.add_argument("--semantic-prompts", type=int, default=6000, help="prompts sampled to train the semantic head")
     args = ap.parse_args()
+    global EXPORT
+    EXPORT = args.export_texts
     base = ds.data_dir(args.data)
     rng = random.Random(1234)
 
@@ -198,6 +219,8 @@ def main() -> int:
             "document_attacks": len(doc_pos),
             "document_sentences": len(unit_texts),
             "sources": "S-Labs train, neuralchemy core-train, AgentDojo environments, local package docs",
+            # the local documents depend on what is installed on the machine: record which ones were used
+            "documents_sha256": hashlib.sha256("\x1e".join(docs).encode()).hexdigest(),
         },
         "validation": {"prompts": "S-Labs validation", "documents": len(doc_val)},
     }
@@ -235,9 +258,14 @@ def main() -> int:
         # documents are long: a sample of them keeps the CPU embedding time to minutes
         sem_docs = rng.sample(doc_train, min(800, len(doc_train)))
         sem_pos = rng.sample(doc_pos, min(400, len(doc_pos)))
-        x_train = embed_texts([t for t, _ in train] + sem_docs + sem_pos, "train")
+        # and a sample of the prompts: the numpy encoder on a shared 2-core machine embeds ~20 texts/s
+        rng_sem = random.Random(5)
+        sem_prompts = rng_sem.sample(train, min(len(train), args.semantic_prompts))
+        sem_docs, sem_pos = sem_docs[: args.semantic_prompts // 20], sem_pos[: args.semantic_prompts // 40]
+        x_train = embed_texts([t for t, _ in sem_prompts] + sem_docs + sem_pos, "train")
         x_val = embed_texts([t for t, _ in slabs_val], "val")
-        y_train = np.array([y for _, y in train] + [0] * len(sem_docs) + [1] * len(sem_pos))
+        y_train = np.array([y for _, y in sem_prompts] + [0] * len(sem_docs) + [1] * len(sem_pos))
+        meta["train"]["semantic_texts"] = len(y_train)
         cands = []
         for c in (1.0, 10.0):
             clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x_train, y_train)
@@ -295,4 +323,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except Exported:
+        raise SystemExit(0) from None

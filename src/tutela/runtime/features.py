@@ -46,8 +46,7 @@ def linear_score(feats: set[str], weights: Mapping[str, float], bias: float) -> 
     """Probability from a logistic model over binary features scaled by 1/sqrt(count)."""
     if not feats:
         return 1.0 / (1.0 + math.exp(-bias))
-    get = weights.get
-    z = bias + sum(get(f, 0.0) for f in feats) / math.sqrt(len(feats))
+    z = bias + sum(map(weights.get, feats, itertools.repeat(0.0))) / math.sqrt(len(feats))
     if z < -30:
         return 0.0
     return 1.0 / (1.0 + math.exp(-z))

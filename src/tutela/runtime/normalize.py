@@ -138,9 +138,11 @@ class Normalized:
 
 # --- stage 1: characters ------------------------------------------------------------------------
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
 
 def _stage1(text: str, flags: Counter[str], hidden: list[tuple[str, int, int]]) -> View:
-    if text.isascii() and not any(c < " " and c not in "\t\n\r" for c in text):
+    if text.isascii() and not _CONTROL.search(text):
         return View(text)
     out: list[str] = []
     starts: list[int] = []
@@ -260,7 +262,7 @@ def _stage2(view: View, flags: Counter[str]) -> View:
 
 
 def _deleet(text: str, flags: Counter[str]) -> str:
-    if not any(c in _LEET_CHARS for c in text):
+    if not _LEET_HINT.search(text):
         return text
 
     def fix(m: re.Match[str]) -> str:
@@ -276,7 +278,7 @@ def _deleet(text: str, flags: Counter[str]) -> str:
     return _TOKEN.sub(fix, text)
 
 
-_LEET_CHARS = frozenset("0134578@$9")
+_LEET_HINT = re.compile(r"[a-z][0-9@$]+[a-z]|(?<![a-z0-9])[0-9@$]+[a-z]{2}")
 _KEEP_TOKEN = re.compile(r"[a-z]+\d+|\d+[a-z]{1,3}")
 
 # --- layers ------------------------------------------------------------------------------------
@@ -292,6 +294,9 @@ _HEX = re.compile(
     r"|(?:\\x[0-9A-Fa-f]{2}){4,}"
     r"|(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :]){7,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])"
 )
+# cheap pre-checks: most text has no hex run and no rot13 words, and the full patterns are slow
+_HEX_HINT = re.compile(r"[0-9A-Fa-f]{16}|\\x[0-9A-Fa-f]{2}|[0-9A-Fa-f]{2}[ :][0-9A-Fa-f]{2}[ :][0-9A-Fa-f]{2}[ :]")
+_ROT13_WORDS = (" gur ", " naq ", " lbh ", " vtaber ", " nyy ", " bs ", " gb ", " vf ", " sbe ", " lbhe ", " zr ")
 _URLENC = re.compile(r"[^\s\"'<>]*(?:%[0-9A-Fa-f]{2}[^\s\"'<>%]*){3,}")
 _SEGMENT = re.compile(r"[^.!?:;\n]+[.!?:;\n]?")
 _ALPHA_WORD = re.compile(r"[A-Za-z]+")
@@ -365,7 +370,7 @@ def _find_layers(view: View, depth: int, budget: list[int], original: str) -> li
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
-    for m in _HEX.finditer(text):
+    for m in _HEX.finditer(text) if _HEX_HINT.search(text) else ():
         s = _try_hex(m.group())
         if s:
             found.append(("hex", m.start(), m.end(), s))
@@ -384,7 +389,9 @@ def _find_layers(view: View, depth: int, budget: list[int], original: str) -> li
                 if s:
                     found.append(("url", m.start(), m.end(), s))
                     taken.append((m.start(), m.end()))
-    for m in _SEGMENT.finditer(text):
+    low = f" {text.lower()} "
+    rot13_hint = sum(low.count(w) for w in _ROT13_WORDS) >= 2
+    for m in _SEGMENT.finditer(text) if rot13_hint else ():
         seg = m.group()
         words = _ALPHA_WORD.findall(seg)
         if len(words) < 4 or not free(m.start(), m.end()):
