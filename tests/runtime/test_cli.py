@@ -68,4 +68,4 @@ def test_detectors_are_registered(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detectors", "list", "--json", "--pillar", "runtime"]) == 0
     ids = {d["id"] for d in json.loads(capsys.readouterr().out)}
     assert ids == {"runtime.obfuscation", "runtime.injection", "runtime.pii", "runtime.secrets",
-                   "runtime.source_code", "runtime.urls", "runtime.sql"}  # fmt: skip
+                   "runtime.source_code", "runtime.urls", "runtime.sql", "runtime.topics"}  # fmt: skip

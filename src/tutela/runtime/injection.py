@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.errors import MissingExtra, ModelUnavailable
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache, ModelFormat, ModelRef
 from tutela.runtime.detectors import normalized
@@ -223,7 +224,12 @@ class InjectionDetector:
             if best.fast >= band["high"] or best.fast < band["low"]:
                 return best.fast, "fast", best
         top = sorted(wins, key=lambda w: -w.fast)[: self.config.semantic_windows if tier == "cascade" else len(wins)]
-        sem = self.semantic_scores([w.text for w in top])
+        try:
+            sem = self.semantic_scores([w.text for w in top])
+        except (ModelUnavailable, MissingExtra):
+            if tier == "semantic":
+                raise
+            return best.fast, "fast", best  # the cascade degrades to the fast tier without the encoder
         scored = [Window(w.where, w.view, w.start, w.end, w.fast, s) for w, s in zip(top, sem, strict=True)]
         if tier == "semantic":
             win = max(scored, key=lambda w: w.semantic or 0.0)
