@@ -24,7 +24,20 @@ def tags(s: str) -> str:
 
 def test_every_smuggling_variant_is_flagged() -> None:
     rng = random.Random(0)
-    words = "please summarise the meeting notes from yesterday and list the action items".split()
+    words = [
+        "please",
+        "summarise",
+        "the",
+        "meeting",
+        "notes",
+        "from",
+        "yesterday",
+        "and",
+        "list",
+        "the",
+        "action",
+        "items",
+    ]
     hidden = [
         ("\u200b", "invisible.zero_width"),
         ("\u200d", "invisible.zero_width"),
