@@ -37,7 +37,7 @@ _PKG = "tutela.runtime.models"
 FAST = ModelRef(
     "runtime-injection-fast",
     "1",
-    "9515131658003612b844aac0add30756240add68f15c5ac621732e20c14df892",
+    "3c92b78909a46d122be66527dcc32891915c6c83e5a6bfdb7530992ae1abadca",
     ModelFormat.JSON,
     _PKG,
     "injection_fast.json",
@@ -45,7 +45,7 @@ FAST = ModelRef(
 SEMANTIC = ModelRef(
     "runtime-injection-semantic",
     "1",
-    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0f060ce7d8298b98f5dd2ff6953e0531dd2f267c92f4be1eacd7159b0cfea871",
     ModelFormat.JSON,
     _PKG,
     "injection_semantic.json",
@@ -53,7 +53,7 @@ SEMANTIC = ModelRef(
 META = ModelRef(
     "runtime-injection-meta",
     "1",
-    "b1da3d94d947b308c2bee2f3ffaa5fbd2e3daeae9192fbd36fe7ba16c4466113",
+    "dc76665f1fa3cf45aca5e8f77f87a1ecbd0e1b7c3638cb123d1498a25a4f0316",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
