@@ -65,7 +65,13 @@ def register(groups: Any) -> None:
     ev.add_argument("--out", type=Path, default=Path("docs/eval/runtime.md"), help="Markdown report to write")
     ev.add_argument("--json-out", type=Path, help="also write the figures as JSON")
     ev.add_argument("--quick", action="store_true", help="subsample the larger sets (for tests)")
-    ev.add_argument("--semantic", action="store_true", help="also evaluate the semantic and cascade tiers (slow)")
+    ev.add_argument("--semantic", action="store_true", help="also evaluate the semantic tier alone (slow)")
+    ev.add_argument(
+        "--cascade-sample",
+        type=int,
+        default=300,
+        help="texts per set for the cascade tier (the encoder is slow on CPU)",
+    )
     ev.set_defaults(handler=_eval)
 
 
@@ -168,7 +174,9 @@ def _score(args: argparse.Namespace, ctx: CliContext) -> int:
 def _eval(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.evaluation import run_eval, write_report
 
-    results = run_eval(args.data, quick=args.quick, semantic=args.semantic, registry=ctx.detectors)
+    results = run_eval(
+        args.data, quick=args.quick, semantic=args.semantic, registry=ctx.detectors, cascade_sample=args.cascade_sample
+    )
     write_report(results, args.out)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -129,14 +130,23 @@ class _Scorer:
         return out
 
 
-def _injection(base: Path, tier: str, models: ModelCache, quick: bool, rng: random.Random) -> dict[str, Any]:
+def _injection(
+    base: Path, tier: str, models: ModelCache, quick: bool, rng: random.Random, sample: int | None = None
+) -> dict[str, Any]:
+    """All injection figures for one tier. `quick` or `sample` (n per set) subsample the larger sets: the
+    semantic tier runs the numpy encoder, tens of texts per second on a shared CPU."""
     sc = _Scorer(tier, models)
+    if quick:
+        sample = sample or 200
+
+    def take(rows: list[Any], n: int | None = None) -> list[Any]:
+        n = n or sample
+        return rng.sample(rows, n) if n and len(rows) > n else rows
+
     res: dict[str, Any] = {"tier": tier}
     t0 = time.perf_counter()
 
-    test = ds.slabs("test", base)
-    if quick:
-        test = rng.sample(test, 300)
+    test = take(ds.slabs("test", base), 2 * sample if sample else None)
     scored = [sc.score(t, "prompt") for t, _ in test]
     labels = [y for _, y in test]
     thr = scored[0][1] if scored else 0.5
@@ -144,9 +154,7 @@ def _injection(base: Path, tier: str, models: ModelCache, quick: bool, rng: rand
     res["slabs_test"] = {**_prf([float(s >= t) for s, t, _ in scored], labels, 0.5),
                          "recall_at_1pct_fpr": recall_at_fpr(scores, labels), "threshold": round(thr, 4)}  # fmt: skip
 
-    nc = ds.neuralchemy("validation", base)
-    if quick:
-        nc = rng.sample(nc, 200)
+    nc = take(ds.neuralchemy("validation", base))
     nc_flags = [s >= t for s, t, _ in (sc.score(r["text"], "prompt") for r in nc)]
     nc_labels = [int(r["label"]) for r in nc]
     res["neuralchemy_validation"] = _prf([float(f) for f in nc_flags], nc_labels, 0.5)
@@ -161,15 +169,12 @@ def _injection(base: Path, tier: str, models: ModelCache, quick: bool, rng: rand
             by_source.setdefault(str(r["source"]), []).append(f)
     res["neuralchemy_validation"]["recall_by_source"] = {k: [_rate(v), len(v)] for k, v in sorted(by_source.items())}
 
-    ml = ds.multilingual(base)
-    if quick:
-        ml = rng.sample(ml, 200)
+    ml = take(ds.multilingual(base))
     res["multilingual_recall"] = {"recall": _rate(sc.flags(ml, "prompt")), "n": len(ml)}
 
     contexts = ds.bipia_contexts(base)
     attacks = ds.bipia_attacks(base)
-    if quick:
-        contexts = rng.sample(contexts, 150)
+    contexts = take(contexts)
     doc_flags = sc.flags([c for _, c in contexts], "document")
     by_task = {
         t: _rate([f for f, (tt, _) in zip(doc_flags, contexts, strict=True) if tt == t])
@@ -198,9 +203,7 @@ def _injection(base: Path, tier: str, models: ModelCache, quick: bool, rng: rand
         "recall_by_category": {k: [_rate(v), len(v)] for k, v in sorted(by_cat.items())},
     }
 
-    pii_rows = ds.presidio_synth(base)
-    if quick:
-        pii_rows = rng.sample(pii_rows, 200)
+    pii_rows = take(ds.presidio_synth(base))
     res["pii_sentences_fpr"] = {
         "fpr": _rate(sc.flags([r["full_text"] for r in pii_rows], "prompt")),
         "n": len(pii_rows),
@@ -208,12 +211,12 @@ def _injection(base: Path, tier: str, models: ModelCache, quick: bool, rng: rand
 
     # obfuscation variants of S-Labs test attacks
     attacks_test = [t for t, y in ds.slabs("test", base) if y == 1]
-    sample = rng.sample(attacks_test, min(len(attacks_test), 150 if quick else 400))
-    clean = _rate(sc.flags(sample, "prompt"))
-    obf: dict[str, Any] = {"clean": clean, "n": len(sample)}
+    picked = rng.sample(attacks_test, min(len(attacks_test), sample // 2 if sample else 400))
+    clean = _rate(sc.flags(picked, "prompt"))
+    obf: dict[str, Any] = {"clean": clean, "n": len(picked)}
     obf_det = ObfuscationDetector(ObfuscationDetector.Config(), models)
     for name, fn in variants(random.Random(7)).items():
-        texts = [fn(t) for t in sample]
+        texts = [fn(t) for t in picked]
         rate = _rate(sc.flags(texts, "prompt"))
         entry: dict[str, Any] = {"recall": rate, "gap_points": round((clean - rate) * 100, 1)}
         if name in ("zero_width", "tag_characters"):
@@ -268,15 +271,27 @@ def run_eval(
     quick: bool = False,
     semantic: bool = False,
     registry: DetectorRegistry | None = None,
+    cascade_sample: int | None = 300,
 ) -> dict[str, Any]:
     base = ds.data_dir(data)
     models = ModelCache()
     results: dict[str, Any] = {"quick": quick, "injection": {}}
     tiers = ["fast", "cascade"] + (["semantic"] if semantic else [])
     for tier in tiers:
-        results["injection"][tier] = _injection(base, tier, models, quick, random.Random(42))
+        sample = None if tier == "fast" else cascade_sample
+        print(f"evaluating tier {tier} ...", file=sys.stderr, flush=True)
+        results["injection"][tier] = _injection(base, tier, models, quick, random.Random(42), sample)
     results["pii"] = _pii(base, models)
     return results
+
+
+TIER_NOTES = {
+    "fast": "The lexical tier alone, on every set in full.",
+    "cascade": "The default: the fast tier, and the semantic tier (MiniLM + head) for texts whose fast score is "
+    "uncertain. Measured on a random sample of each set (n in the table), because the numpy encoder embeds tens "
+    "of texts per second on the shared 2-core machine; S-Labs recall at 1% FPR mixes fast-only and combined scores.",
+    "semantic": "The semantic tier alone (every unit embedded), on a sample of each set.",
+}
 
 
 def _mark(ok: bool) -> str:
@@ -297,6 +312,8 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         st, ob = r["slabs_test"], r["obfuscation"]
         lines += [
             f"## Prompt injection, tier `{tier}`",
+            "",
+            TIER_NOTES.get(tier, ""),
             "",
             "| set | metric | value | target | |",
             "|---|---|---|---|---|",
