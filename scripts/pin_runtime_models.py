@@ -1,6 +1,6 @@
 """Write the sha256 of the trained runtime models into their ModelRefs (after scripts/train_runtime_injection.py).
 
-  .venv/bin/python scripts/pin_runtime_models.py
+.venv/bin/python scripts/pin_runtime_models.py
 """
 
 from __future__ import annotations

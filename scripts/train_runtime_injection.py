@@ -123,29 +123,16 @@ def threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
 
 
 TRAIN_TOKENS = 96  # training texts are truncated here (run time: 128); prompts are shorter anyway
-EXPORT: Path | None = None  # --export-texts: write the texts to embed elsewhere, and stop
-
-
-class Exported(Exception):
-    pass
 
 
 def embed_texts(texts: list[str], tag: str) -> np.ndarray:
-    """Sentence embeddings, cached by content. With --export-texts the lists are written out instead, to be
-    embedded on a faster machine by scripts/embed_texts_gpu.py (same tokenizer, truncation and pooling)."""
+    """Sentence embeddings from the run-time encoder (numpy), cached under /tmp by content."""
     from tutela.runtime.encoder import MiniLM
 
     key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
     path = CACHE / f"{tag}-{key}.npy"
     if path.is_file():
         return np.load(path)
-    if EXPORT is not None:
-        EXPORT.mkdir(parents=True, exist_ok=True)
-        (EXPORT / f"{tag}-{key}.json").write_text(json.dumps(texts))
-        print(f"  exported {len(texts)} {tag} texts", flush=True)
-        if tag == "docb-units":
-            raise Exported
-        return np.zeros((len(texts), 384), dtype=np.float32)
     t0 = time.time()
     vecs = MiniLM(max_tokens=TRAIN_TOKENS).encode(texts, batch_size=32)
     print(f"  embedded {len(texts)} {tag} texts in {time.time() - t0:.0f}s", flush=True)
@@ -158,11 +145,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
     ap.add_argument("--skip-semantic", action="store_true")
-    ap.add_argument("--export-texts", type=Path, help="write the texts to embed to this folder and stop")
     ap.add_argument("--semantic-prompts", type=int, default=6000, help="prompts sampled to train the semantic head")
     args = ap.parse_args()
-    global EXPORT
-    EXPORT = args.export_texts
     base = ds.data_dir(args.data)
     rng = random.Random(1234)
 
@@ -323,7 +307,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        raise SystemExit(main())
-    except Exported:
-        raise SystemExit(0) from None
+    raise SystemExit(main())
