@@ -20,9 +20,9 @@ _CACHE_MAX = 100_000
 def _word_grams(word: str) -> tuple[str, ...]:
     grams = _CACHE.get(word)
     if grams is None:
-        padded = f" {word} "
+        padded = f" {word[:40]} "
         n = len(padded)
-        out = ["w:" + word]
+        out = ["w:" + word[:40]]
         for size in (3, 4, 5):
             if n >= size:
                 out.extend(padded[i : i + size] for i in range(n - size + 1))
@@ -35,9 +35,8 @@ def _word_grams(word: str) -> tuple[str, ...]:
 
 def text_features(text: str, max_words: int = 2000) -> set[str]:
     words = _WORDS.findall(text)[:max_words]
-    feats: set[str] = set()
-    for w in words:
-        feats.update(_word_grams(w[:40]))
+    grams = _CACHE.get
+    feats = set(itertools.chain.from_iterable(grams(w) or _word_grams(w) for w in words))
     feats.update(f"b:{a} {b}" for a, b in itertools.pairwise(words))
     return feats
 
