@@ -28,7 +28,7 @@ def scorer(models: ModelCache, splitter: NameSplitter) -> DnsScorer:
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    for candidate in (DATA, Path("/work/shared/data/dns")):
+    for candidate in (DATA,):
         if (candidate / "dga").is_dir():
             return candidate.resolve()
     pytest.skip("the shared DNS data (../shared/data/dns) is not on this machine")

@@ -84,14 +84,16 @@ class RunningGateway:
 
 
 @contextlib.contextmanager
-def run_gateway(home: Path, upstream: str | None, config: dict[str, Any], **settings: Any) -> Iterator[RunningGateway]:
+def run_gateway(
+    home: Path, upstream: str | None, config: dict[str, Any], registry: Any = None, **settings: Any
+) -> Iterator[RunningGateway]:
     home.mkdir(parents=True, exist_ok=True)
     config_file = home / "gateway.yaml"
     config_file.write_text(yaml.safe_dump(config))
     gw = GatewaySettings(upstream=upstream, config_file=config_file, reload_interval_s=0.1, **settings)
     port = free_port()
     listen = f"127.0.0.1:{port}"
-    gateway, app = build(TutelaSettings(home=home), gw, listen, detectors.registry())
+    gateway, app = build(TutelaSettings(home=home), gw, listen, registry or detectors.registry())
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio")
     )
@@ -120,3 +122,14 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
     home = tmp_path_factory.mktemp("gw-home")
     with run_gateway(home, upstream.base, PROFILES) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def llm_data() -> Path:
+    """The shared LLM data sets (../shared/data/llm), for tests of the trained detectors."""
+    from tutela.runtime import datasets as ds
+
+    try:
+        return ds.data_dir()
+    except Exception:
+        pytest.skip("shared data not available (set TUTELA_DATA)")

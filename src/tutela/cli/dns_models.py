@@ -1,4 +1,4 @@
-"""CLI for the DNS threat models: `tutela train dns`, `tutela eval dns`, and name scoring.
+"""CLI for the DNS threat models: `tutela train dns`, `tutela eval dns` (via tutela.cli.evaluation), and name scoring.
 
 `register_score(dns_subparsers)` adds `score` under the `tutela dns` group:
 
@@ -38,9 +38,8 @@ def register_train(groups: Any) -> None:
     dns.set_defaults(handler=_train_dns)
 
 
-def register_eval(groups: Any) -> None:
-    p = groups.add_parser("eval", help="evaluate shipped models on held-out data")
-    sub = p.add_subparsers(dest="eval_command", metavar="PILLAR", required=True)
+def register_eval_dns(sub: Any) -> None:
+    """`dns` under `tutela eval` (see tutela.cli.evaluation)."""
     dns = sub.add_parser("dns", help="DNS report card: per family, leave-family-out, tunnels")
     dns.add_argument("--data", type=Path, required=True, help="the shared data's dns folder")
     dns.add_argument("--out", type=Path, default=Path("docs/eval/dns.md"))

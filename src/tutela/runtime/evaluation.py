@@ -1,0 +1,387 @@
+"""`tutela runtime eval`: the runtime detectors measured on the shared data sets.
+
+Only sets (or splits) never used in training or threshold selection are reported as results:
+S-Labs test, neuralchemy validation (its train split was trained on; thresholds come from S-Labs
+validation), the multilingual attacks, BIPIA contexts and attacks, and the Presidio synthetic
+sentences (PII; also injection false positives). Obfuscated variants are made from S-Labs test
+attacks by the transforms below, published evasions as garak/PyRIT implement them.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tutela.core.detector import ScanContext
+from tutela.core.models import ModelCache
+from tutela.core.registry import DetectorRegistry
+from tutela.runtime import datasets as ds
+from tutela.runtime.detectors import ObfuscationDetector, PiiDetector
+from tutela.runtime.injection import InjectionDetector
+from tutela.runtime.subjects import TextSubject
+
+TARGETS = {
+    "slabs_f1": 0.96,
+    "slabs_recall_at_1fpr": 0.90,
+    "unseen_recall": 0.75,
+    "multilingual_recall": 0.60,
+    "benign_document_fpr": 0.03,
+    "embedded_attack_recall": 0.80,
+    "obfuscation_gap_points": 5.0,
+    "smuggling_flagged": 1.0,
+}
+PII_TARGETS = {
+    "EMAIL_ADDRESS": 0.97, "CREDIT_CARD": 0.97, "IBAN_CODE": 0.97, "US_SSN": 0.90, "IP_ADDRESS": 0.90,
+    "PHONE_NUMBER": 0.75, "PERSON": 0.80, "STREET_ADDRESS": 0.80,
+}  # fmt: skip
+
+_HOMO = {"a": "а", "e": "е", "o": "о", "i": "і", "c": "с", "p": "р", "x": "х", "y": "у"}
+_LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"}
+
+
+def _tags(s: str) -> str:
+    return "".join(chr(0xE0000 + ord(c)) for c in s if 0x20 <= ord(c) < 0x7F)
+
+
+def variants(rng: random.Random) -> dict[str, Callable[[str], str]]:
+    def zero_width(t: str) -> str:
+        return "".join(c + ("\u200b" if c.isalpha() and rng.random() < 0.4 else "") for c in t)
+
+    def homoglyph(t: str) -> str:
+        return "".join(_HOMO.get(c, c) if rng.random() < 0.6 else c for c in t)
+
+    def leet(t: str) -> str:
+        return "".join(_LEET.get(c.lower(), c) if rng.random() < 0.7 else c for c in t)
+
+    def spaced(t: str) -> str:
+        return "  ".join(" ".join(w) for w in t.split())
+
+    def b64(t: str) -> str:
+        return "Decode this base64 and do what it says: " + base64.b64encode(t.encode()).decode()
+
+    def tags(t: str) -> str:
+        return "What a nice day." + _tags(t)
+
+    return {"zero_width": zero_width, "tag_characters": tags, "homoglyph": homoglyph, "leetspeak": leet,
+            "spaced_letters": spaced, "base64": b64}  # fmt: skip
+
+
+def _rate(flags: Sequence[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
+def _prf(scores: Sequence[float], labels: Sequence[int], thr: float) -> dict[str, float]:
+    tp = sum(1 for s, y in zip(scores, labels, strict=True) if s >= thr and y == 1)
+    fp = sum(1 for s, y in zip(scores, labels, strict=True) if s >= thr and y == 0)
+    fn = sum(1 for s, y in zip(scores, labels, strict=True) if s < thr and y == 1)
+    neg = sum(1 for y in labels if y == 0)
+    p = tp / max(1, tp + fp)
+    r = tp / max(1, tp + fn)
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(2 * p * r / max(1e-9, p + r), 4),
+        "fpr": round(fp / max(1, neg), 4),
+        "n": len(labels),
+    }
+
+
+def recall_at_fpr(scores: Sequence[float], labels: Sequence[int], fpr: float = 0.01) -> float:
+    neg = sorted((s for s, y in zip(scores, labels, strict=True) if y == 0), reverse=True)
+    pos = [s for s, y in zip(scores, labels, strict=True) if y == 1]
+    if not neg or not pos:
+        return 0.0
+    allowed = int(fpr * len(neg))  # number of negatives allowed above the threshold
+    thr = neg[allowed] if allowed < len(neg) else -1.0
+    return round(sum(1 for s in pos if s > thr) / len(pos), 4)
+
+
+class _Scorer:
+    def __init__(self, tier: str, models: ModelCache) -> None:
+        self.det = InjectionDetector(InjectionDetector.Config(tier=tier), models)  # type: ignore[call-arg]
+        self.tier = tier
+        self.semantic_calls = 0
+
+    def score(self, text: str, kind: str) -> tuple[float, float, tuple[int, int] | None]:
+        """(score, threshold for its tier and kind, span of the best window in the original)."""
+        ctx = ScanContext()
+        subject = TextSubject(text, kind)  # type: ignore[arg-type]
+        score, tier, win = self.det.assess(subject, ctx)
+        if tier != "fast":
+            self.semantic_calls += 1
+        thr = self.det.threshold(tier, kind)
+        span = None
+        if win is not None:
+            s, e = self.det._narrow(win, thr)
+            span = win.view.original_span(s, e)
+        return score, thr, span
+
+    def flags(self, texts: Sequence[str], kind: str) -> list[bool]:
+        out = []
+        for t in texts:
+            s, thr, _ = self.score(t, kind)
+            out.append(s >= thr)
+        return out
+
+
+def _injection(
+    base: Path, tier: str, models: ModelCache, quick: bool, rng: random.Random, sample: int | None = None
+) -> dict[str, Any]:
+    """All injection figures for one tier. `quick` or `sample` (n per set) subsample the larger sets: the
+    semantic tier runs the numpy encoder, tens of texts per second on a shared CPU."""
+    sc = _Scorer(tier, models)
+    if quick:
+        sample = sample or 200
+
+    def take(rows: list[Any], n: int | None = None) -> list[Any]:
+        n = n or sample
+        return rng.sample(rows, n) if n and len(rows) > n else rows
+
+    res: dict[str, Any] = {"tier": tier}
+    t0 = time.perf_counter()
+
+    test = take(ds.slabs("test", base), 2 * sample if sample else None)
+    scored = [sc.score(t, "prompt") for t, _ in test]
+    labels = [y for _, y in test]
+    thr = scored[0][1] if scored else 0.5
+    scores = [s for s, _, _ in scored]
+    res["slabs_test"] = {**_prf([float(s >= t) for s, t, _ in scored], labels, 0.5),
+                         "recall_at_1pct_fpr": recall_at_fpr(scores, labels), "threshold": round(thr, 4)}  # fmt: skip
+
+    nc = take(ds.neuralchemy("validation", base))
+    nc_flags = [s >= t for s, t, _ in (sc.score(r["text"], "prompt") for r in nc)]
+    nc_labels = [int(r["label"]) for r in nc]
+    res["neuralchemy_validation"] = _prf([float(f) for f in nc_flags], nc_labels, 0.5)
+    hard = [
+        f for f, r in zip(nc_flags, nc, strict=True) if r["label"] == 0 and "hard_negative" in list(r["tags"] or [])
+    ]
+    res["neuralchemy_validation"]["hard_negative_fpr"] = _rate(hard)
+    res["neuralchemy_validation"]["hard_negatives"] = len(hard)
+    by_source: dict[str, list[bool]] = {}
+    for f, r in zip(nc_flags, nc, strict=True):
+        if r["label"] == 1:
+            by_source.setdefault(str(r["source"]), []).append(f)
+    res["neuralchemy_validation"]["recall_by_source"] = {k: [_rate(v), len(v)] for k, v in sorted(by_source.items())}
+
+    ml = take(ds.multilingual(base))
+    res["multilingual_recall"] = {"recall": _rate(sc.flags(ml, "prompt")), "n": len(ml)}
+
+    contexts = ds.bipia_contexts(base)
+    attacks = ds.bipia_attacks(base)
+    contexts = take(contexts)
+    doc_flags = sc.flags([c for _, c in contexts], "document")
+    by_task = {
+        t: _rate([f for f, (tt, _) in zip(doc_flags, contexts, strict=True) if tt == t])
+        for t in ("email", "table", "code")
+    }
+    res["bipia_benign_documents"] = {"fpr": _rate(doc_flags), "n": len(contexts), "by_task": by_task}
+    embedded_flags, span_hits, deep = [], [], []
+    by_cat: dict[str, list[bool]] = {}
+    for i, (_task, ctx_text) in enumerate(contexts):
+        cat, attack = attacks[i % len(attacks)]
+        text, a_start, a_end = ds.embed(ctx_text, attack, rng, min_prefix=300 if len(ctx_text) > 400 else 0)
+        s, t, span = sc.score(text, "document")
+        hit = s >= t
+        embedded_flags.append(hit)
+        by_cat.setdefault(cat, []).append(hit)
+        if hit and span is not None:
+            span_hits.append(span[0] < a_end and a_start < span[1])
+        if a_start >= 300:
+            deep.append(hit)
+    res["bipia_embedded_attacks"] = {
+        "recall": _rate(embedded_flags),
+        "n": len(embedded_flags),
+        "recall_after_300_chars": _rate(deep),
+        "n_after_300_chars": len(deep),
+        "span_overlaps_attack": _rate(span_hits),
+        "recall_by_category": {k: [_rate(v), len(v)] for k, v in sorted(by_cat.items())},
+    }
+
+    pii_rows = take(ds.presidio_synth(base))
+    res["pii_sentences_fpr"] = {
+        "fpr": _rate(sc.flags([r["full_text"] for r in pii_rows], "prompt")),
+        "n": len(pii_rows),
+    }
+
+    # obfuscation variants of S-Labs test attacks
+    attacks_test = [t for t, y in ds.slabs("test", base) if y == 1]
+    picked = rng.sample(attacks_test, min(len(attacks_test), sample // 2 if sample else 400))
+    clean = _rate(sc.flags(picked, "prompt"))
+    obf: dict[str, Any] = {"clean": clean, "n": len(picked)}
+    obf_det = ObfuscationDetector(ObfuscationDetector.Config(), models)
+    for name, fn in variants(random.Random(7)).items():
+        texts = [fn(t) for t in picked]
+        rate = _rate(sc.flags(texts, "prompt"))
+        entry: dict[str, Any] = {"recall": rate, "gap_points": round((clean - rate) * 100, 1)}
+        if name in ("zero_width", "tag_characters"):
+            flagged = [
+                any(f.rule.startswith("invisible.") for f in obf_det.detect(TextSubject(t), ScanContext()))
+                for t in texts
+            ]
+            entry["smuggling_flagged"] = _rate(flagged)
+        obf[name] = entry
+    res["obfuscation"] = obf
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    res["semantic_calls"] = sc.semantic_calls
+    return res
+
+
+def _pii(base: Path, models: ModelCache) -> dict[str, Any]:
+    det = PiiDetector(PiiDetector.Config(), models)
+    rows = ds.presidio_synth(base)
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    wanted = set(PII_TARGETS)
+    for r in rows:
+        text = r["full_text"]
+        gold = [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]]
+        gold = [g for g in gold if g[0] in wanted]
+        used: set[tuple[str, int, int]] = set()
+        for f in det.detect(TextSubject(text), ScanContext()):
+            ent = str(f.evidence["entity"])
+            assert f.span is not None
+            hit = [g for g in gold if g[0] == ent and g not in used and f.span.start < g[2] and g[1] < f.span.end]
+            if hit:
+                tp[ent] += 1
+                used.add(hit[0])
+            else:
+                fp[ent] += 1
+        for g in gold:
+            if g not in used:
+                fn[g[0]] += 1
+    out: dict[str, Any] = {}
+    for ent in PII_TARGETS:
+        p = tp[ent] / max(1, tp[ent] + fp[ent])
+        rc = tp[ent] / max(1, tp[ent] + fn[ent])
+        out[ent] = {"precision": round(p, 4), "recall": round(rc, 4), "f1": round(2 * p * rc / max(1e-9, p + rc), 4),
+                    "support": tp[ent] + fn[ent], "target_f1": PII_TARGETS[ent]}  # fmt: skip
+    return out
+
+
+def run_eval(
+    data: str | Path | None = None,
+    *,
+    quick: bool = False,
+    semantic: bool = False,
+    registry: DetectorRegistry | None = None,
+    cascade_sample: int | None = 300,
+) -> dict[str, Any]:
+    base = ds.data_dir(data)
+    models = ModelCache()
+    results: dict[str, Any] = {"quick": quick, "injection": {}}
+    tiers = ["fast", "cascade"] + (["semantic"] if semantic else [])
+    for tier in tiers:
+        sample = None if tier == "fast" else cascade_sample
+        print(f"evaluating tier {tier} ...", file=sys.stderr, flush=True)
+        results["injection"][tier] = _injection(base, tier, models, quick, random.Random(42), sample)
+    results["pii"] = _pii(base, models)
+    return results
+
+
+TIER_NOTES = {
+    "fast": "The lexical tier alone, on every set in full.",
+    "cascade": "The default: the fast tier, and the semantic tier (MiniLM + head) for texts whose fast score is "
+    "uncertain. Measured on a random sample of each set (n in the table), because the numpy encoder embeds tens "
+    "of texts per second on the shared 2-core machine; S-Labs recall at 1% FPR mixes fast-only and combined scores.",
+    "semantic": "The semantic tier alone (every unit embedded), on a sample of each set.",
+}
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def write_report(results: dict[str, Any], path: Path) -> None:
+    lines = [
+        "# Runtime detectors: accuracy",
+        "",
+        "Generated by `tutela runtime eval"
+        + (" --quick" if results.get("quick") else "")
+        + "` (alias `tutela eval runtime`). Every figure is on data never used for training or for choosing "
+        "thresholds; see docs/models/runtime-injection.md for what was trained on what.",
+        "",
+    ]
+    for tier, r in results["injection"].items():
+        st, ob = r["slabs_test"], r["obfuscation"]
+        lines += [
+            f"## Prompt injection, tier `{tier}`",
+            "",
+            TIER_NOTES.get(tier, ""),
+            "",
+            "| set | metric | value | target | |",
+            "|---|---|---|---|---|",
+            f"| S-Labs test (n={st['n']}) | F1 at the prompt threshold ({st['threshold']}) | {st['f1']} | >= 0.96 "
+            f"| {_mark(st['f1'] >= 0.96)} |",
+            f"| S-Labs test | recall at 1% FPR | {st['recall_at_1pct_fpr']} | >= 0.90 | "
+            f"{_mark(st['recall_at_1pct_fpr'] >= 0.90)} |",
+            f"| S-Labs test | precision / recall / FPR | {st['precision']} / {st['recall']} / {st['fpr']} | | |",
+        ]
+        nc = r["neuralchemy_validation"]
+        lines += [
+            f"| neuralchemy validation (n={nc['n']}) | F1 / recall / FPR | "
+            f"{nc['f1']} / {nc['recall']} / {nc['fpr']} | | |",
+            f"| neuralchemy hard negatives (n={nc['hard_negatives']}) | FPR | {nc['hard_negative_fpr']} | | |",
+        ]
+        for src, (rate, n) in nc["recall_by_source"].items():
+            lines.append(f"| neuralchemy attacks from `{src}` (n={n}) | recall | {rate} | | |")
+        ml = r["multilingual_recall"]
+        lines.append(
+            f"| multilingual attacks, never trained on (n={ml['n']}) | recall | {ml['recall']} | >= 0.60 | "
+            f"{_mark(ml['recall'] >= 0.60)} |"
+        )
+        bd, be = r["bipia_benign_documents"], r["bipia_embedded_attacks"]
+        lines += [
+            f"| BIPIA benign contexts as `document` (n={bd['n']}) | injection FPR | {bd['fpr']} | <= 0.03 | "
+            f"{_mark(bd['fpr'] <= 0.03)} |",
+            f"| BIPIA attacks embedded in those contexts (n={be['n']}) | recall | {be['recall']} | >= 0.80 | "
+            f"{_mark(be['recall'] >= 0.80)} |",
+            f"| ... of which inserted after 300+ characters (n={be['n_after_300_chars']}) | recall | "
+            f"{be['recall_after_300_chars']} | | |",
+            f"| ... detected ones whose reported span overlaps the attack | rate | {be['span_overlaps_attack']} | | |",
+            f"| Presidio PII sentences as `prompt` (n={r['pii_sentences_fpr']['n']}) | injection FPR | "
+            f"{r['pii_sentences_fpr']['fpr']} | <= 0.03 | {_mark(r['pii_sentences_fpr']['fpr'] <= 0.03)} |",
+            "",
+            f"BIPIA FPR by task: {bd['by_task']}. Embedded-attack recall by BIPIA category: "
+            + ", ".join(f"{k} {v[0]} (n={v[1]})" for k, v in be["recall_by_category"].items())
+            + ".",
+            "",
+            f"Obfuscated variants of {ob['n']} S-Labs test attacks (clean recall {ob['clean']}):",
+            "",
+            "| variant | recall | gap (points) | within 5 points | invisible chars flagged |",
+            "|---|---|---|---|---|",
+        ]
+        for name, v in ob.items():
+            if not isinstance(v, dict):
+                continue
+            lines.append(
+                f"| {name} | {v['recall']} | {v['gap_points']} | {_mark(v['gap_points'] <= 5.0)} | "
+                f"{v.get('smuggling_flagged', '')} |"
+            )
+        lines += ["", f"({r['seconds']} s; semantic tier ran on {r['semantic_calls']} texts.)", ""]
+    lines += [
+        "## PII (Presidio synthetic sentences, presidio_synth_dev, 1,000 rows)",
+        "",
+        "| entity | precision | recall | F1 | support | target F1 | |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for ent, v in results["pii"].items():
+        lines.append(
+            f"| {ent} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} | >= {v['target_f1']} | "
+            f"{_mark(v['f1'] >= v['target_f1'])} |"
+        )
+    lines += [
+        "",
+        "Matching: a prediction counts when it overlaps a gold span of the same entity. The recognisers were written "
+        "while looking at this file (the only labelled PII set here), so these figures are optimistic; PERSON and "
+        "STREET_ADDRESS use heuristics, not an NER model.",
+        "",
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")

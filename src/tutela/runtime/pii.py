@@ -1,0 +1,329 @@
+"""PII recognisers: patterns, validators (Luhn, IBAN mod-97, SSN rules) and context words.
+
+Entity names are Presidio's (EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE, US_SSN,
+IP_ADDRESS, PERSON, STREET_ADDRESS), so results interoperate with Presidio-based tooling.
+As in Presidio, a weak pattern scores low, a validator confirms or rejects it, and context words
+near the match ("phone", "ssn", "card") raise the score. Names and street addresses come from
+light heuristics (honorifics, "my name is", street suffixes), not from an NER model: see
+docs/eval/runtime.md for what that costs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+CONTEXT_WINDOW = 48  # characters before (and after) a match searched for context words
+CONTEXT_BOOST = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class PiiMatch:
+    entity: str
+    start: int
+    end: int
+    score: float
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recognizer:
+    entity: str
+    rule: str
+    pattern: re.Pattern[str]
+    score: float
+    validate: Callable[[str], float | None] | None = None  # new score, or None to reject
+    context: tuple[str, ...] = ()
+    group: int = 0
+
+
+# --- validators -----------------------------------------------------------------------------------
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[068]|6(?:011|5|4[4-9]|22)|35|21|18|50|5[06-9]|6[0-9]")
+
+
+def _credit_card(value: str) -> float | None:
+    digits = re.sub(r"[ -]", "", value)
+    if not 12 <= len(digits) <= 19 or len(set(digits)) < 2 or not luhn_ok(digits):
+        return None
+    return 1.0 if _CARD_PREFIX.match(digits) else 0.6
+
+
+IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "BY": 28,
+    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
+    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15,
+    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19,
+    "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+def iban_ok(value: str) -> bool:
+    iban = re.sub(r"[ -]", "", value).upper()
+    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
+        return False
+    moved = iban[4:] + iban[:4]
+    num = "".join(str(int(c, 36)) for c in moved)
+    return int(num) % 97 == 1
+
+
+def _iban(value: str) -> float | None:
+    return 1.0 if iban_ok(value) else None
+
+
+def ssn_ok(value: str) -> bool:
+    digits = re.sub(r"[ .-]", "", value)
+    if len(digits) != 9 or len(set(digits)) == 1:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return digits not in ("123456789", "078051120", "219099999")
+
+
+def _ssn(value: str) -> float | None:
+    if not ssn_ok(value):
+        return None
+    seps = set(re.sub(r"\d", "", value))
+    if not seps:
+        return 0.3  # nine bare digits: only with context ("ssn", "social security")
+    return None if "." in seps else 0.6
+
+
+def _ip(value: str) -> float | None:
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if addr.version == 4 and (value.startswith("0.") or value.count(".") != 3):
+        return None
+    return 0.6 if addr.version == 4 else 0.8
+
+
+def _email(value: str) -> float | None:
+    local, _, domain = value.rpartition("@")
+    if not local or "." not in domain or ".." in value or domain.startswith("-"):
+        return None
+    return 1.0
+
+
+def _phone(value: str) -> float | None:
+    digits = re.sub(r"\D", "", value.split("x")[0].split("ext")[0])
+    if not 7 <= len(digits) <= 15 or len(set(digits)) < 3:
+        return None
+    if _DATE_LIKE.fullmatch(value.strip()):
+        return None
+    if value.lstrip().startswith("+"):
+        return 0.7
+    if _NANP.fullmatch(value.strip()):
+        return 0.6
+    return 0.35
+
+
+_DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+_NANP = re.compile(r"\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?")
+
+# --- names and addresses: heuristics -----------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_CAP = r"[A-Z\u00c0-\u00de][a-z\u00df-\u00ff\u0100-\u017f'’-]+"
+_NAME = rf"{_CAP}(?:\s+(?:[A-Z]\.|{_CAP})){{0,3}}"
+_STREET_SUFFIX = (
+    r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|Pkwy|"
+    r"Circle|Cir|Highway|Hwy|Square|Sq|Trail|Trl|Loop|Crescent|Cres|Close|Row|Alley|Plaza|Path|Pike|Grove|Hill|"
+    r"Gardens|Mews|Walk|Heights|Park|Ridge|View|Vista|Point|Junction|Crossing|Harbor|Estates|Station|Port|Run"
+)
+_ADDRESS = re.compile(
+    rf"\b\d{{1,6}}(?:[ -]\d{{1,4}})?\s+(?:{_CAP}\s+){{0,4}}(?:{_STREET_SUFFIX})\b\.?"
+    rf"(?:,?\s+(?:Apt\.?|Suite|Unit|#|Ste\.?)\s*\d+[A-Z]?)?"
+    rf"(?:,?\s+{_CAP}(?:\s+{_CAP})?,?\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?)?"
+    rf"|\b{_CAP}(?:straße|strasse|gasse|weg|vej|veien|vegen|gatan|gata|katu|tie|laan|straat|plein|utca|ulica|"
+    rf"gade)\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b(?:ul\.|al\.|Rue|rue|Via|via|Calle|calle|Avenida|Rua|Piazza|Carrer|Plac)\s+(?:{_CAP}\s+){{0,3}}{_CAP}"
+    rf"(?:,?\s+\d{{1,5}}[a-z]?)?"
+    rf"|\b(?:Apt\.?|Suite|Unit)\s+\d{{1,5}}\b"
+)
+_TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+"
+_PERSON_CUE = re.compile(
+    rf"(?:\b(?:[Mm]y name is|[Nn]ame:|I am|I'm|[Cc]alled|[Nn]amed|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
+    rf"[Tt]hanks,|[Ss]igned|[Cc]ontact|[Aa]uthor:|[Ff]rom:|[Tt]o:|[Cc]c:|[Pp]atient|[Cc]ustomer|[Ee]mployee|"
+    rf"[Mm]anager|[Ww]ife|[Hh]usband|[Ss]on|[Dd]aughter|[Ff]riend|[Bb]rother|[Ss]ister|[Mm]other|[Ff]ather|"
+    rf"[Bb]oss|[Cc]olleague|[Nn]eighbo(?:u)?r)\s+(?:{_TITLE})?|\b{_TITLE})(?P<name>{_NAME})"
+)
+_PERSON_VERB = re.compile(
+    rf"(?P<name>{_CAP}\s+(?:[A-Z]\.\s+)?{_CAP})(?=\s+(?:said|says|wrote|told|asked|lives|works|was born|is a|"
+    rf"has|will|reported|joined|called|sent|\(|,\s+(?:a|an|the|who|born|age|aged)\b))"
+)
+_NOT_NAMES = _words(
+    "The This That These Those There Here What When Where Which Who Why How Please Thank Thanks Hello Hi Dear "
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July August "
+    "September October November December I We You He She It They My Our Your His Her Their Mr Mrs Ms Dr"
+)
+
+
+def _person(value: str) -> float | None:
+    first = value.split()[0]
+    if first in _NOT_NAMES:
+        return None
+    return 0.6
+
+
+# --- the recognisers ---------------------------------------------------------------------------------
+
+RECOGNIZERS: tuple[Recognizer, ...] = (
+    Recognizer(
+        "EMAIL_ADDRESS",
+        "pii.email",
+        re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,24}(?![\w-])"),
+        0.5,
+        _email,
+        ("email", "e-mail", "mail", "contact"),
+    ),
+    Recognizer(
+        "CREDIT_CARD",
+        "pii.credit_card",
+        re.compile(r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])"),
+        0.3,
+        _credit_card,
+        ("card", "credit", "visa", "mastercard", "amex", "cc", "payment", "debit", "pan"),
+    ),
+    Recognizer(
+        "IBAN_CODE",
+        "pii.iban",
+        re.compile(r"\b[A-Za-z]{2}\d{2}(?:[ ]?[A-Za-z0-9]{4}){2,7}(?:[ ]?[A-Za-z0-9]{1,4})?\b"),
+        0.4,
+        _iban,
+        ("iban", "bank", "account", "transfer"),
+    ),
+    Recognizer(
+        "US_SSN",
+        "pii.us_ssn",
+        re.compile(r"(?<![\d-])\d{3}([- .]?)\d{2}\1\d{4}(?![\d-])"),
+        0.3,
+        _ssn,
+        ("ssn", "social security", "social", "security number", "ss#", "tax id", "taxpayer"),
+    ),
+    Recognizer(
+        "IP_ADDRESS",
+        "pii.ip_address",
+        re.compile(
+            r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]*\d)"
+            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?:(?::[0-9A-Fa-f]{1,4}){0,5})(?![\w:])"
+        ),
+        0.4,
+        _ip,
+        ("ip", "address", "server", "host", "ipv4", "ipv6"),
+    ),
+    Recognizer(
+        "PHONE_NUMBER",
+        "pii.phone",
+        re.compile(
+            r"(?<![\w+.-])(?:\+\d{1,3}[\s.-]?)?(?:\(0?\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]\d{2,5}){1,4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w.-]*\d)"
+            r"|(?<![\w+])\+?\d{10,13}(?!\w)"
+        ),
+        0.3,
+        _phone,
+        (
+            "phone",
+            "call",
+            "tel",
+            "telephone",
+            "mobile",
+            "cell",
+            "fax",
+            "number",
+            "contact",
+            "reach",
+            "whatsapp",
+            "text me",
+            "dial",
+            "landline",
+            "ring",
+        ),
+    ),
+    Recognizer(
+        "STREET_ADDRESS",
+        "pii.street_address",
+        _ADDRESS,
+        0.6,
+        None,
+        ("address", "live", "lives", "located", "ship", "deliver", "street", "residence"),
+    ),
+    Recognizer(
+        "STREET_ADDRESS",
+        "pii.street_address.short",
+        re.compile(rf"\b{_CAP}(?:\s+{_CAP})?\s+\d{{1,4}}[a-z]?\b\.?(?!\s*(?:%|percent|years|mins?|minutes|hours))"),
+        0.2,
+        None,
+        ("address", "live at", "lives at", "located at", "ship to", "deliver to", "moved to", "residence", "address:"),
+    ),
+    Recognizer("PERSON", "pii.person", _PERSON_CUE, 0.6, _person, (), group=1),
+    Recognizer("PERSON", "pii.person", _PERSON_VERB, 0.45, _person, ("name", "mr", "ms", "mrs", "dr"), group=1),
+)
+
+ENTITIES: tuple[str, ...] = tuple(dict.fromkeys(r.entity for r in RECOGNIZERS))
+
+
+def _context_hit(lower: str, start: int, end: int, words: tuple[str, ...]) -> bool:
+    if not words:
+        return False
+    window = lower[max(0, start - CONTEXT_WINDOW) : start] + " " + lower[end : end + CONTEXT_WINDOW // 2]
+    return any(w in window for w in words)
+
+
+def analyze(text: str, entities: Iterable[str] | None = None, min_score: float = 0.0) -> list[PiiMatch]:
+    """All PII matches in `text` with score >= min_score, overlaps resolved (highest score wins)."""
+    wanted = set(entities) if entities is not None else None
+    lower = text.lower()
+    candidates: list[PiiMatch] = []
+    for rec in RECOGNIZERS:
+        if wanted is not None and rec.entity not in wanted:
+            continue
+        for m in rec.pattern.finditer(text):
+            start, end = (m.start("name"), m.end("name")) if rec.group else (m.start(), m.end())
+            value = text[start:end]
+            score: float | None = rec.score
+            if rec.validate is not None:
+                score = rec.validate(value)
+                if score is None:
+                    continue
+            if score < 1.0 and _context_hit(lower, start, end, rec.context):
+                score = min(1.0, score + CONTEXT_BOOST)
+            if score >= min_score:
+                candidates.append(PiiMatch(rec.entity, start, end, round(score, 4), rec.rule))
+    return _resolve(candidates)
+
+
+_PRIORITY = {e: i for i, e in enumerate(ENTITIES)}
+
+
+def _resolve(matches: list[PiiMatch]) -> list[PiiMatch]:
+    """Drop matches overlapping a better one (higher score, then recogniser order, then longer)."""
+    ranked = sorted(matches, key=lambda m: (-m.score, _PRIORITY[m.entity], -(m.end - m.start), m.start))
+    kept: list[PiiMatch] = []
+    for m in ranked:
+        if all(m.end <= k.start or m.start >= k.end for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: (m.start, m.end))
