@@ -3,10 +3,11 @@
 Weights come from `models/dga_cnn.safetensors` (trained by scripts/train_dga_charcnn.py): an embedding,
 parallel 1-D convolutions of widths 2..5, ReLU and max over the valid positions of the name, a dense
 ReLU layer and one logit. A convolution is linear in the embeddings, so each kernel offset t gets a
-table TABLE[t] = embedding @ kernel[t] (vocabulary x filters of all widths, narrower kernels zero at the
-offsets they lack): the convolution of a name is then a sum of kmax table rows per position, gathers
-and adds instead of a matrix product (the same arithmetic, regrouped). The max runs over the positions
-where each kernel fits inside the name, as in training, so no padding is needed for one name and
+table TABLE[t] = embedding @ kernel[t] (vocabulary x filters of all widths; zero for kernels narrower
+than t+1): the convolution at position i is the sum over t of TABLE[t][char at i+t], one gather and one
+sum instead of a matrix product (the same arithmetic, regrouped). Past the end of a name sits an END
+token whose TABLE[t] row is -inf for every kernel wider than t, so a window that does not fit inside the
+name can never win the max (as in training, where such windows are masked): one name needs no mask, and
 padding never changes a batch's result.
 """
 
@@ -15,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tutela.dns.training.charset import encode
+from tutela.dns.training.charset import INDEX, MAX_CHARS, OOV, encode, text_of
 
-MAX_BATCH = 256  # a chunk holds B x L x 512 floats
+MAX_BATCH = 64  # a chunk gathers B x L x kmax x filters floats (~26 MB at most)
 
 
 class CharCnnError(ValueError):
@@ -50,17 +51,22 @@ class CharCnn:
                 raise CharCnnError(f"conv {j} has shape {w.shape}")
             # w[f, e, t] multiplies emb[pos + t, e]; windows are laid out (t, e) flattened
             W[: k * e_dim, j * self.filters : (j + 1) * self.filters] = w.transpose(2, 1, 0).reshape(k * e_dim, -1)
-        # TABLE[t, v] = emb[v] @ W[t*E:(t+1)*E]: row 0 (padding, zero embedding) stays zero
-        # Kernels are stored by width, narrowest first, so offset t only touches the columns of widths > t:
-        # keep those columns (self.cols[t] onwards) only.
-        if list(self.widths) != sorted(self.widths) or self.widths[0] < 2:
-            raise CharCnnError("widths must be increasing and at least 2")
-        self.cols = [0] + [sum(1 for k in self.widths if k <= t) * self.filters for t in range(1, self.kmax)]
-        self.table = [
-            np.ascontiguousarray((emb @ W[t * e_dim : (t + 1) * e_dim])[:, self.cols[t] :].astype(np.float32))
-            for t in range(self.kmax)
-        ]
+        V = emb.shape[0]
+        self.end = V  # the END token's id, one past the vocabulary
+        self.vocab = V + 1
+        big = np.zeros((self.kmax * self.vocab, W.shape[1]), np.float32)
+        for t in range(self.kmax):
+            big[t * self.vocab : t * self.vocab + V] = emb @ W[t * e_dim : (t + 1) * e_dim]
+            for j, k in enumerate(self.widths):
+                if t < k:
+                    big[t * self.vocab + self.end, j * self.filters : (j + 1) * self.filters] = -np.inf
+        self.table = big
         self.b = np.concatenate([b for _w, b in convs]).astype(np.float32)
+        self.window = np.arange(MAX_CHARS)[:, None] + np.arange(self.kmax)[None, :]  # (L, kmax) positions
+        self.offset = (np.arange(self.kmax) * self.vocab)[None, :]  # row offset of TABLE[t] in `table`
+        self.lut = np.full(128, OOV, dtype=np.intp)  # ASCII byte -> id; non-ASCII become "?" -> OOV
+        for c, i in INDEX.items():
+            self.lut[ord(c)] = i
         if self.w_hidden.shape[0] != W.shape[1] or self.w_out.shape[0] != self.w_hidden.shape[1]:
             raise CharCnnError("dense layers do not match the convolutions")
 
@@ -71,19 +77,12 @@ class CharCnn:
     def logit_one(self, label: str, suffix: str) -> float:
         import numpy as np
 
-        ids = np.asarray(encode(label, suffix), dtype=np.intp)
-        n = len(ids)
-        pad = np.zeros(n + self.kmax - 1, dtype=np.intp)
-        pad[:n] = ids
-        table, cols = self.table, self.cols
-        h = table[0][pad[:n]]
-        for t in range(1, self.kmax):
-            h[:, cols[t] :] += table[t][pad[t : t + n]]
-        F = self.filters
-        pooled = np.empty(len(self.widths) * F, np.float32)
-        for j, k in enumerate(self.widths):
-            pooled[j * F : (j + 1) * F] = h[: max(n - k + 1, 1), j * F : (j + 1) * F].max(axis=0)
-        z = np.maximum(pooled + self.b, 0.0)
+        text = text_of(label.lower(), suffix.lower()).encode("ascii", "replace")
+        n = len(text)
+        pad = np.full(n + self.kmax - 1, self.end, dtype=np.intp)
+        pad[:n] = self.lut[np.frombuffer(text, dtype=np.uint8)]
+        h = self.table[pad[self.window[:n]] + self.offset].sum(axis=1)  # (n, filters of all widths)
+        z = np.maximum(h.max(axis=0) + self.b, 0.0)
         hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
         return float(hid @ self.w_out + self.b_out)
 
@@ -95,24 +94,11 @@ class CharCnn:
         for start in range(0, len(names), MAX_BATCH):
             chunk = [encode(lab, suf) for lab, suf in names[start : start + MAX_BATCH]]
             L = max(len(c) for c in chunk)
-            ids = np.zeros((len(chunk), L), dtype=np.intp)
-            n = np.zeros(len(chunk), dtype=np.intp)
+            pad = np.full((len(chunk), L + self.kmax - 1), self.end, dtype=np.intp)
             for i, c in enumerate(chunk):
-                ids[i, : len(c)] = c
-                n[i] = len(c)
-            pad = np.zeros((len(chunk), L + self.kmax - 1), dtype=np.intp)
-            pad[:, :L] = ids
-            h = self.table[0][pad[:, :L]]  # (B, L, nW*F)
-            for t in range(1, self.kmax):
-                h[:, :, self.cols[t] :] += self.table[t][pad[:, t : t + L]]
-            F = self.filters
-            pos = np.arange(L)[None, :]
-            pooled = []
-            for j, k in enumerate(self.widths):
-                valid = pos <= (n[:, None] - k)
-                hj = np.where(valid[:, :, None], h[:, :, j * F : (j + 1) * F], -1e4)
-                pooled.append(hj.max(axis=1))
-            z = np.maximum(np.concatenate(pooled, axis=1) + self.b, 0.0)
+                pad[i, : len(c)] = c
+            h = self.table[pad[:, self.window[:L]] + self.offset].sum(axis=2)  # (B, L, filters)
+            z = np.maximum(h.max(axis=1) + self.b, 0.0)
             hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
             out[start : start + len(chunk)] = hid @ self.w_out + self.b_out
         return out
