@@ -18,7 +18,7 @@ from typing import Any
 
 from tutela.dns.training.charset import INDEX, MAX_CHARS, OOV, encode, text_of
 
-MAX_BATCH = 64  # a chunk gathers B x L x kmax x filters floats (~26 MB at most)
+MAX_BATCH = 8  # names gathered at once: B x n x kmax x filters floats stay in cache (measured 4-64)
 
 
 class CharCnnError(ValueError):
@@ -87,18 +87,23 @@ class CharCnn:
         return float(hid @ self.w_out + self.b_out)
 
     def logit_batch(self, names: Sequence[tuple[str, str]]) -> Any:
-        """(label, suffix) pairs -> logits, in chunks of MAX_BATCH names."""
+        """(label, suffix) pairs -> logits. Names are grouped by length (no padding is computed; the END
+        token still pads the windows at each name's end) and gathered MAX_BATCH at a time."""
         import numpy as np
 
         out = np.zeros(len(names), dtype=np.float64)
-        for start in range(0, len(names), MAX_BATCH):
-            chunk = [encode(lab, suf) for lab, suf in names[start : start + MAX_BATCH]]
-            L = max(len(c) for c in chunk)
-            pad = np.full((len(chunk), L + self.kmax - 1), self.end, dtype=np.intp)
-            for i, c in enumerate(chunk):
-                pad[i, : len(c)] = c
-            h = self.table[pad[:, self.window[:L]] + self.offset].sum(axis=2)  # (B, L, filters)
-            z = np.maximum(h.max(axis=1) + self.b, 0.0)
-            hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
-            out[start : start + len(chunk)] = hid @ self.w_out + self.b_out
+        by_len: dict[int, list[int]] = {}
+        encoded = [encode(lab, suf) for lab, suf in names]
+        for i, ids in enumerate(encoded):
+            by_len.setdefault(len(ids), []).append(i)
+        for n, rows in by_len.items():
+            window = self.window[:n]
+            for start in range(0, len(rows), MAX_BATCH):
+                chunk = rows[start : start + MAX_BATCH]
+                pad = np.full((len(chunk), n + self.kmax - 1), self.end, dtype=np.intp)
+                pad[:, :n] = [encoded[i] for i in chunk]
+                h = self.table[pad[:, window] + self.offset].sum(axis=2)  # (B, n, filters)
+                z = np.maximum(h.max(axis=1) + self.b, 0.0)
+                hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
+                out[chunk] = hid @ self.w_out + self.b_out
         return out
