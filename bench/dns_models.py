@@ -6,8 +6,11 @@ Times are CPU time of the benchmark thread (`time.thread_time`), not wall-clock:
 other processes' load does not count, only what a query costs. Medians of --repeat runs, side by side:
 - miss: every query name is new (no verdict cache hit; PSL split, features and trees all run);
 - amortised: a Zipf-like stream over a smaller set of names, with the detectors' verdict caches;
+- dns.dga alone on new registrable domains: v2 (character CNN in numpy, shipped) vs v1 (lexical
+  features + forest, as shipped before), same names, side by side; flagged names also pay for the
+  explanation features and the top-3 families in both;
 - components: PSL split, DGA features, DGA trees (compiled evaluator vs LightGBM Booster.predict on
-  one row, when lightgbm is installed), tunnel features + trees;
+  one row, when lightgbm is installed), the CNN alone, tunnel features + trees;
 - batch: `tutela dns score` throughput (names/s) through NameScorer.
 Names are generated (synthetic hostnames, random DGA-like labels), so no data set is needed.
 """
@@ -29,6 +32,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # LightGBM's OpenMP threads
 
 from tutela.core.detector import ScanContext
 from tutela.core.models import ModelCache
+from tutela.dns import models as refs
 from tutela.dns.batch import NameScorer
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
@@ -164,11 +168,40 @@ def main() -> None:
         for p in parts:
             feats.append(lex.dga_features(p.label, p.suffix, p.private))
         record("  DGA features (µs)", (time.thread_time() - start) / len(parts) * 1e6)
-        forest, _ = scorer._dga_model()
+        forest, v1_meta = scorer.bundle.forest(refs.DGA)
         start = time.thread_time()
         for x in feats:
             forest.proba_one(x)
         record("  DGA trees, compiled evaluator (µs)", (time.thread_time() - start) / len(feats) * 1e6)
+        # dns.dga alone, one new registrable domain at a time: v2 (shipped) vs v1, same names
+        from tutela.dns.scoring import Calibration, dga_judged
+
+        regs = [p for p in {p.registrable: p for p in parts}.values() if dga_judged(p)]
+        v1_cal = Calibration(v1_meta["thresholds"])
+
+        def v1(p: object, lex=lex, forest=forest, v1_cal=v1_cal, scorer=scorer) -> None:
+            x = lex.dga_features(p.label, p.suffix, p.private)  # type: ignore[attr-defined]
+            conf = v1_cal.confidence(forest.proba_one(x)[0])
+            if v1_cal.level(conf) is not None:
+                scorer.families(p, x)  # type: ignore[arg-type]
+
+        unflagged = [p for p in regs if scorer.dga(p).level is None]  # the common case: nothing to explain
+        for what, subset in (("new registrable domain", regs), ("new, not flagged", unflagged)):
+            for label, fn in (("v1 forest", v1), ("v2 CNN", scorer.dga)):
+                start = time.thread_time()
+                for p in subset:
+                    fn(p)
+                record(f"dns.dga alone, {what}, {label} (µs/name)",
+                       (time.thread_time() - start) / max(1, len(subset)) * 1e6)  # fmt: skip
+        cnn, _cal = scorer._dga_model()
+        start = time.thread_time()
+        for p in regs:
+            cnn.logit_one(p.label, p.suffix)
+        record("  CNN forward pass alone, one name (µs)", (time.thread_time() - start) / len(regs) * 1e6)
+        start = time.thread_time()
+        for i in range(0, len(regs), 4096):
+            scorer.dga_many(regs[i : i + 4096])
+        record("batch dns.dga v2 alone, dga_many (names/s)", len(regs) / (time.thread_time() - start))
         if booster is not None:
             import numpy as np
 

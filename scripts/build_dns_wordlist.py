@@ -1,6 +1,6 @@
 """Regenerate src/tutela/dns/training/words_en.txt from the `wordfreq` package (dev extra), offline.
 
-    .venv/bin/python scripts/build_dns_wordlist.py
+.venv/bin/python scripts/build_dns_wordlist.py
 """
 
 from __future__ import annotations

@@ -23,7 +23,11 @@ def test_model_loads_and_matches_its_pin(ref, models):
     assert sha256_file(ref.path()) == ref.sha256
     spec = models.get(ref)
     assert isinstance(spec, dict)
-    if ref is not refs.LEXICON:
+    if ref is refs.DGA_CNN:
+        assert spec["emb.weight"].dtype.name == "float32" and spec["emb.weight"].shape[0] == 43
+    elif ref is refs.DGA_CNN_META:
+        assert spec["version"] == "2" and "data_sha256" in spec and spec["training"]["seed"] == 7
+    elif ref is not refs.LEXICON:
         forest = Forest(spec)
         assert forest.feature_names in (DGA_FEATURES, TUNNEL_FEATURES, (*DGA_FEATURES, "suffix_code"))
         assert "data_sha256" in spec["meta"] and spec["meta"]["seed"] == 7
@@ -36,8 +40,7 @@ def test_tampered_pin_is_refused():
 
 
 def test_thresholds_are_stored_with_the_models(models):
-    for ref in (refs.DGA, refs.TUNNEL):
-        meta = models.get(ref)["meta"]
+    for meta in (models.get(refs.DGA)["meta"], models.get(refs.TUNNEL)["meta"], models.get(refs.DGA_CNN_META)):
         t = meta["thresholds"]
         assert 0 < t["low"] <= t["medium"] <= t["high"] < 1
         assert meta["level_fpr"]["high"] < meta["level_fpr"]["low"]

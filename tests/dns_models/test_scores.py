@@ -52,7 +52,7 @@ def test_batch_equals_single(scorer, splitter):
     parts = [splitter(n) for n in HELD_OUT_DGA + HELD_OUT_POPULAR]
     batch = scorer.dga_many(parts)
     for p, b in zip(parts, batch, strict=True):
-        assert abs(scorer.dga(p).p - b.p) < 1e-9
+        assert abs(scorer.dga(p).p - b.p) < 1e-6  # float32 network: summation order differs in a batch
     tparts = [splitter(n) for n in ("q+z8anwaba.hidemyself.org", "www.example.com", "example.com")]
     for p, b in zip(tparts, scorer.tunnel_many(tparts), strict=True):
         assert abs(scorer.tunnel(p).p - b.p) < 1e-9

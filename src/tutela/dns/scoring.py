@@ -17,6 +17,7 @@ from typing import Any
 from tutela.core.findings import Severity
 from tutela.core.models import ModelCache
 from tutela.dns import models as refs
+from tutela.dns.charcnn import CharCnn
 from tutela.dns.forest import Forest
 from tutela.dns.lexical import Lexicon, explain_dga, explain_tunnel
 from tutela.dns.names import NameParts, NameSplitter
@@ -33,6 +34,13 @@ def dga_judged(parts: NameParts) -> bool:
     never use it. Such names get score 0 with a note, and are left out of training.
     """
     return bool(parts.label) and not parts.label.startswith("xn--")
+
+
+def _sigmoid(v: float) -> float:
+    if v >= 0:
+        return 1.0 / (1.0 + math.exp(-v))
+    e = math.exp(v)
+    return e / (1.0 + e)
 
 
 def _logit(p: float) -> float:
@@ -112,7 +120,7 @@ class DnsScorer:
         self.models = models
         self.split = splitter or NameSplitter()
         self._bundle: _Bundle | None = None
-        self._dga: tuple[Forest, Calibration] | None = None
+        self._dga: tuple[CharCnn, Calibration] | None = None
         self._tunnel: tuple[Forest, Calibration] | None = None
         self._family: tuple[Forest, list[str], dict[str, float]] | None = None
 
@@ -126,10 +134,12 @@ class DnsScorer:
     def lexicon(self) -> Lexicon:
         return self.bundle.lexicon
 
-    def _dga_model(self) -> tuple[Forest, Calibration]:
+    def _dga_model(self) -> tuple[CharCnn, Calibration]:
+        """The character CNN (v2) and its thresholds; the v1 forest (refs.DGA) is no longer served."""
         if self._dga is None:
-            forest, meta = self.bundle.forest(refs.DGA)
-            self._dga = (forest, Calibration(meta["thresholds"]))
+            cnn: CharCnn = self.models.derived(refs.DGA_CNN, "charcnn", CharCnn.from_safetensors)
+            meta = self.models.get(refs.DGA_CNN_META)
+            self._dga = (cnn, Calibration(meta["thresholds"]))
         return self._dga
 
     def _tunnel_model(self) -> tuple[Forest, Calibration]:
@@ -163,32 +173,42 @@ class DnsScorer:
     def dga(self, parts: NameParts, *, families: bool = True) -> Score:
         if not dga_judged(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label")
-        forest, cal = self._dga_model()
-        x = self.dga_features(parts)
-        p = forest.proba_one(x)[0]
+        cnn, cal = self._dga_model()
+        p = _sigmoid(cnn.logit_one(parts.label, parts.suffix))
+        return self._dga_score(parts, p, cal, families)
+
+    def _dga_score(self, parts: NameParts, p: float, cal: Calibration, families: bool) -> Score:
+        """Lexical features (for the explanation) and families are computed only for flagged names."""
         conf = cal.confidence(p)
         level = cal.level(conf)
-        fams = self.families(parts, x) if families and level is not None else ()
+        if level is None:
+            return Score("dga", parts.registrable, p, conf, None)
+        x = self.dga_features(parts)
+        fams = self.families(parts, x) if families else ()
         return Score("dga", parts.registrable, p, conf, level, tuple(x), fams)
 
-    def dga_many(self, parts: Sequence[NameParts], *, families: bool = True) -> list[Score]:
-        """Batch scoring: features in Python, trees vectorised with numpy."""
+    def dga_proba_batch(self, parts: Sequence[NameParts]) -> list[float]:
+        """Probabilities only (evaluation, benchmarks); names not judged get 0."""
         import numpy as np
 
         if not parts:
             return []
-        forest, cal = self._dga_model()
-        X = [self.dga_features(p) for p in parts]
-        proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
+        cnn, _cal = self._dga_model()
+        logits = cnn.logit_batch([(p.label, p.suffix) for p in parts])
+        proba = (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).tolist()
+        return [v if dga_judged(p) else 0.0 for p, v in zip(parts, proba, strict=True)]
+
+    def dga_many(self, parts: Sequence[NameParts], *, families: bool = True) -> list[Score]:
+        """Batch scoring: the network runs once over the batch in numpy."""
+        if not parts:
+            return []
+        _cnn, cal = self._dga_model()
         out = []
-        for part, x, p in zip(parts, X, proba, strict=True):
+        for part, p in zip(parts, self.dga_proba_batch(parts), strict=True):
             if not dga_judged(part):
                 out.append(Score("dga", part.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label"))
                 continue
-            conf = cal.confidence(p)
-            level = cal.level(conf)
-            fams = self.families(part, x) if families and level is not None else ()
-            out.append(Score("dga", part.registrable, p, conf, level, tuple(x), fams))
+            out.append(self._dga_score(part, p, cal, families))
         return out
 
     # -- tunnels -----------------------------------------------------------------------------------

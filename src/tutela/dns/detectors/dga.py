@@ -1,4 +1,7 @@
-"""`dns.dga`: domain-generation algorithms, judged on the registrable domain's own label.
+"""`dns.dga`: domain-generation algorithms, judged on the registrable domain (`label.suffix`).
+
+Version 2 scores with a character-level CNN served in numpy (dns/charcnn.py); the lexical features
+are computed only for flagged names, for the explanation and the family model.
 
 One finding per query at or above the configured level, with rule `dga.<level>`, severity
 INFO (low) / MEDIUM / HIGH, confidence on the common 0..1 scale (0.5 LOW, 0.7 MEDIUM, 0.9 HIGH),
@@ -33,7 +36,7 @@ class DgaConfig(DetectorConfig):
 
 class DgaDetector:
     id: ClassVar[str] = "dns.dga"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: character CNN (numpy) instead of the lexical-feature forest
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("dga",)

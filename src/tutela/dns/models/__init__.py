@@ -1,8 +1,10 @@
 """The DNS models shipped in this package, pinned by sha256 (see pins.py, written by `tutela train dns`).
 
 All are JSON (never pickle): `lexicon.json` (benign character model, English words, suffix priors),
-`dga.json`, `dga_family.json` and `tunnel.json` (compact gradient-boosted forests, see dns/forest.py,
-with their thresholds and training metadata under "meta").
+`dga.json` (v1 DGA forest, kept for comparison), `dga_family.json` and `tunnel.json` (compact
+gradient-boosted forests, see dns/forest.py, with their thresholds and training metadata under "meta").
+`dga_cnn.safetensors` + `dga_cnn.json`: the DGA model served since v2, a character CNN run in numpy
+(dns/charcnn.py), with its thresholds and training record.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ PACKAGE = "tutela.dns.models"
 VERSION = "1"
 
 
-def _ref(name: str) -> ModelRef:
+def _ref(name: str, version: str = VERSION, fmt: ModelFormat = ModelFormat.JSON, filename: str = "") -> ModelRef:
     return ModelRef(
         name=f"dns.{name}",
-        version=VERSION,
+        version=version,
         sha256=SHA256[name],
-        format=ModelFormat.JSON,
+        format=fmt,
         package=PACKAGE,
-        filename=f"{name}.json",
+        filename=filename or f"{name}.json",
     )
 
 
@@ -29,4 +31,6 @@ LEXICON = _ref("lexicon")
 DGA = _ref("dga")
 DGA_FAMILY = _ref("dga_family")
 TUNNEL = _ref("tunnel")
-ALL = (LEXICON, DGA, DGA_FAMILY, TUNNEL)
+DGA_CNN = _ref("dga_cnn", "2", ModelFormat.SAFETENSORS, "dga_cnn.safetensors")
+DGA_CNN_META = _ref("dga_cnn_meta", "2", filename="dga_cnn.json")
+ALL = (LEXICON, DGA, DGA_FAMILY, TUNNEL, DGA_CNN, DGA_CNN_META)

@@ -2,6 +2,8 @@
 
 SHA256 = {
     "dga": "8e6c4bb81c8479783d658566f4bd6f97fa72b1e67e9196bbdb49ea2548261459",
+    "dga_cnn": "9fec0d1c11ee4ee7751aa7f902df8748a40ee974ba79a0e9a44f3d2aa7a78b97",
+    "dga_cnn_meta": "f480a5f61574c54692877ff21a1f7bb816d255b5940d0a14e8f67134d005a2d4",
     "dga_family": "6462f62a077a8fb92065c058f2ea3f7146bf4eeadcd293acdbd1db11c654404e",
     "lexicon": "e218d4c0e7f267888ec82d7b33c17f165092aaac9179b1ad87bdd380b1ed25a9",
     "tunnel": "beccc1b029d28bc8552547f5fdfb35a15d4dbf1175b4b6c8e3954beca61fec5d",

@@ -1,0 +1,93 @@
+"""Install the character-level DGA model trained by scripts/train_dga_charcnn.py into the package.
+
+Copies the weights to src/tutela/dns/models/dga_cnn.safetensors, measures the LOW/MEDIUM/HIGH thresholds
+on the validation split (popular + cloud validation names, judged ones) with the numpy port that serves
+it, writes models/dga_cnn.json (thresholds, training log, data hashes) and the leave-family-out results
+(training/dga_cnn_lofo.json, read by `tutela eval dns`), and updates models/pins.py. If torch is
+importable, it also checks the numpy port against torch on the validation names.
+
+    .venv/bin/python scripts/install_dga_cnn.py RUN_DIR SPLITS.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file
+
+from tutela.dns.charcnn import CharCnn
+from tutela.dns.models.pins import SHA256
+from tutela.dns.training import train as T
+
+PKG = Path(__file__).resolve().parents[1] / "src" / "tutela" / "dns"
+
+
+def pairs(texts: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for t in texts:
+        label, _, suffix = t[1:-1].partition(".")
+        out.append((label, suffix))
+    return out
+
+
+def main(run: Path, splits: Path) -> None:
+    doc = json.loads(splits.read_text(encoding="utf-8"))
+    log = json.loads((run / "dga_cnn_train.json").read_text(encoding="utf-8"))
+    lofo = json.loads((run / "dga_cnn_lofo.json").read_text(encoding="utf-8"))
+    assert log["splits_sha256"] == hashlib.sha256(splits.read_bytes()).hexdigest(), "splits file differs"
+    weights = PKG / "models" / "dga_cnn.safetensors"
+    shutil.copyfile(run / "dga_cnn.safetensors", weights)
+    cnn = CharCnn(load_file(str(weights)))
+    vb = cnn.logit_batch(pairs(doc["benign"]["val"]))
+    p = 1 / (1 + np.exp(-vb))
+    thresholds = {lvl: T.threshold_at(p.tolist(), fpr) for lvl, fpr in T.LEVEL_FPR.items()}
+    one = np.array([cnn.logit_one(*x) for x in pairs(doc["benign"]["val"][:2000])])
+    check = {"numpy_one_vs_batch_max_abs": float(np.abs(one - vb[:2000]).max())}
+    try:
+        import torch
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from train_dga_charcnn import CharCNN, encode
+
+        cfg = log["chosen"]
+        m = CharCNN(cfg["emb"], cfg["filters"], cfg["hidden"])
+        from safetensors.torch import load_file as tload
+
+        m.load_state_dict(tload(str(weights)))
+        m.eval()
+        X, N = encode(doc["benign"]["val"])
+        with torch.no_grad():
+            ref = m(X, N).numpy()
+        check["numpy_vs_torch_max_abs_logit"] = float(np.abs(ref - vb).max())
+        check["torch"] = torch.__version__
+    except ImportError:
+        pass
+    print(check, thresholds)
+    meta = {
+        "version": "2",
+        "kind": "charcnn",
+        "input": "^label.suffix$, lower-cased, see tutela/dns/training/charset.py",
+        "config": log["chosen"],
+        "thresholds": thresholds,
+        "level_fpr": T.LEVEL_FPR,
+        "validation": {"benign": len(vb)},
+        "numpy_check": check,
+        "training": {k: log[k] for k in ("device", "torch", "seed", "seconds", "lofo_epochs", "splits_sha256")},
+        "variants": {k: max(h["val_tpr_at_fpr_0.1%"] for h in v["history"]) for k, v in log["variants"].items()},
+        "data_sha256": log["data_sha256"],
+        "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    }
+    shas = dict(SHA256)
+    shas["dga_cnn"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    shas["dga_cnn_meta"] = T._dump(PKG / "models" / "dga_cnn.json", meta)
+    (PKG / "training" / "dga_cnn_lofo.json").write_text(json.dumps(lofo, indent=1, sort_keys=True) + "\n")
+    T.write_pins(PKG / "models" / "pins.py", shas)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), Path(sys.argv[2]))

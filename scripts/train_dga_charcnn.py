@@ -1,0 +1,235 @@
+"""Train the character-level DGA model (`dns.dga` v2) and its leave-family-out twins, in one run.
+
+Input: the JSON written by scripts/export_dga_splits.py (the exact splits of `tutela train/eval dns`).
+Output (into OUT): dga_cnn.safetensors (float32 weights, the model served in numpy by
+tutela/dns/charcnn.py), dga_cnn_lofo.json (leave-family-out results), dga_cnn_train.json (log, data hash).
+
+Model: embedding (43 x E) -> parallel 1-D convolutions of widths 2..5 (F filters each, ReLU) -> max over
+the valid positions of the name (padding never enters the max, so serving without padding is exact) ->
+dense H (ReLU) -> one logit. Loss: binary cross-entropy with the LightGBM model's weights (DGA rows
+1/sqrt(family size), scaled to the benign total). Fixed seeds; the epoch kept is the one with the best
+validation TPR at 0.1% validation FPR (full model); leave-family-out models train a fixed number of epochs.
+
+    python3 scripts/train_dga_charcnn.py SPLITS.json OUT [--quick]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789-._^$"  # must equal tutela/dns/training/charset.py
+INDEX = {c: i + 2 for i, c in enumerate(ALPHABET)}
+VOCAB = len(ALPHABET) + 2
+MAX_CHARS = 80
+WIDTHS = (2, 3, 4, 5)
+SEED = 7
+LEVEL_FPR = {"low": 0.01, "medium": 0.003, "high": 0.0005}
+
+
+def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    X = np.zeros((len(texts), MAX_CHARS), dtype=np.int64)
+    n = np.zeros(len(texts), dtype=np.int64)
+    for i, t in enumerate(texts):
+        ids = [INDEX.get(c, 1) for c in t[:MAX_CHARS]]
+        X[i, : len(ids)] = ids
+        n[i] = len(ids)
+    return torch.from_numpy(X), torch.from_numpy(n)
+
+
+class CharCNN(nn.Module):
+    def __init__(self, emb: int, filters: int, hidden: int) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(VOCAB, emb, padding_idx=0)
+        self.convs = nn.ModuleList(nn.Conv1d(emb, filters, k) for k in WIDTHS)
+        self.hidden = nn.Linear(filters * len(WIDTHS), hidden)
+        self.out = nn.Linear(hidden, 1)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        e = self.emb(x).transpose(1, 2)  # B, E, L
+        pooled = []
+        pos = torch.arange(x.shape[1], device=x.device)
+        for k, conv in zip(WIDTHS, self.convs, strict=True):
+            h = conv(e)  # B, F, L-k+1
+            valid = pos[: h.shape[2]][None, :] <= (n[:, None] - k)
+            h = h.masked_fill(~valid[:, None, :], -1e4)
+            pooled.append(torch.relu(h.max(dim=2).values))
+        z = self.drop(torch.cat(pooled, 1))
+        return self.out(self.drop(torch.relu(self.hidden(z)))).squeeze(1)
+
+
+def threshold_at(benign: np.ndarray, fpr: float) -> float:
+    s = np.sort(benign)[::-1]
+    allowed = math.floor(fpr * len(s))
+    return float(s[allowed]) if allowed < len(s) else -1e9
+
+
+def auc(neg: np.ndarray, pos: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    r = rankdata(np.concatenate([neg, pos]))
+    return float((r[len(neg) :].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def main() -> None:
+    splits_path, out = Path(sys.argv[1]), Path(sys.argv[2])
+    quick = "--quick" in sys.argv
+    out.mkdir(parents=True, exist_ok=True)
+    raw = splits_path.read_bytes()
+    doc = json.loads(raw)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(SEED)
+    np.random.seed(SEED)
+    t0 = time.time()
+    log: dict = {"splits_sha256": hashlib.sha256(raw).hexdigest(), "data_sha256": doc["data_sha256"],
+                 "device": str(dev), "torch": torch.__version__, "seed": SEED}  # fmt: skip
+    if quick:  # a tiny CPU smoke test of the whole script
+        doc["benign"] = {w: v[:800] for w, v in doc["benign"].items()}
+        doc["dga"] = {w: {f: v[:60] for f, v in d.items()} for w, d in doc["dga"].items()}
+        doc["dga_all"] = {f: v[:100] for f, v in list(doc["dga_all"].items())[:3]}
+        doc["benign_test"] = doc["benign_test"][:800]
+        doc["benign_test_judged"] = doc["benign_test_judged"][:800]
+
+    fams = sorted(doc["dga"]["train"])
+    b_tr = doc["benign"]["train"]
+    tr_texts = list(b_tr)
+    tr_y = [0.0] * len(b_tr)
+    tr_fam = [-1] * len(b_tr)
+    tr_w = [1.0] * len(b_tr)
+    for i, f in enumerate(fams):
+        items = doc["dga"]["train"][f]
+        tr_texts += items
+        tr_y += [1.0] * len(items)
+        tr_fam += [i] * len(items)
+        tr_w += [1.0 / math.sqrt(len(items))] * len(items)
+    Xtr, Ntr = encode(tr_texts)
+    Ytr = torch.tensor(tr_y)
+    Ftr = torch.tensor(tr_fam)
+    Wtr = torch.tensor(tr_w, dtype=torch.float32)
+    Xtr, Ntr, Ytr, Ftr, Wtr = (t.to(dev) for t in (Xtr, Ntr, Ytr, Ftr, Wtr))
+
+    def weights(keep: torch.Tensor) -> torch.Tensor:
+        w = Wtr.clone() * keep
+        pos = (Ytr == 1) & keep
+        w[pos] *= ((Ytr == 0) & keep).sum() / w[pos].sum()
+        return w
+
+    enc = {}
+
+    def enc_dev(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        X, N = encode(texts)
+        return X.to(dev), N.to(dev)
+
+    enc["vb"] = enc_dev(doc["benign"]["val"])
+    enc["tb"] = enc_dev(doc["benign_test"])
+    tb_mask = np.asarray(doc["benign_test_judged"], dtype=bool)
+    enc["vd"] = enc_dev([t for f in fams for t in doc["dga"]["val"].get(f, [])])
+
+    @torch.no_grad()
+    def score(model: nn.Module, XN: tuple[torch.Tensor, torch.Tensor]) -> np.ndarray:
+        model.eval()
+        X, N = XN
+        out = [model(X[i : i + 8192], N[i : i + 8192]).float().cpu() for i in range(0, len(X), 8192)]
+        model.train()
+        return torch.cat(out).numpy() if out else np.zeros(0)
+
+    def fit(cfg: dict, keep: torch.Tensor, epochs: int, select: bool) -> tuple[nn.Module, list]:
+        g = torch.Generator(device="cpu").manual_seed(SEED)
+        torch.manual_seed(SEED)
+        model = CharCNN(cfg["emb"], cfg["filters"], cfg["hidden"]).to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=1e-4)
+        w = weights(keep)
+        idx_all = torch.nonzero(keep).squeeze(1).cpu()
+        steps = epochs * math.ceil(len(idx_all) / cfg["batch"])
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg["lr"], total_steps=steps, pct_start=0.15)
+        best, best_state, hist = -1.0, None, []
+        for ep in range(epochs):
+            perm = idx_all[torch.randperm(len(idx_all), generator=g)].to(dev)
+            for i in range(0, len(perm), cfg["batch"]):
+                b = perm[i : i + cfg["batch"]]
+                logit = model(Xtr[b], Ntr[b])
+                loss = (nn.functional.binary_cross_entropy_with_logits(logit, Ytr[b], reduction="none") * w[b]).sum()
+                loss = loss / w[b].sum()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+            if select:
+                vb, vd = score(model, enc["vb"]), score(model, enc["vd"])
+                t01 = threshold_at(vb, 0.001)
+                m = float((vd > t01).mean())
+                hist.append({"epoch": ep + 1, "val_tpr_at_fpr_0.1%": m, "val_auc": auc(vb, vd),
+                             "loss": float(loss.detach()), "t": round(time.time() - t0, 1)})  # fmt: skip
+                print(hist[-1], flush=True)
+                if m >= best:
+                    best = m
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        return model, hist
+
+    everything = torch.ones(len(Ytr), dtype=torch.bool, device=dev)
+    configs = [
+        {"name": "cnn64", "emb": 24, "filters": 64, "hidden": 64, "lr": 3e-3, "batch": 512},
+        {"name": "cnn128", "emb": 32, "filters": 128, "hidden": 64, "lr": 3e-3, "batch": 512},
+    ]
+    epochs = 2 if quick else 14
+    results = {}
+    best_cfg, best_val, best_model = None, -1.0, None
+    for cfg in configs:
+        model, hist = fit(cfg, everything, epochs, select=True)
+        v = max(h["val_tpr_at_fpr_0.1%"] for h in hist)
+        results[cfg["name"]] = {"config": cfg, "history": hist}
+        if v > best_val:
+            best_cfg, best_val, best_model = cfg, v, model
+    log["variants"] = results
+    log["chosen"] = best_cfg
+    print("chosen", best_cfg, best_val, flush=True)
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().float().cpu().contiguous() for k, v in best_model.state_dict().items()}
+    save_file(state, str(out / "dga_cnn.safetensors"), metadata={"config": json.dumps(best_cfg),
+              "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
+    # held-out figures of the chosen model, as a cross-check of the numpy port (evaluate.py recomputes them)
+    vb = score(best_model, enc["vb"])
+    tb = np.where(tb_mask, score(best_model, enc["tb"]), -1e9)
+    t01 = threshold_at(vb, 0.001)
+    test_pos = np.concatenate([score(best_model, enc_dev(v)) for v in doc["dga"]["test"].values()])
+    log["test_check"] = {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
+                         "test_fpr": float((tb > t01).mean()),
+                         "thresholds_logit": {k: threshold_at(vb, f) for k, f in LEVEL_FPR.items()}}  # fmt: skip
+    print(log["test_check"], flush=True)
+
+    # leave-family-out: same config, fixed epochs, trained without the family
+    lofo_epochs = 2 if quick else 6
+    lofo = {}
+    for fam in sorted(doc["dga_all"]):
+        k = fams.index(fam) if fam in fams else -2
+        keep = Ftr != k
+        model, _ = fit(best_cfg, keep, lofo_epochs, select=False)
+        vb = score(model, enc["vb"])
+        th_high, th01 = threshold_at(vb, LEVEL_FPR["high"]), threshold_at(vb, 0.001)
+        s = score(model, enc_dev(doc["dga_all"][fam]))
+        tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
+        lofo[fam] = {"n": len(s), "tpr_high": float((s > th_high).mean()), "tpr_01": float((s > th01).mean()),
+                     "fpr_01": float((tb > th01).mean())}  # fmt: skip
+        print(fam, lofo[fam], round(time.time() - t0, 1), flush=True)
+    log["lofo_epochs"] = lofo_epochs
+    log["seconds"] = round(time.time() - t0, 1)
+    (out / "dga_cnn_lofo.json").write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs,
+        "splits_sha256": log["splits_sha256"], "families": lofo}, indent=1, sort_keys=True))  # fmt: skip
+    (out / "dga_cnn_train.json").write_text(json.dumps(log, indent=1, sort_keys=True))
+    print("done", log["seconds"], flush=True)
+
+
+if __name__ == "__main__":
+    main()

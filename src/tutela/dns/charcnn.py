@@ -1,0 +1,109 @@
+"""The character-level DGA network, served in numpy (no torch at run time).
+
+Weights come from `models/dga_cnn.safetensors` (trained by scripts/train_dga_charcnn.py): an embedding,
+parallel 1-D convolutions of widths 2..5, ReLU and max over the valid positions of the name, a dense
+ReLU layer and one logit. A convolution is linear in the embeddings, so each kernel offset t gets a
+table TABLE[t] = embedding @ kernel[t] (vocabulary x filters of all widths; zero for kernels narrower
+than t+1): the convolution at position i is the sum over t of TABLE[t][char at i+t], one gather and one
+sum instead of a matrix product (the same arithmetic, regrouped). Past the end of a name sits an END
+token whose TABLE[t] row is -inf for every kernel wider than t, so a window that does not fit inside the
+name can never win the max (as in training, where such windows are masked): one name needs no mask, and
+padding never changes a batch's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tutela.dns.training.charset import INDEX, MAX_CHARS, OOV, encode, text_of
+
+MAX_BATCH = 8  # names gathered at once: B x n x kmax x filters floats stay in cache (measured 4-64)
+
+
+class CharCnnError(ValueError):
+    pass
+
+
+class CharCnn:
+    def __init__(self, tensors: Mapping[str, Any], widths: Sequence[int] = (2, 3, 4, 5)) -> None:
+        import numpy as np
+
+        try:
+            emb = np.asarray(tensors["emb.weight"], dtype=np.float32)
+            convs = [(np.asarray(tensors[f"convs.{i}.weight"], np.float32), np.asarray(tensors[f"convs.{i}.bias"],
+                      np.float32)) for i in range(len(widths))]  # fmt: skip
+            self.w_hidden = np.ascontiguousarray(np.asarray(tensors["hidden.weight"], np.float32).T)
+            self.b_hidden = np.asarray(tensors["hidden.bias"], np.float32)
+            self.w_out = np.asarray(tensors["out.weight"], np.float32).reshape(-1)
+            self.b_out = float(np.asarray(tensors["out.bias"]).reshape(-1)[0])
+        except KeyError as e:
+            raise CharCnnError(f"character model lacks tensor {e}") from None
+        self.widths = tuple(int(k) for k in widths)
+        self.kmax = max(self.widths)
+        self.emb = emb
+        e_dim = emb.shape[1]
+        self.filters = convs[0][0].shape[0]
+        # W: (kmax * E, n_widths * F); block j holds kernel j's weights at window offsets 0..k-1
+        W = np.zeros((self.kmax * e_dim, len(self.widths) * self.filters), np.float32)
+        for j, ((w, _b), k) in enumerate(zip(convs, self.widths, strict=True)):
+            if w.shape != (self.filters, e_dim, k):
+                raise CharCnnError(f"conv {j} has shape {w.shape}")
+            # w[f, e, t] multiplies emb[pos + t, e]; windows are laid out (t, e) flattened
+            W[: k * e_dim, j * self.filters : (j + 1) * self.filters] = w.transpose(2, 1, 0).reshape(k * e_dim, -1)
+        V = emb.shape[0]
+        self.end = V  # the END token's id, one past the vocabulary
+        self.vocab = V + 1
+        big = np.zeros((self.kmax * self.vocab, W.shape[1]), np.float32)
+        for t in range(self.kmax):
+            big[t * self.vocab : t * self.vocab + V] = emb @ W[t * e_dim : (t + 1) * e_dim]
+            for j, k in enumerate(self.widths):
+                if t < k:
+                    big[t * self.vocab + self.end, j * self.filters : (j + 1) * self.filters] = -np.inf
+        self.table = big
+        self.b = np.concatenate([b for _w, b in convs]).astype(np.float32)
+        self.window = np.arange(MAX_CHARS)[:, None] + np.arange(self.kmax)[None, :]  # (L, kmax) positions
+        self.offset = (np.arange(self.kmax) * self.vocab)[None, :]  # row offset of TABLE[t] in `table`
+        self.lut = np.full(128, OOV, dtype=np.intp)  # ASCII byte -> id; non-ASCII become "?" -> OOV
+        for c, i in INDEX.items():
+            self.lut[ord(c)] = i
+        if self.w_hidden.shape[0] != W.shape[1] or self.w_out.shape[0] != self.w_hidden.shape[1]:
+            raise CharCnnError("dense layers do not match the convolutions")
+
+    @classmethod
+    def from_safetensors(cls, tensors: Mapping[str, Any]) -> CharCnn:
+        return cls(tensors)
+
+    def logit_one(self, label: str, suffix: str) -> float:
+        import numpy as np
+
+        text = text_of(label.lower(), suffix.lower()).encode("ascii", "replace")
+        n = len(text)
+        pad = np.full(n + self.kmax - 1, self.end, dtype=np.intp)
+        pad[:n] = self.lut[np.frombuffer(text, dtype=np.uint8)]
+        h = self.table[pad[self.window[:n]] + self.offset].sum(axis=1)  # (n, filters of all widths)
+        z = np.maximum(h.max(axis=0) + self.b, 0.0)
+        hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
+        return float(hid @ self.w_out + self.b_out)
+
+    def logit_batch(self, names: Sequence[tuple[str, str]]) -> Any:
+        """(label, suffix) pairs -> logits. Names are grouped by length (no padding is computed; the END
+        token still pads the windows at each name's end) and gathered MAX_BATCH at a time."""
+        import numpy as np
+
+        out = np.zeros(len(names), dtype=np.float64)
+        by_len: dict[int, list[int]] = {}
+        encoded = [encode(lab, suf) for lab, suf in names]
+        for i, ids in enumerate(encoded):
+            by_len.setdefault(len(ids), []).append(i)
+        for n, rows in by_len.items():
+            window = self.window[:n]
+            for start in range(0, len(rows), MAX_BATCH):
+                chunk = rows[start : start + MAX_BATCH]
+                pad = np.full((len(chunk), n + self.kmax - 1), self.end, dtype=np.intp)
+                pad[:, :n] = [encoded[i] for i in chunk]
+                h = self.table[pad[:, window] + self.offset].sum(axis=2)  # (B, n, filters)
+                z = np.maximum(h.max(axis=1) + self.b, 0.0)
+                hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
+                out[chunk] = hid @ self.w_out + self.b_out
+        return out
