@@ -157,6 +157,7 @@ class Harness:
             self.passive = self.engine.passive = PassiveDnsRecorder(self.settings.home, self.settings.store_path)
             self.passive.start()
         self.engine.warmup()
+        server_mod.settle_gc()  # as DnsSensor.start() does after warm-up
         self.sensor = DnsSensor(self.engine, "127.0.0.1:0", ["127.0.0.1:9"])
         self.client = Capture()
         self.upstream = Capture()
