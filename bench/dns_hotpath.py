@@ -45,7 +45,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+# --src DIR measures another version's code (e.g. `git archive <commit> src | tar -x -C /tmp/before`)
+_SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else str(REPO / "src")
+sys.path.insert(0, _SRC)
 
 import yaml  # noqa: E402
 
@@ -61,6 +63,16 @@ from tutela.dns.server import DnsSensor  # noqa: E402
 BRANDS = ["paypal.com", "github.com", "google.com", "microsoft.com", "apple.com", "amazon.com", "netflix.com",
           "facebook.com", "instagram.com", "linkedin.com", "dropbox.com", "salesforce.com", "adobe.com",
           "zoom.us", "slack.com", "office.com", "outlook.com", "icloud.com", "chase.com", "wellsfargo.com"]  # fmt: skip
+
+
+def settle_gc() -> None:
+    """What DnsSensor.start() does after warm-up (older versions inline it): long-lived tables out of
+    the GC's full passes, fewer collections. Without it GC pauses dominate the timings."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 class Capture:
@@ -157,7 +169,7 @@ class Harness:
             self.passive = self.engine.passive = PassiveDnsRecorder(self.settings.home, self.settings.store_path)
             self.passive.start()
         self.engine.warmup()
-        server_mod.settle_gc()  # as DnsSensor.start() does after warm-up
+        settle_gc()
         self.sensor = DnsSensor(self.engine, "127.0.0.1:0", ["127.0.0.1:9"])
         self.client = Capture()
         self.upstream = Capture()
@@ -232,10 +244,9 @@ def stage_timers(h: Harness, ns: Counter[str], calls: Counter[str]) -> Iterator[
     wrap(sensor, "on_query", "on_query (total)")
     wrap(sensor, "on_upstream", "on_upstream (total)")
     for mod in (wire, server_mod, engine_mod):
-        wrap(mod, "parse_query", "parse_query")
+        wrap(mod, "parse_query", "parse_query (full parses)")
         wrap(mod, "parse_answers", "parse_answers")
         wrap(mod, "edns_udp_size", "edns_udp_size")
-    wrap(sensor, "_judge_fast", "judge (raw-question cache)")
     wrap(engine, "judge_query", "judge_query")
     wrap(engine, "judge_answer", "judge_answer")
     wrap(engine, "record", "record")
@@ -307,6 +318,7 @@ def main() -> int:
     ap.add_argument("--sets", default="issue3,default")
     ap.add_argument("--profile", action="store_true", help="also run cProfile and print its top 30 by tottime")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--src", default=_SRC, help="the src/ directory whose tutela is measured (default: this one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-hotpath-"))
     n, w = args.queries, args.warmup
@@ -314,6 +326,7 @@ def main() -> int:
     segments = [stream[:w], stream[w : w + n], stream[w + n : w + 2 * n], stream[w + 2 * n :]]
     result: dict[str, Any] = {
         "command": " ".join(sys.argv),
+        "src": _SRC,
         "machine": {"cpus": os.cpu_count(), "loadavg": os.getloadavg(), "python": platform.python_version()},
         "sets": {},
     }
