@@ -19,6 +19,11 @@ data) as the upstream and dnsperf as the client:
 (d) fuzz: --fuzz inputs (mutated, truncated and random packets) through the fast-path parser and
     the answer builders; any exception other than WireError is a failure.
 
+`--detectors default` runs the sensor with no `detectors.dns` (every registered dns detector, as a
+fresh install does). `--before-src DIR` also starts the sensor from an earlier source tree (e.g.
+`git archive <commit> src | tar -x -C /tmp/before`, then `--before-src /tmp/before/src`) with the same
+config, measured in the same rounds, so before/after figures come from one run on one machine.
+
 Results print as JSON and go to bench/work/dns_sensor-<time>.json.
 """
 
@@ -122,10 +127,12 @@ def write_inputs(work: Path, names: int, lines_n: int) -> dict[str, Path]:
     return {"hosts": work / "block.hosts", "queries": work / "queries.txt", "million": work / "million.txt"}
 
 
-def sensor_config(work: Path, hosts: Path) -> Path:
+def sensor_config(work: Path, hosts: Path, detectors: str = "issue3") -> Path:
+    """issue3: the detectors of issue 3 (below); default: no `detectors.dns`, so every registered dns
+    detector runs with its defaults, as on a fresh install."""
     import yaml
 
-    cfg = {
+    cfg: dict[str, Any] = {
         "detectors": {
             "dns": [
                 {"id": "dns.blocklist", "params": {"hosts_files": [str(hosts)]}},
@@ -138,6 +145,8 @@ def sensor_config(work: Path, hosts: Path) -> Path:
         },
         "dns": {"timeout_s": 2.0},
     }
+    if detectors == "default":
+        del cfg["detectors"]
     path = work / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -219,17 +228,23 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def stage_throughput(result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int) -> None:
+def stage_throughput(
+    result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int, before: int | None
+) -> None:
     print("(a) throughput ...", flush=True)
     raw_port = free_port()
     raw = subprocess.Popen([sys.executable, __file__, "--raw-forwarder", str(raw_port), str(up)])
     wait_udp(raw_port)
     runs: dict[str, list[dict[str, Any]]] = {"unbound": [], "raw_forwarder": [], "sensor": []}
+    if before:
+        runs["sensor_before"] = []
     try:
         for _ in range(2):
             runs["unbound"].append(dnsperf(up, files["queries"], args.duration))
             runs["raw_forwarder"].append(dnsperf(raw_port, files["queries"], args.duration))
             runs["sensor"].append(dnsperf(port, files["queries"], args.duration))
+            if before:
+                runs["sensor_before"].append(dnsperf(before, files["queries"], args.duration))
     finally:
         raw.kill()
         raw.wait()
@@ -242,10 +257,15 @@ def stage_throughput(result: dict[str, Any], args: Any, files: dict[str, Path], 
         "ratio_sensor_to_unbound": round(med["sensor"] / med["unbound"], 3),
         "ratio_sensor_to_raw_forwarder": round(med["sensor"] / med["raw_forwarder"], 3),
     }
+    if before:
+        result["throughput"]["sensor_before_qps_median"] = med["sensor_before"]
+        result["throughput"]["ratio_sensor_before_to_unbound"] = round(med["sensor_before"] / med["unbound"], 3)
     print(json.dumps({k: v for k, v in result["throughput"].items() if k != "runs"}), flush=True)
 
 
-def stage_latency(result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int) -> None:
+def stage_latency(
+    result: dict[str, Any], args: Any, files: dict[str, Path], up: int, port: int, before: int | None
+) -> None:
     result["latency"] = []
     for rate in [int(x) for x in args.latency_qps.split(",") if x]:
         print(f"(b) latency at {rate} qps ...", flush=True)
@@ -258,6 +278,10 @@ def stage_latency(result: dict[str, Any], args: Any, files: dict[str, Path], up:
             "added_p50_ms": round(via["p50_ms"] - direct["p50_ms"], 3),
             "added_p99_ms": round(via["p99_ms"] - direct["p99_ms"], 3),
         }
+        if before:
+            old = dnsperf(before, files["queries"], args.latency_s, qps=rate, verbose=True)
+            lat["sensor_before"] = old
+            lat["before_added_p99_ms"] = round(old["p99_ms"] - direct["p99_ms"], 3)
         result["latency"].append(lat)
         print(json.dumps(lat), flush=True)
 
@@ -301,6 +325,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="sensor worker processes (SO_REUSEPORT)")
     ap.add_argument("--clients", type=int, default=1, help="dnsperf sockets; use several with --workers")
     ap.add_argument("--stages", default="throughput,latency,memory", help="which sensor stages to run")
+    ap.add_argument("--detectors", choices=("issue3", "default"), default="issue3", help="detector set of the sensor")
+    ap.add_argument(
+        "--before-src",
+        type=Path,
+        help="a src/ directory of an earlier version (e.g. from `git archive`): its sensor runs side by side",
+    )
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.raw_forwarder:
@@ -341,7 +371,7 @@ def main() -> int:
 def run_sensor_stages(result: dict[str, Any], args: Any, stages: set[str]) -> None:
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-bench-"))
     files = write_inputs(work, args.names, args.lines)
-    config = sensor_config(work, files["hosts"])
+    config = sensor_config(work, files["hosts"], args.detectors)
     env = {**os.environ, "TUTELA_HOME": str(work / "home")}
     answers = [
         'local-zone: "." redirect',
@@ -356,13 +386,25 @@ def run_sensor_stages(result: dict[str, Any], args: Any, stages: set[str]) -> No
              "--upstream", f"127.0.0.1:{up}", "--metrics", f"127.0.0.1:{metrics_port}", "--workers", str(args.workers)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        before, before_port = None, None
+        if args.before_src:
+            before_port = free_port()
+            before = subprocess.Popen(
+                [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen",
+                 f"127.0.0.1:{before_port}", "--upstream", f"127.0.0.1:{up}"],
+                env={**env, "TUTELA_HOME": str(work / "home-before"), "PYTHONPATH": str(args.before_src.resolve())},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
         try:
-            wait_udp(port)
+            wait_udp(port, 90)  # the default set loads its models before listening
             dnsperf(port, files["queries"], 3)  # warm-up
+            if before_port:
+                wait_udp(before_port, 90)
+                dnsperf(before_port, files["queries"], 3)
             if "throughput" in stages:
-                stage_throughput(result, args, files, up, port)
+                stage_throughput(result, args, files, up, port, before_port)
             if "latency" in stages:
-                stage_latency(result, args, files, up, port)
+                stage_latency(result, args, files, up, port, before_port)
             if "memory" in stages and args.memory_s > 0:
                 stage_memory(result, args, files, port, sensor.pid)
             import urllib.request
@@ -374,11 +416,14 @@ def run_sensor_stages(result: dict[str, Any], args: Any, stages: set[str]) -> No
                                     "tutela_dns_overload", "tutela_dns_responses_total"))
             ]  # fmt: skip
         finally:
-            sensor.send_signal(signal.SIGTERM)
-            try:
-                sensor.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                sensor.kill()
+            for proc in (sensor, before):
+                if proc is None:
+                    continue
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 if __name__ == "__main__":

@@ -77,6 +77,8 @@ def _run(detectors: Sequence[Detector[Any]], subject: Any, ctx: ScanContext, fai
 
 
 def _response(query: DnsQuery, rcode: int, answers: Sequence[Any]) -> DnsResponse:
+    if type(answers) is tuple and (not answers or type(answers[0]) is DnsAnswer):
+        return DnsResponse(query, rcode, answers)  # the sensor's memoised answers: already DnsAnswers
     return DnsResponse(
         query,
         rcode,

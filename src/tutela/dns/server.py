@@ -41,13 +41,14 @@ from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
 from tutela.dns.engine import DnsEngine
-from tutela.dns.subjects import DnsQuery
+from tutela.dns.subjects import DnsAnswer, DnsQuery
 
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
 _DOWN_FOR_S = 5.0
 _SWEEP_S = 0.02
 _ALLOW = Action.ALLOW
 _MAX_TCP_MESSAGE = 65535
+_ANSWER_MEMO = 20_000  # distinct upstream answers remembered (cleared when full)
 
 
 class Upstream:
@@ -129,6 +130,8 @@ class DnsSensor:
         self.metrics_listen = metrics_listen
         self.metrics = engine.metrics
         self.pending: dict[int, _Pending] = {}
+        self._questions = wire.QuestionMemo(min(50_000, engine.dns.cache_size))  # repeats skip name decoding
+        self._answer_memo: dict[bytes, tuple[int, tuple[DnsAnswer, ...]]] = {}
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -145,11 +148,7 @@ class DnsSensor:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.engine.warmup()
-        # Lists, tables and the PSL are long-lived: keep them out of the cyclic GC's full passes, and
-        # collect less often (the hot path allocates no cycles), so a collection does not stall queries.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        settle_gc()
         host, port = split_listen(self.listen)
         udp_sock, tcp = None, None
         for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
@@ -241,7 +240,7 @@ class DnsSensor:
         m = self.metrics
         m.queries_udp += 1
         try:
-            q = wire.parse_query(data)
+            q = self._questions.parse(data)
         except wire.WireError:
             m.malformed += 1
             if len(data) >= 12 and not data[2] & 0x80:
@@ -335,7 +334,7 @@ class DnsSensor:
         if not engine.response_detectors:
             return response
         try:
-            rcode, records = wire.parse_answers(response, q)  # same question bytes as the query
+            rcode, records = self._answers_of(response, q)
         except (wire.WireError, struct.error):
             return response  # the upstream's business; the client's parser will judge it
         verdict = engine.judge_answer(query, rcode, records)
@@ -344,6 +343,23 @@ class DnsSensor:
         engine.record(query, verdict, "response", rcode=rcode)
         replacement = engine.answer(verdict, data, q)
         return replacement if replacement is not None else response
+
+    def _answers_of(self, response: bytes, q: wire.Question) -> tuple[int, tuple[DnsAnswer, ...]]:
+        """(rcode, answers) of an upstream response, memoised by its bytes after the id and flags' first
+        octet: a popular name comes back with the same answer many times a second (until its TTL
+        ticks), and then neither the records nor the DnsAnswer objects are built again. Everything
+        parse_answers reads (rcode, counts, question, records) is inside the key; the question is the
+        query's own (checked by on_upstream), so q.name and q.end follow from it."""
+        key = response[3:]
+        memo = self._answer_memo
+        known = memo.get(key)
+        if known is None:
+            rcode, records = wire.parse_answers(response, q)
+            known = (rcode, tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records]))
+            if len(memo) >= _ANSWER_MEMO:
+                memo.clear()
+            memo[key] = known
+        return known
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -504,6 +520,14 @@ class DnsSensor:
             print(f"tutela dns: cannot write {self._top_path}: {exc}", file=sys.stderr)
         if not self._closing:
             asyncio.get_running_loop().call_later(self.settings.top_interval_s, self._write_top)
+
+
+def settle_gc() -> None:
+    """Lists, tables, models and the PSL are long-lived: keep them out of the cyclic GC's full passes,
+    and collect less often (the hot path allocates no cycles), so a collection does not stall queries."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

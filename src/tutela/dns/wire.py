@@ -167,13 +167,53 @@ def _label_text(label: bytes) -> str:
     return _escape_label(label)
 
 
+class QuestionMemo:
+    """`parse_query` memoised by the raw question bytes, for the hot path.
+
+    Most queries repeat a name asked moments ago, so decoding its labels again is waste. The key is
+    the bytes from offset 12 through the first zero byte plus type and class. A parse is only
+    remembered when that first zero byte really ends the name (no compression, no zero byte inside
+    a label), so equal keys are equal questions: the memo returns what `parse_query` would, with
+    the id, flags and counts read from this message's header. Bounded: cleared when full (the hot
+    names come back within a few queries).
+    """
+
+    __slots__ = ("_memo", "hits", "max_size")
+
+    def __init__(self, max_size: int = 50_000) -> None:
+        self._memo: dict[bytes, tuple[str, int, int, int]] = {}  # key -> (name, qtype, qclass, end)
+        self.max_size = max_size
+        self.hits = 0
+
+    def parse(self, data: bytes) -> Question:
+        zero = data.find(0, 12)
+        end = zero + 5
+        if zero < 0 or end > len(data) or len(data) > MAX_MESSAGE or data[4:6] != b"\x00\x01":
+            return parse_query(data)  # odd or malformed: the full parser decides (and raises)
+        key = data[12:end]
+        known = self._memo.get(key)
+        if known is None:
+            q = parse_query(data)
+            if q.end == end and self.max_size:
+                if len(self._memo) >= self.max_size:
+                    self._memo.clear()
+                self._memo[key] = (q.name, q.qtype, q.qclass, end)
+            return q
+        self.hits += 1
+        qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
+        return _new_question(Question, (qid, flags, known[0], known[1], known[2], end, qd, an, ns, ar))
+
+
 def edns_udp_size(data: bytes, q: Question) -> int | None:
     """The requester's UDP payload size from its OPT record, or None without EDNS. Tolerant: a
     malformed additional section means "no EDNS" (the upstream will judge the message)."""
     if not q.arcount or q.ancount or q.nscount:
         return None
+    pos = q.end
+    # The usual case, one OPT record owned by the root right after the question, read in place.
+    if data[pos : pos + 3] == b"\x00\x00\x29" and len(data) >= pos + 11:
+        return max(512, (data[pos + 3] << 8) | data[pos + 4])
     try:
-        pos = q.end
         for _ in range(min(q.arcount, 8)):
             _, pos = read_name(data, pos)
             rtype, rclass, _ttl, rdlen = _RR_FIXED.unpack_from(data, pos)

@@ -171,6 +171,8 @@ class FastFluxDetector:
         asn_prefixes: dict[int, tuple[str, ...]] = Field(default_factory=dict)
         asn_table: Path | None = None
         max_keys: int = Field(100_000, ge=100)
+        # identical answers (name, TTL, addresses) within this many seconds are scored once (0: never)
+        coalesce_s: float = Field(1.0, ge=0, le=60)
 
     def __init__(self, config: Config, models: ModelCache) -> None:
         self.config = config
@@ -193,6 +195,7 @@ class FastFluxDetector:
             wildcard_same_answer=c.wildcard_same_answer,
             wildcard_min_entropy=c.wildcard_min_entropy,
             max_keys=c.max_keys,
+            coalesce_s=c.coalesce_s,
             asn=asn,
             registrable=icann_registrable() if c.wildcard else None,
         )
@@ -287,6 +290,8 @@ class DanglingDetector:
         if not isinstance(subject, DnsQuery):
             return []
         self._refresh()
+        if not self._index and not self._domains:
+            return []  # nothing saved by the scanner (the usual case): every query passes here
         name = subject.name.rstrip(".").lower()
         hit = self._index.get(name)
         if hit is None and self._domains:

@@ -32,11 +32,12 @@ def flux_score(n_addresses: int, n_networks: int) -> float:
 
 
 def entropy(label: str) -> float:
+    """Shannon entropy of the characters, bits. str.count per distinct character: labels are short,
+    and this is several times cheaper than building a Counter for each answer."""
     if not label:
         return 0.0
-    counts = Counter(label)
     n = len(label)
-    return -sum(c / n * math.log2(c / n) for c in counts.values())
+    return -sum(c / n * math.log2(c / n) for c in map(label.count, set(label)))
 
 
 @dataclass
@@ -110,6 +111,7 @@ class FluxTracker:
         wildcard_min_entropy: float = 2.5,
         max_keys: int = 100_000,
         max_per_key: int = 512,
+        coalesce_s: float = 1.0,
         asn: AsnTable | None = None,
         registrable: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -129,6 +131,8 @@ class FluxTracker:
         self.clock = clock
         self._flux: OrderedDict[str, _Flux] = OrderedDict()
         self._wild: OrderedDict[str, _Wild] = OrderedDict()
+        self.coalesce_s = coalesce_s
+        self._recent: dict[tuple[object, ...], tuple[float, list[FluxResult]]] = {}
 
     def observe(self, r: DnsResponse) -> list[FluxResult]:
         if r.rcode != 0 or r.query.qtype not in (A, AAAA):
@@ -140,6 +144,29 @@ class FluxTracker:
         ttl = min(a.ttl for a in records)
         now = self.clock()
         name = r.query.name.rstrip(".").lower()
+        recent = self._coalesced(name, ttl, addresses, now)
+        if recent is not None:
+            return recent
+        out = self._observe(name, addresses, ttl, now)
+        if self.coalesce_s > 0:
+            if len(self._recent) >= self.max_keys:
+                self._recent.clear()
+            self._recent[(name, ttl, *addresses)] = (now + self.coalesce_s, out)
+        return list(out)
+
+    def _coalesced(self, name: str, ttl: int, addresses: list[str], now: float) -> list[FluxResult] | None:
+        """The results of an identical answer (name, TTL, addresses) observed less than `coalesce_s`
+        ago, or None. A popular name is answered many times a second with the same records; each
+        repeat would only refresh the window's timestamps (by under `coalesce_s`, against a window
+        of an hour) and score the same state again, so it gets the same results without the work."""
+        if self.coalesce_s <= 0:
+            return None
+        hit = self._recent.get((name, ttl, *addresses))
+        if hit is None or hit[0] <= now:
+            return None
+        return list(hit[1])
+
+    def _observe(self, name: str, addresses: list[str], ttl: int, now: float) -> list[FluxResult]:
         out: list[FluxResult] = []
         flux = self._observe_flux(name, addresses, ttl, now)
         if flux is not None:
@@ -205,8 +232,10 @@ class FluxTracker:
         if not domain or domain == name:
             return None
         st: _Wild = self._bounded(self._wild, domain, _Wild)  # type: ignore[arg-type, assignment]
-        label = name[: -len(domain) - 1].split(".")[0]
-        st.add(name, now, answer, entropy(label))
+        seen = st.names.get(name)
+        # a name already in the window keeps its label, so its entropy (the costly part) is reused
+        h = seen[2] if seen is not None else entropy(name[: -len(domain) - 1].split(".")[0])
+        st.add(name, now, answer, h)
         while st.names and (len(st.names) > self.max_per_key or next(iter(st.names.values()))[0] < now - self.window_s):
             st.evict_oldest()
         if now < st.flagged_until:
