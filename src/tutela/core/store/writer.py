@@ -20,6 +20,7 @@ import orjson
 
 from tutela.core.findings import Verdict
 from tutela.core.store import spool
+from tutela.core.store.background import BackgroundFlusher
 from tutela.core.store.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,10 @@ def event_row(
     )
 
 
-class EventWriter:
+class EventWriter(BackgroundFlusher):
     """Collects events in memory and spools them in the background. Use as a context manager."""
+
+    thread_name = "tutela-event-writer"
 
     def __init__(
         self,
@@ -96,30 +99,16 @@ class EventWriter:
         ingest_interval: float | None = 5.0,
         max_buffer: int = 1_000_000,
     ) -> None:
+        super().__init__(flush_interval)
         self.home = Path(home)
         self.store_path = store_path or self.home / "events.duckdb"
-        self.flush_interval = flush_interval
         self.ingest_interval = ingest_interval
         self.max_buffer = max_buffer
         self.dropped = 0  # events refused because the buffer was full; exported as a metric
         self.written = 0
         self._rows: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_ingest = time.monotonic()
-
-    def __enter__(self) -> EventWriter:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tutela-event-writer", daemon=True)
-            self._thread.start()
 
     def append_row(self, row: tuple[Any, ...]) -> None:
         with self._lock:
@@ -155,11 +144,7 @@ class EventWriter:
         self.written += len(rows)
 
     def close(self, *, ingest: bool = True) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self.flush()
+        super().close()
         if ingest:
             self._ingest(blocking=True)
 
@@ -170,13 +155,12 @@ class EventWriter:
             log.warning("event ingest deferred: %s", exc)
         self._last_ingest = time.monotonic()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            try:
-                self.flush()
-            except Exception as exc:  # disk full, permissions: keep the rows, retry next tick
-                log.error("event spool write failed: %s", exc)
-                continue
-            due = self.ingest_interval is not None and time.monotonic() - self._last_ingest >= self.ingest_interval
-            if due:
-                self._ingest(blocking=False)
+    def tick(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # disk full, permissions: flush() kept the rows, retry next tick
+            log.error("event spool write failed: %s", exc)
+            return
+        due = self.ingest_interval is not None and time.monotonic() - self._last_ingest >= self.ingest_interval
+        if due:
+            self._ingest(blocking=False)

@@ -16,7 +16,6 @@ every answer; a popular name answers thousands of times a second, and one upsert
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -24,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tutela.core.store.background import BackgroundFlusher
 from tutela.dns.subjects import DnsResponse
-
-log = logging.getLogger(__name__)
 
 TYPES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 39: "DNAME"}
 NAME_TYPES = ("NS", "CNAME", "PTR", "DNAME")
@@ -46,8 +44,10 @@ def _norm_name(name: str) -> str:
     return name.rstrip(".").lower()
 
 
-class PassiveDnsRecorder:
+class PassiveDnsRecorder(BackgroundFlusher):
     """Use as a context manager, or `start()` ... `close()`. Thread-safe `observe()`."""
+
+    thread_name = "tutela-passive-dns"
 
     def __init__(
         self,
@@ -61,7 +61,7 @@ class PassiveDnsRecorder:
     ) -> None:
         self.home = Path(home)
         self.store_path = store_path or self.home / "events.duckdb"
-        self.flush_interval = flush_interval
+        super().__init__(flush_interval)
         self.max_pending = max_pending
         self.lock_timeout = lock_timeout
         self.clock = clock
@@ -69,20 +69,6 @@ class PassiveDnsRecorder:
         self.flushed = 0  # distinct keys upserted so far
         self._pending: dict[tuple[str, str, str], list[int]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> PassiveDnsRecorder:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="tutela-passive-dns", daemon=True)
-            self._thread.start()
 
     def observe(self, response: DnsResponse, ts: float | None = None) -> None:
         if response.rcode != 0 or not response.answers:
@@ -160,20 +146,6 @@ class PassiveDnsRecorder:
                 cur.execute(UPSERT_SQL)
             finally:
                 cur.close()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_interval):
-            try:
-                self.flush()
-            except Exception as exc:  # store busy or disk trouble: counts kept, retried next tick
-                log.warning("passive DNS flush deferred: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
