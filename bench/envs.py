@@ -1,0 +1,47 @@
+"""Peer environments for the benchmark suite: each peer group gets its own venv, never tutela's own.
+
+`bench/envs/<env>.txt` is a pinned pip requirements file; `ensure(env)` creates `bench/.venv-<env>` from it
+(once; again when the file changes) and returns that environment's python. Scripts call `peer_python(env)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVS = ROOT / "bench" / "envs"
+
+
+def venv_dir(env: str) -> Path:
+    return ROOT / "bench" / f".venv-{env}"
+
+
+def peer_python(env: str) -> Path:
+    python = venv_dir(env) / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"peer environment {env!r} missing: run `python -m bench.envs {env}` (or make bench)")
+    return python
+
+
+def ensure(env: str, base_python: str = "python3") -> Path:
+    requirements = ENVS / f"{env}.txt"
+    if not requirements.exists():
+        raise SystemExit(f"no requirements file {requirements}")
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    stamp = venv_dir(env) / ".requirements.sha256"
+    python = venv_dir(env) / "bin" / "python"
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return python
+    subprocess.run([base_python, "-m", "venv", "--clear", str(venv_dir(env))], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    stamp.write_text(digest)
+    return python
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or [p.stem for p in sorted(ENVS.glob("*.txt"))]:
+        print(name, ensure(name))
