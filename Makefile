@@ -46,7 +46,7 @@ pytest: install system-deps test-models
 
 test: install system-deps lint typecheck importlint pytest
 
-bench: install system-deps
+bench: install system-deps test-models
 	$(BIN)/python -m bench.run
 
 clean:
