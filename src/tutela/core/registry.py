@@ -15,10 +15,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from tutela.core.detector import Detector
 from tutela.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tutela.core.detector import Detector
 
 T = TypeVar("T")
 
@@ -80,12 +82,12 @@ class Registry(Generic[T]):
         return obj  # type: ignore[no-any-return]
 
 
-class DetectorRegistry(Registry[type[Detector[Any]]]):
+class DetectorRegistry(Registry["type[Detector[Any]]"]):
     """Detector classes by id, with the metadata the CLI, config and docs read."""
 
     @classmethod
     def load(cls) -> DetectorRegistry:
-        reg = Registry[type[Detector[Any]]].from_entry_points(DETECTORS)
+        reg = Registry["type[Detector[Any]]"].from_entry_points(DETECTORS)
         return cls(DETECTORS, reg._entries)
 
     def get(self, name: str) -> type[Detector[Any]]:
