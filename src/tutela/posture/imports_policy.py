@@ -64,7 +64,7 @@ _CRITICAL_MODULES = _words(
     # module names that only exist to smuggle a name past list-based scanners, and stdlib/torch corners
     # that run code (cross-checked with picklescan, modelscan and fickling: tests/posture/test_peer_globals.py)
     "__builtins__ eval exec compile _pyrepl numpy.testing torch.compile torch.utils.bottleneck "
-    "torch.jit.unsupported_tensor_ops logging.handlers logging.FileHandler _frozen_importlib "
+    "torch.jit.unsupported_tensor_ops torch._C logging.handlers logging.FileHandler _frozen_importlib "
     "_frozen_importlib_external _imp compileall py_compile syslog"
 )
 _HIGH_MODULES = _words(
@@ -264,6 +264,8 @@ def judge_global(module: str, name: str, mapped: tuple[str, str] | None = None) 
 def _judge_one(module: str, name: str) -> Judgement:
     if not module or not name or any(c in module + name for c in "\n\r\x00 /\\"):
         return Judgement(Severity.HIGH, "pickle.malformed-global", f"malformed global {module!r} {name!r}")
+    if not (module + name).isascii():  # homoglyphs: "оs" (Cyrillic о) reads as os to a person, not to a list
+        return Judgement(Severity.HIGH, "pickle.malformed-global", f"non-ASCII import name {module!r} {name!r}")
     if (module, name) in ALLOWED:  # exact pairs: no attribute walk can hide behind them
         return ALLOWED_JUDGEMENT
     danger = _dangerous(module, name)
