@@ -1,4 +1,6 @@
-"""Runs one peer scanner in-process over files; executed with bench/.venv-peers/bin/python.
+"""Runs one peer scanner in-process over files; executed with the peers' python (bench/envs/models.txt).
+
+The scanner's modules are imported before the clock starts, so times are scans, not imports.
 
 usage: _peer_runner.py SCANNER REPEAT FILE... -> JSON {file: {"detected", "error", "seconds": [..]}}
 """
@@ -33,6 +35,7 @@ def fickling(path: str) -> bool:
 def main() -> None:
     name, repeat, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     fn = {"picklescan": picklescan, "modelscan": modelscan, "fickling": fickling}[name]
+    __import__({"picklescan": "picklescan.scanner", "modelscan": "modelscan.modelscan", "fickling": "fickling"}[name])
     out = {}
     for path in files:
         times, detected, error = [], False, None
