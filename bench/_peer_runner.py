@@ -27,8 +27,14 @@ def modelscan(path: str) -> bool:
 
 
 def fickling(path: str) -> bool:
-    import fickling as fk
+    import zipfile
 
+    import fickling as fk
+    from fickling.analysis import Severity
+
+    if zipfile.is_zipfile(path):  # PyTorch and other zips: fickling's archive API scans their pickles
+        results = fk.scan_zip_archive(path, graceful=True)
+        return any(r.severity != Severity.LIKELY_SAFE for r in results.values())
     return not fk.is_likely_safe(path)
 
 

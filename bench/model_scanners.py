@@ -334,6 +334,13 @@ def main() -> None:
         "False positives per scanner: "
         + "; ".join(f"{n}: {', '.join(d['false_positives']) or 'none'}" for n, d in det.items()),
     ]
+    notes.append(
+        "How each peer is called (bench/_peer_runner.py): picklescan `scan_file_path` (with its 7z extra), modelscan "
+        "`ModelScan().scan`, fickling `is_likely_safe` for plain files and `scan_zip_archive` for zips (PyTorch "
+        "checkpoints); a fickling verdict other than LIKELY_SAFE counts as a detection, and fickling rates every "
+        "import outside the standard library (torch's own rebuild functions included) as likely unsafe, which is "
+        "where its false positives on benign files come from."
+    )
     if torch_pickle_mb is not None:
         notes.append(
             f"The PyTorch checkpoint holds {torch_pickle_mb:.3f} MB of pickle (data.pkl) beside its raw tensor "

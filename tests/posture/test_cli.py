@@ -84,7 +84,19 @@ def test_table_output(files, capsys):
     assert "os.system" in out and "critical" in out
 
 
-HEAVY_FOR_A_SCAN = ("numpy", "pyarrow", "duckdb", "pydantic", "yaml", "torch", "h5py", "py7zr", "onnx", "sklearn")
+HEAVY_FOR_A_SCAN = (
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "pydantic",
+    "yaml",
+    "importlib.metadata",
+    "torch",
+    "h5py",
+    "py7zr",
+    "onnx",
+    "sklearn",
+)
 
 
 @pytest.mark.parametrize("model", ["evil.pkl", "ok.pt"])
@@ -137,3 +149,13 @@ def test_configured_pipeline_is_used(files, tmp_path, capsys):
     cfg.write_text("detectors:\n  posture:\n    - id: posture.gguf\n")
     assert main(["--config", str(cfg), "posture", "scan-models", str(files["evil.pkl"]), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+def test_entry_points_read_without_importlib_metadata_match_it():
+    """core.registry reads entry points itself (start-up); it must agree with importlib.metadata."""
+    from importlib import metadata
+
+    from tutela.core.registry import entry_points
+
+    for group in ("tutela.commands", "tutela.detectors", "tutela.services", "console_scripts"):
+        assert sorted(entry_points(group)) == sorted((e.name, e.value) for e in metadata.entry_points(group=group))
