@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,7 +73,7 @@ def write_segment(home: Path, rows: Sequence[tuple[Any, ...]], *, fmt: str = "ar
     """Write rows atomically as one segment: Arrow IPC (fmt="arrow") or JSON lines (fmt="jsonl")."""
     directory = spool_dir(home)
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"{socket.gethostname()}-{os.getpid()}-{next(_seq):08d}-{os.urandom(3).hex()}"
+    name = f"{os.uname().nodename}-{os.getpid()}-{next(_seq):08d}-{os.urandom(3).hex()}"
     tmp = directory / f".{name}.tmp"
     if fmt == "jsonl":
         final = directory / f"{name}{JSON_SUFFIX}"
