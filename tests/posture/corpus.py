@@ -275,6 +275,209 @@ def npy_object_array(pkl: bytes) -> bytes:
 
 
 # ----------------------------------------------------------------------------- the corpus
+# ----------------------------------------------------------------------------- attacker's view
+def _g(module: str, name: str) -> bytes:  # GLOBAL (protocols 0-3)
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _s(text: bytes | str) -> bytes:  # BINUNICODE
+    b = text.encode() if isinstance(text, str) else text
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def getattr_import_chain() -> bytes:
+    """getattr(__import__('os'), 'system')('echo ...'): every step through builtins."""
+    return (
+        b"\x80\x02"
+        + _g("builtins", "getattr")
+        + b"("
+        + _g("builtins", "__import__")
+        + _s("os")
+        + b"\x85R"
+        + _s("system")
+        + b"tR"
+        + _s(PAYLOAD)
+        + b"\x85R."
+    )
+
+
+def partial_wrapper(module: str = "os", name: str = "system") -> bytes:
+    """functools.partial(module.name, payload)() : the callable hides inside a wrapper."""
+    return b"\x80\x02" + _g("functools", "partial") + _g(module, name) + _s(PAYLOAD) + b"\x86R)R."
+
+
+def reduce_wrapper() -> bytes:
+    """functools.reduce(os.system-like callable, [payload]) : calls through a higher-order function."""
+    return b"\x80\x02" + _g("functools", "reduce") + _g("os", "system") + b"]" + _s(PAYLOAD) + b"a" + b"\x86R."
+
+
+def attrgetter_on_module() -> bytes:
+    """operator.attrgetter('system')(<the os module, reached via importlib>)(payload)."""
+    return (
+        b"\x80\x02"
+        + _g("operator", "attrgetter")
+        + _s("system")
+        + b"\x85R"
+        + _g("importlib", "import_module")
+        + _s("os")
+        + b"\x85R\x85R"
+        + _s(PAYLOAD)
+        + b"\x85R."
+    )
+
+
+def methodcaller_on_module() -> bytes:
+    return (
+        b"\x80\x02"
+        + _g("_operator", "methodcaller")
+        + _s("system")
+        + _s(PAYLOAD)
+        + b"\x86R"
+        + _g("pydoc", "locate")
+        + _s("os")
+        + b"\x85R\x85R."
+    )
+
+
+def memo_callable_reuse() -> bytes:
+    """os.system memoised early, popped, buried under benign data, then fetched (BINGET) and called."""
+    return (
+        b"\x80\x02"
+        + _g("os", "system")
+        + b"q\x000"
+        + b"}q\x01"
+        + _s("lr")
+        + b"G?\xb9\x99\x99\x99\x99\x99\x9a"
+        + b"s0"
+        + b"h\x00"
+        + _s(PAYLOAD)
+        + b"\x85R."
+    )
+
+
+def extension_code(code: int = 0xF0) -> bytes:
+    """EXT1: the callable comes from copyreg's extension registry, chosen by whoever registered it."""
+    return b"\x80\x02\x82" + bytes([code]) + _s(PAYLOAD) + b"\x85R."
+
+
+def inst_odd_module(module: str = "os", name: str = "system") -> bytes:
+    """Protocol 0 INST with the payload as its argument; module names as the test picks."""
+    return b"(S'" + PAYLOAD + b"'\ni" + module.encode() + b"\n" + name.encode() + b"\n."
+
+
+def obj_from_getattr() -> bytes:
+    """OBJ whose class is built by getattr on a module object: no GLOBAL names os.system at all."""
+    return (
+        b"\x80\x01("
+        + _g("builtins", "getattr")
+        + b"("
+        + _g("importlib", "import_module")
+        + _s("os")
+        + b"tR"
+        + _s("system")
+        + b"tR"
+        + _s(PAYLOAD)
+        + b"o."
+    )
+
+
+def proto0_unicode_escape() -> bytes:
+    """Protocol 0 UNICODE ('V') with raw-unicode-escapes for the payload, and a '\r' in a comment-free stream."""
+    return b"cos\nsystem\n(V\\u0065cho tutela-test\ntR."
+
+
+def torch_load_nested() -> bytes:
+    """torch.load of an in-pickle BytesIO holding another (malicious) torch file."""
+    inner = torch_zip(global_call("os", "system"))
+    blob = b"B" + struct.pack("<I", len(inner)) + inner  # BINBYTES
+    return b"\x80\x03" + _g("torch", "load") + _g("io", "BytesIO") + blob + b"\x85R\x85R."
+
+
+def symlink_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("pickle")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        t.addfile(info)
+        data = pickle.dumps({"little_endian": True}, 2)
+        info = tarfile.TarInfo("sys_info")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def traversal_tar() -> bytes:
+    data = pickle.dumps({"a": 1}, 2)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo("../../.bashrc")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def gzip_bomb(mib: int = 64) -> bytes:
+    import gzip
+
+    return gzip.compress(b"\x00" * (mib << 20), compresslevel=9)
+
+
+def attacker() -> dict[str, bytes]:
+    """Ways around an allow-list design, each with a harmless payload (tests/posture/test_attacker.py)."""
+    return {
+        "atk_getattr_import_chain.pkl": getattr_import_chain(),
+        "atk_partial_os_system.pkl": partial_wrapper(),
+        "atk_partial_pydoc_pipepager.pkl": partial_wrapper("pydoc", "pipepager"),
+        "atk_reduce_wrapper.pkl": reduce_wrapper(),
+        "atk_attrgetter_importlib.pkl": attrgetter_on_module(),
+        "atk_methodcaller_pydoc_locate.pkl": methodcaller_on_module(),
+        "atk_copyreg_reconstructor_os.pkl": global_call("copyreg", "_reconstructor.__globals__", proto=4),
+        "atk_code_interact.pkl": global_call("code", "InteractiveInterpreter.runsource", proto=4),
+        "atk_codeop_compile.pkl": global_call("codeop", "compile_command"),
+        "atk_timeit.pkl": global_call("timeit", "timeit", b"__import__('os')"),
+        "atk_pty_spawn.pkl": global_call("pty", "spawn"),
+        "atk_idlelib_runcode.pkl": global_call("idlelib.pyshell", "ModifiedInterpreter.runcode", proto=4),
+        "atk_distutils_spawn.pkl": global_call("distutils.spawn", "spawn"),
+        "atk_setuptools_sandbox.pkl": global_call("setuptools.sandbox", "run_setup"),
+        "atk_multiprocessing_util.pkl": global_call("multiprocessing.util", "spawnv_passfds"),
+        "atk_shelve_open.pkl": global_call("shelve", "open"),
+        "atk_tempfile_then_open.pkl": global_call("tempfile", "mktemp")[:-1]
+        + b"0"
+        + global_call("builtins", "open")[2:],
+        "atk_torch_load_nested.pkl": torch_load_nested(),
+        "atk_torch_jit_load.pkl": global_call("torch.jit", "load"),
+        "atk_torch_c_import_ir.pkl": global_call("torch._C", "import_ir_module"),
+        "atk_numpy_f2py.pkl": global_call("numpy.f2py.crackfortran", "getlincoef"),
+        "atk_numpy_testing_runstring.pkl": global_call("numpy.testing._private.utils", "runstring"),
+        "atk_numpy_distutils_exec.pkl": global_call("numpy.distutils.exec_command", "exec_command"),
+        "atk_pandas_read_pickle.pkl": global_call("pandas", "read_pickle"),
+        "atk_joblib_load_nested.pkl": global_call("joblib", "load"),
+        "atk_dill_create_function.pkl": global_call("dill._dill", "_create_function"),
+        "atk_cloudpickle_make_function.pkl": global_call("cloudpickle.cloudpickle", "_make_function"),
+        "atk_py2_builtin_getattr.pkl": proto0_call("__builtin__", "getattr"),
+        "atk_builtins_module_name.pkl": global_call("__builtins__", "eval", b"1"),
+        "atk_proto0_unicode_escape.pkl": proto0_unicode_escape(),
+        "atk_memo_callable_reuse.pkl": memo_callable_reuse(),
+        "atk_ext1_code.pkl": extension_code(),
+        "atk_inst_dotted_module.pkl": inst_odd_module("os.path", "os.system"),
+        "atk_inst_homoglyph.pkl": inst_odd_module("\u043es", "system"),  # Cyrillic o
+        "atk_obj_from_getattr.pkl": obj_from_getattr(),
+        "atk_unicode_fullwidth.pkl": global_call("\uff4f\uff53", "system", proto=4),
+        "atk_zip_in_zip_in_tar.tar": tar_of(
+            {"outer.zip": zip_of({"inner.zip": zip_of({"m.pkl": global_call("os", "system")})})}
+        ),
+        "atk_tar_symlink.tar": symlink_tar(),
+        "atk_tar_traversal.tar": traversal_tar(),
+        "atk_zip_traversal.zip": zip_of({"../../evil.pkl": pickle.dumps({"a": 1}, 2)}),
+        "atk_gzip_bomb.pkl.gz": gzip_bomb(),
+        "atk_logging_filehandler.pkl": global_call("logging", "FileHandler", b"/tmp/tutela-test"),
+        "atk_uuid_get_command_stdout.pkl": global_call("uuid", "_get_command_stdout", b"echo"),
+        "atk_asyncio_subprocess.pkl": global_call("asyncio.subprocess", "create_subprocess_shell"),
+        "atk_ssl_get_cert.pkl": global_call("ssl", "get_server_certificate"),
+    }
+
+
 def malicious() -> dict[str, bytes]:
     """name -> bytes; every one must be flagged at blocking severity (high or critical)."""
     evil = global_call("os", "system")
@@ -373,6 +576,7 @@ def malicious() -> dict[str, bytes]:
         "safetensors_header_bounds.safetensors": struct.pack("<Q", 1 << 20) + b'{"a": 1}',
         "polyglot_pickle_zip.pt": evil[:-1] + b"." + zip_of({"x/data.pkl": evil}),
     }
+    out.update(attacker())
     return out
 
 

@@ -84,22 +84,63 @@ def test_table_output(files, capsys):
     assert "os.system" in out and "critical" in out
 
 
-def test_startup_is_light():
-    """The CLI imports no heavy library, and `--help` starts well within the 0.5 s budget."""
+HEAVY_FOR_A_SCAN = (
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "pydantic",
+    "yaml",
+    "importlib.metadata",
+    "torch",
+    "h5py",
+    "py7zr",
+    "onnx",
+    "sklearn",
+)
+
+
+@pytest.mark.parametrize("model", ["evil.pkl", "ok.pt"])
+def test_scan_models_imports_nothing_heavy(files, tutela_home, model):
+    """`tutela posture scan-models FILE` (defaults, events on) imports no store engine, numpy, pydantic or YAML."""
     code = (
-        "import sys, tutela.cli, tutela.cli.posture, tutela.posture.scanner, tutela.posture.detectors;"
-        "heavy = {'numpy', 'torch', 'h5py', 'py7zr', 'onnx', 'sklearn'} & set(sys.modules); print(sorted(heavy))"
+        "import sys\n"
+        "from tutela.cli import main\n"
+        f"rc = main(['posture', 'scan-models', {str(files[model])!r}, '--format', 'json'])\n"
+        f"print(rc, sorted(m for m in {HEAVY_FOR_A_SCAN!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    rc, heavy = out.strip().splitlines()[-1].split(" ", 1)
+    assert heavy == "[]"
+    assert rc == ("1" if model == "evil.pkl" else "0")
+    assert list((tutela_home / "spool").glob("*.jsonl"))  # the event was still recorded
+
+
+def test_configured_scan_loads_settings(files, tmp_path):
+    """With a config file the settings (pydantic, YAML) are read: the fast path never skips configuration."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("policy:\n  posture:\n    on_error: closed\n")
+    code = (
+        "import sys\n"
+        "from tutela.cli import main\n"
+        f"main(['--config', {str(cfg)!r}, 'posture', 'scan-models', {str(files['ok.pt'])!r}])\n"
+        "print('yaml' in sys.modules and 'pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "True"
+
+
+def test_startup_time(files):
+    """Start-up well within the 0.5 s budget (measured on an idle machine: bench/model_scanners.py)."""
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "tutela", "posture", "scan-models", "--help"], capture_output=True, check=True
+            [sys.executable, "-m", "tutela", "posture", "scan-models", str(files["ok.pt"])],
+            capture_output=True,
+            check=True,
         )
         times.append(time.perf_counter() - t0)
-    assert min(times) < 4.0  # 0.5 s target on an idle machine; this one is shared (see docs/benchmarks.md)
+    assert min(times) < 2.0  # generous: this 2-core machine is shared; the benchmark reports the real figure
 
 
 def test_configured_pipeline_is_used(files, tmp_path, capsys):
@@ -108,3 +149,13 @@ def test_configured_pipeline_is_used(files, tmp_path, capsys):
     cfg.write_text("detectors:\n  posture:\n    - id: posture.gguf\n")
     assert main(["--config", str(cfg), "posture", "scan-models", str(files["evil.pkl"]), "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["findings"] == []
+
+
+def test_entry_points_read_without_importlib_metadata_match_it():
+    """core.registry reads entry points itself (start-up); it must agree with importlib.metadata."""
+    from importlib import metadata
+
+    from tutela.core.registry import entry_points
+
+    for group in ("tutela.commands", "tutela.detectors", "tutela.services", "console_scripts"):
+        assert sorted(entry_points(group)) == sorted((e.name, e.value) for e in metadata.entry_points(group=group))

@@ -2,6 +2,9 @@
 
 Command groups register themselves through the `tutela.commands` entry points, so a pillar's
 commands appear when the pillar is installed. `main(argv) -> int` is testable in-process.
+
+Start-up is part of the interface (`tutela posture scan-models` in CI, `tutela runtime scan` in hooks):
+when argv names a group, only that group's module is imported; `tutela --help` imports them all.
 """
 
 from __future__ import annotations
@@ -18,7 +21,23 @@ from tutela.core.errors import TutelaError
 from tutela.core.registry import COMMANDS, Registry
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_group(argv: Sequence[str], names: Sequence[str]) -> str | None:
+    """The command group argv names (its first positional argument), if it is an entry point's name."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--config":
+            skip = True
+        elif not token.startswith("-"):
+            return token if token in names else None
+        elif token == "--":
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with argv, only the group it names is imported (all of them otherwise)."""
     parser = argparse.ArgumentParser(
         prog="tutela", description="tutela: open, self-hosted security for DNS and for AI."
     )
@@ -29,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     groups = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = Registry[object].from_entry_points(COMMANDS)
-    for name in commands.names():
+    names = commands.names()
+    wanted = _named_group(argv, names) if argv is not None else None
+    if wanted is not None:
+        commands.get(wanted)(groups)  # type: ignore[operator]
+        if wanted in groups.choices:
+            return parser
+        names = [n for n in names if n != wanted]  # an entry point that registers other names: load them all
+    for name in names:
         register = commands.get(name)
         register(groups)  # type: ignore[operator]
     return parser
@@ -39,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
         handler = getattr(args, "handler", None)
         if handler is None:

@@ -1,4 +1,8 @@
-"""What every CLI command receives: parsed settings (loaded once, lazily) and output helpers."""
+"""What every CLI command receives: parsed settings (loaded once, lazily) and output helpers.
+
+Importing this module is cheap on purpose (no pydantic, YAML or store): `tutela <group> ...` imports
+only that group's module, and a command pays for settings, detectors and the store when it uses them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,11 @@ import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from tutela.core.config import TutelaSettings, load_settings
-from tutela.core.registry import DetectorRegistry
+if TYPE_CHECKING:
+    from tutela.core.config import TutelaSettings
+    from tutela.core.registry import DetectorRegistry
 
 T = TypeVar("T")
 
@@ -30,12 +35,37 @@ class CliContext:
     @property
     def detectors(self) -> DetectorRegistry:
         if self._detectors is None:
+            from tutela.core.registry import DetectorRegistry
+
             self._detectors = DetectorRegistry.load()
         return self._detectors
 
     @property
+    def configured(self) -> bool:
+        """Whether any setting differs from the defaults: a config file, or a TUTELA_<KEY> variable.
+
+        Commands on a start-up budget read `settings` only when this is true (YAML and pydantic cost
+        ~0.1-0.2 s); otherwise `home` and the defaults are all there is.
+        """
+        import os
+
+        from tutela.core.paths import config_path, env_overrides
+
+        return config_path(self.config, os.environ) is not None or bool(env_overrides(os.environ))
+
+    @property
+    def home(self) -> Path:
+        if self._settings is not None or self.configured:
+            return self.settings.home
+        from tutela.core.paths import default_home
+
+        return default_home()
+
+    @property
     def settings(self) -> TutelaSettings:
         if self._settings is None:
+            from tutela.core.config import load_settings
+
             self._settings = load_settings(self.config, detectors=self.detectors)
         return self._settings
 

@@ -1,7 +1,9 @@
 """`tutela posture scan-models PATH...`: scan model files without loading them.
 
 Exit codes: 0 clean, 1 a finding at or above --fail-on (default high), 2 usage error.
-Every scanned file is also written to the event store as a posture event.
+Every scanned file is also written to the event store as a posture event: spooled as JSON lines
+(no pyarrow or DuckDB on this path, which must start in well under 0.5 s) and ingested by the
+next reader of the store (`tutela events`, the API, a running service).
 """
 
 from __future__ import annotations
@@ -77,22 +79,27 @@ def _scan_models(args: argparse.Namespace, ctx: CliContext) -> int:
         if not os.path.exists(p):
             raise ConfigError(f"no such file or folder: {p}")
     limits = ScanLimits(max_seconds=args.max_seconds) if args.max_seconds else ScanLimits()
-    settings = ctx.settings
-    from tutela.core.models import ModelCache
-    from tutela.core.pipeline import DetectorSpec, build_detector
+    if ctx.configured:  # a config file or TUTELA_ overrides: the configured posture pipeline and policy
+        settings = ctx.settings
+        from tutela.core.models import ModelCache
+        from tutela.core.pipeline import DetectorSpec, build_detector
 
-    models = ModelCache()
-    # The configured posture pipeline; otherwise every registered posture detector.
-    names = [n for n in ctx.detectors.names() if n.startswith("posture.")]  # no other pillar is imported
-    specs = settings.detectors.get("posture") or [DetectorSpec(id=n) for n in names]
-    detectors = [build_detector(ctx.detectors, s, models) for s in specs if s.enabled] or None
-    scanner = ModelScanner(detectors=detectors, policy=Policy(settings.policy_for("posture")), limits=limits)
+        models = ModelCache()
+        names = [n for n in ctx.detectors.names() if n.startswith("posture.")]  # no other pillar is imported
+        specs = settings.detectors.get("posture") or [DetectorSpec(id=n) for n in names]
+        detectors = [build_detector(ctx.detectors, s, models) for s in specs if s.enabled] or None
+        policy = Policy(settings.policy_for("posture"))
+        home, store_path = settings.home, settings.store_path
+    else:  # the defaults, without reading settings (no YAML or pydantic on this path: start-up <= 0.5 s)
+        detectors, policy = None, Policy(on_error="closed")
+        home = ctx.home
+        store_path = home / "events.duckdb"
+    scanner = ModelScanner(detectors=detectors, policy=policy, limits=limits)
     writer = None
     if not args.no_events:
         from tutela.core.store import EventWriter
 
-        writer = EventWriter(settings.home, settings.store_path, ingest_interval=None)
-        writer.start()
+        writer = EventWriter(home, store_path, ingest_interval=None, segment_format="jsonl")
     rows: list[dict[str, Any]] = []
     files: list[dict[str, Any]] = []
     try:
@@ -117,7 +124,7 @@ def _scan_models(args: argparse.Namespace, ctx: CliContext) -> int:
                 )
     finally:
         if writer is not None:
-            writer.close()
+            writer.flush()  # one segment, written now; the store ingests it when next read
     worst = max((Severity.parse(r["severity"]) for r in rows), default=None)
     if args.format == "json":
         emit_json({"findings": rows, "files": files})

@@ -20,20 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tutela.core.errors import ConfigError
 from tutela.core.models import ModelCache
+from tutela.core.paths import ENV_PREFIX as ENV_PREFIX
+from tutela.core.paths import config_path as config_path
+from tutela.core.paths import default_home as default_home
 from tutela.core.pipeline import DetectorSpec, build_detector
 from tutela.core.policy import PILLARS, PolicyConfig
 from tutela.core.registry import SETTINGS, DetectorRegistry, Registry
 
-ENV_PREFIX = "TUTELA_"
 MAX_CONFIG_BYTES = 4 << 20
-
-
-def default_home(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("TUTELA_HOME"):
-        return Path(env["TUTELA_HOME"]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "tutela"
 
 
 class _Section(BaseModel):
@@ -147,15 +141,6 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-def config_path(explicit: Path | str | None, env: Mapping[str, str]) -> Path | None:
-    if explicit:
-        return Path(explicit).expanduser()
-    if env.get("TUTELA_CONFIG"):
-        return Path(env["TUTELA_CONFIG"]).expanduser()
-    candidate = default_home(env) / "config.yaml"
-    return candidate if candidate.is_file() else None
 
 
 def load_settings(

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from tutela.core.findings import Finding
 from tutela.core.models import ModelCache
 
+if TYPE_CHECKING:
+    from tutela.core._schemas import DetectorConfig as DetectorConfig
+
 S_contra = TypeVar("S_contra", contravariant=True)
 
 
-class DetectorConfig(BaseModel):
-    """Base of every detector's `Config`: unknown keys are errors, values are immutable."""
+def __getattr__(name: str) -> Any:
+    # DetectorConfig (a pydantic model) is built on first use: running detectors never imports pydantic.
+    if name == "DetectorConfig":
+        from tutela.core import _schemas
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+        return _schemas.DetectorConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,8 @@ class ModelRef:
     filename: str
 
     def path(self) -> Path:
+        from importlib import resources  # on use: importlib.resources pulls in tempfile (start-up)
+
         return Path(str(resources.files(self.package).joinpath(self.filename)))
 
     @property

@@ -6,10 +6,8 @@ verdict, and the policy's `on_error` decides whether that fails open or closed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from tutela.core.detector import Detector, ScanContext
 from tutela.core.errors import ConfigError
@@ -18,22 +16,26 @@ from tutela.core.models import ModelCache
 from tutela.core.policy import Policy
 from tutela.core.registry import DetectorRegistry
 
+if TYPE_CHECKING:
+    from tutela.core._schemas import DetectorSpec as DetectorSpec
+
 S = TypeVar("S")
 
 
-class DetectorSpec(BaseModel):
-    """One entry of a pipeline in config: `{id: dns.dga, params: {...}}`."""
+def __getattr__(name: str) -> Any:
+    # DetectorSpec (a pydantic model) is built on first use: running a pipeline never imports pydantic.
+    if name == "DetectorSpec":
+        from tutela.core import _schemas
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str
-    enabled: bool = True
-    params: Mapping[str, Any] = Field(default_factory=dict)
+        return _schemas.DetectorSpec
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_detector(
     registry: DetectorRegistry, spec: DetectorSpec, models: ModelCache, where: str = "config"
 ) -> Detector[Any]:
+    from pydantic import ValidationError
+
     klass = registry.get(spec.id)
     try:
         config = klass.Config(**dict(spec.params))

@@ -11,11 +11,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import TYPE_CHECKING, Any, Literal
 
 from tutela.core.findings import Action, DetectorFailure, Finding, Severity, Verdict
+
+if TYPE_CHECKING:
+    from tutela.core._schemas import PolicyConfig as PolicyConfig
+    from tutela.core._schemas import PolicyRule as PolicyRule
 
 PILLARS = ("dns", "runtime", "posture", "access", "copilot")
 
@@ -28,42 +30,14 @@ DEFAULT_SEVERITY_ACTIONS: dict[Severity, Action] = {
 }
 
 
-class PolicyRule(BaseModel):
-    """Match findings by glob on detector, category and rule, and by minimum severity/confidence."""
+def __getattr__(name: str) -> Any:
+    # PolicyRule and PolicyConfig (pydantic models) are built on first use: `Policy()` and
+    # `Policy(on_error="closed")` decide verdicts without importing pydantic.
+    if name in ("PolicyRule", "PolicyConfig"):
+        from tutela.core import _schemas
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    detector: str = "*"
-    category: str = "*"
-    rule: str = "*"
-    min_severity: Severity = Severity.INFO
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0)
-    action: Action
-
-    @field_validator("min_severity", mode="before")
-    @classmethod
-    def _severity(cls, value: object) -> Severity:
-        if isinstance(value, Severity | str | int):
-            return Severity.parse(value)
-        raise ValueError(f"invalid severity {value!r}")
-
-
-class PolicyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rules: tuple[PolicyRule, ...] = ()
-    severity_actions: dict[str, Action] = Field(
-        default_factory=lambda: {str(s): a for s, a in DEFAULT_SEVERITY_ACTIONS.items()}
-    )
-    on_error: Literal["open", "closed"] = "open"
-
-    @field_validator("severity_actions")
-    @classmethod
-    def _known_severities(cls, value: dict[str, Action]) -> dict[str, Action]:
-        merged = {str(s): a for s, a in DEFAULT_SEVERITY_ACTIONS.items()}
-        for key, action in value.items():
-            merged[str(Severity.parse(key))] = action
-        return merged
+        return getattr(_schemas, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class _CompiledRule:
@@ -91,11 +65,29 @@ class _CompiledRule:
 class Policy:
     """Decides verdicts. Cheap to call with no findings, which is the common case inline."""
 
-    def __init__(self, config: PolicyConfig | None = None) -> None:
-        self.config = config or PolicyConfig()
-        self._rules = [_CompiledRule(r, i) for i, r in enumerate(self.config.rules)]
-        self._by_severity = {Severity.parse(k): Action(v) for k, v in self.config.severity_actions.items()}
+    def __init__(
+        self, config: PolicyConfig | None = None, *, on_error: Literal["open", "closed"] | None = None
+    ) -> None:
+        """`Policy(config)`, or the defaults (no rules, severity actions) failing open or as `on_error` says."""
+        if config is not None and on_error is not None:
+            raise TypeError("pass either a PolicyConfig or on_error, not both")
+        self._config = config
+        self.on_error: Literal["open", "closed"] = config.on_error if config is not None else (on_error or "open")
+        self._rules = [_CompiledRule(r, i) for i, r in enumerate(config.rules)] if config is not None else []
+        self._by_severity = (
+            {Severity.parse(k): Action(v) for k, v in config.severity_actions.items()}
+            if config is not None
+            else dict(DEFAULT_SEVERITY_ACTIONS)
+        )
         self._allow = Verdict(action=Action.ALLOW)
+
+    @property
+    def config(self) -> PolicyConfig:
+        if self._config is None:
+            from tutela.core._schemas import PolicyConfig
+
+            self._config = PolicyConfig(on_error=self.on_error)
+        return self._config
 
     def action_for(self, finding: Finding) -> tuple[Action, str]:
         """The action for one finding, and why (which rule or which severity default)."""
@@ -124,7 +116,7 @@ class Policy:
                 f"confidence={f.confidence:.3f} -> {action} ({why})"
             )
         for failure in failures:
-            if self.config.on_error == "closed":
+            if self.on_error == "closed":
                 actions.append(Action.BLOCK)
                 reasons.append(f"{failure.detector} failed ({failure.error}) -> block (fail closed)")
             else:

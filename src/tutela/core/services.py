@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tutela.core.config import TutelaSettings
 from tutela.core.errors import ServiceError
+
+if TYPE_CHECKING:
+    from tutela.core.config import TutelaSettings
 
 
 @dataclass(frozen=True, slots=True)

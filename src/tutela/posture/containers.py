@@ -135,6 +135,9 @@ def _zip_members(a: Artifact, budget: Budget, out: Expansion, listing: zipread.Z
             continue
         seen.add((m.header_offset, m.name))
         budget.deadline.check()
+        for n in {m.name, m.local_name or m.name}:
+            if _unsafe_path(n):
+                out.issues.append(_path_issue(a, n))
         label = m.name if m.local_name in (None, m.name) else f"{m.name} (local name {m.local_name})"
         try:
             buf, s, e, note_ = zipread.read_member(a.data, m, a.end, max_out=_cap(budget, m.compressed_size))
@@ -178,6 +181,22 @@ def _zip_members(a: Artifact, budget: Budget, out: Expansion, listing: zipread.Z
         _expand(child, budget, out, kind)
 
 
+def _unsafe_path(name: str) -> bool:
+    """A member name that extraction would write outside its folder (absolute, drive, or `..`)."""
+    n = name.replace("\\", "/")
+    return n.startswith("/") or (len(n) > 1 and n[1] == ":") or ".." in n.split("/")
+
+
+def _path_issue(a: Artifact, name: str) -> Issue:
+    return Issue(
+        "archive.path-traversal",
+        Severity.HIGH,
+        "file-access",
+        f"member {name!r} would be extracted outside its folder",
+        a.member,
+    )
+
+
 def _octal(field_: bytes) -> int:
     if field_[:1] and field_[0] & 0x80:  # GNU base-256
         return int.from_bytes(field_[1:], "big")
@@ -214,7 +233,22 @@ def _tar(a: Artifact, budget: Budget, out: Expansion) -> None:
         elif typeflag == b"x":
             m = re.search(rb"\d+ path=([^\n]*)\n", bytes(a.data[data : data + min(size, 65536)]))
             long_name = m.group(1).decode("utf-8", "replace") if m else None
+        elif typeflag in (b"1", b"2"):  # hard or symbolic link: extracting it reads or writes elsewhere
+            target = header[157:257].split(b"\x00", 1)[0].decode("utf-8", "replace")
+            out.issues.append(
+                Issue(
+                    "archive.link",
+                    Severity.HIGH,
+                    "file-access",
+                    f"tar member {long_name or name!r} is a {'hard' if typeflag == b'1' else 'symbolic'} link "
+                    f"to {target!r}; model archives hold files only",
+                    a.member,
+                )
+            )
+            long_name = None
         elif typeflag in (b"0", b"\x00", b"7"):
+            if _unsafe_path(long_name or name):
+                out.issues.append(_path_issue(a, long_name or name))
             child = a.child(long_name or name, None, data, data + size)
             long_name = None
             _expand(child, budget, out, identify(child))

@@ -9,9 +9,9 @@ becomes a finding here (never a silent pass).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.detector import ScanContext
 from tutela.core.errors import ResourceLimitExceeded
 from tutela.core.findings import Finding, Severity
 from tutela.core.models import ModelCache
@@ -21,7 +21,20 @@ from tutela.posture.issues import Issue, limit_exceeded, to_finding, unparsable
 from tutela.posture.limits import Budget, ScanLimits
 from tutela.posture.sniff import MODEL_SUFFIXES
 
+if TYPE_CHECKING:
+    from tutela.core.detector import DetectorConfig
+
 LIMITS_KEY = "posture.limits"
+
+
+class _NoParams:
+    """`Config` of the posture detectors (they take no parameters): core's DetectorConfig, resolved on
+    first use, so that scanning with the defaults never imports pydantic."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> type[DetectorConfig]:
+        from tutela.core.detector import DetectorConfig
+
+        return DetectorConfig
 
 
 def expansion_for(subject: Artifact, ctx: ScanContext) -> tuple[Expansion, Budget]:
@@ -43,11 +56,11 @@ class PostureDetector:
     pillar: ClassVar[str] = "posture"
     categories: ClassVar[tuple[str, ...]] = ("code-execution", "malformed", "resource-limit")
     description: ClassVar[str] = ""
-    Config: ClassVar[type[DetectorConfig]] = DetectorConfig
+    Config: ClassVar[Any] = _NoParams()
     kinds: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: DetectorConfig | None = None, models: ModelCache | None = None) -> None:
-        self.config = config or self.Config()
+        self.config = config  # None: the defaults (there are no parameters)
 
     def detect(self, subject: Artifact, ctx: ScanContext) -> Iterable[Finding]:
         exp, budget = expansion_for(subject, ctx)

@@ -60,7 +60,12 @@ _CRITICAL_MODULES = _words(
     "pexpect sh plumbum invoke fabric sklearn.externals.joblib.load sklearn.utils._testing scipy.weave "
     "keras.utils.get_file tensorflow.keras.utils.get_file mlflow.pyfunc transformers.dynamic_module_utils "
     "git docker psutil win32api win32com win32process pywintypes multiprocess scapy websocket websockets zmq grpc "
-    "redis pymongo sqlalchemy psycopg2 pycurl httplib2 httplib mechanize selenium playwright"
+    "redis pymongo sqlalchemy psycopg2 pycurl httplib2 httplib mechanize selenium playwright "
+    # module names that only exist to smuggle a name past list-based scanners, and stdlib/torch corners
+    # that run code (cross-checked with picklescan, modelscan and fickling: tests/posture/test_peer_globals.py)
+    "__builtins__ eval exec compile _pyrepl numpy.testing torch.compile torch.utils.bottleneck "
+    "torch.jit.unsupported_tensor_ops torch._C logging.handlers logging.FileHandler _frozen_importlib "
+    "_frozen_importlib_external _imp compileall py_compile syslog"
 )
 _HIGH_MODULES = _words(
     "numpy.save numpy.savez numpy.savez_compressed numpy.savetxt numpy.fromfile numpy.loadtxt numpy.genfromtxt "
@@ -72,7 +77,7 @@ _HIGH_MODULES = _words(
     "builtins.classmethod builtins.staticmethod builtins.property builtins.memoryview builtins.print "
     "builtins.exit builtins.quit __builtin__.type inspect gc weakref resource fcntl termios grp pwd spwd "
     "crypt atexit faulthandler tracemalloc select selectors mailbox email.message_from_file "
-    "string.Formatter string.Template"
+    "string.Formatter string.Template joblib sklearn.externals.joblib test difflib platform"
 )
 _BARE_DANGEROUS = frozenset(
     _words(
@@ -181,7 +186,16 @@ _FUNC_OK = {
 }
 _CYTHON_LIBS = frozenset({"numpy", "sklearn", "scipy", "xgboost", "lightgbm", "catboost", "pandas", "tokenizers"})
 # Known ML namespaces: an unlisted name there is unknown (MEDIUM), like third-party classes.
-_STDLIB = frozenset(sys.stdlib_module_names) | {"__builtin__", "copy_reg", "commands", "cPickle", "exceptions"}
+_STDLIB = frozenset(sys.stdlib_module_names) | {
+    "__builtin__",
+    "__builtins__",
+    "copy_reg",
+    "commands",
+    "cPickle",
+    "exceptions",
+    "test",  # the regression-test package (test.support spawns interpreters); not in stdlib_module_names
+    "_pyrepl",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +264,8 @@ def judge_global(module: str, name: str, mapped: tuple[str, str] | None = None) 
 def _judge_one(module: str, name: str) -> Judgement:
     if not module or not name or any(c in module + name for c in "\n\r\x00 /\\"):
         return Judgement(Severity.HIGH, "pickle.malformed-global", f"malformed global {module!r} {name!r}")
+    if not (module + name).isascii():  # homoglyphs: "оs" (Cyrillic о) reads as os to a person, not to a list
+        return Judgement(Severity.HIGH, "pickle.malformed-global", f"non-ASCII import name {module!r} {name!r}")
     if (module, name) in ALLOWED:  # exact pairs: no attribute walk can hide behind them
         return ALLOWED_JUDGEMENT
     danger = _dangerous(module, name)

@@ -6,24 +6,34 @@ Exceeding a limit is never a silent pass: the scanner turns it into a finding (f
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from tutela.core.errors import ResourceLimitExceeded
+from tutela.core.errors import ConfigError, ResourceLimitExceeded
 
 
-class ScanLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanLimits:
+    """Per-file bounds (a dataclass, not a pydantic model: the scan path stays free of pydantic)."""
 
-    max_depth: int = Field(6, ge=1, le=32, description="containers nested deeper than this are not opened")
-    max_expanded_bytes: int = Field(8 << 30, ge=1 << 20, description="total bytes decompressed per file")
-    max_ratio: float = Field(250.0, ge=2.0, description="decompressed/compressed ratio above which a member is a bomb")
-    ratio_floor_bytes: int = Field(16 << 20, description="outputs smaller than this are never judged by ratio")
-    max_members: int = Field(100_000, ge=1, description="members per archive")
-    max_seconds: float = Field(120.0, gt=0, description="wall-clock budget per top-level file")
-    max_stack: int = Field(5_000_000, ge=1000, description="pickle machine stack and memo entries")
-    max_header_bytes: int = Field(100 << 20, description="safetensors/GGUF/JSON headers larger than this are refused")
+    max_depth: int = 6  # containers nested deeper than this are not opened (1..32)
+    max_expanded_bytes: int = 8 << 30  # total bytes decompressed per file (>= 1 MiB)
+    max_ratio: float = 250.0  # decompressed/compressed ratio above which a member is a bomb (>= 2)
+    ratio_floor_bytes: int = 16 << 20  # outputs smaller than this are never judged by ratio
+    max_members: int = 100_000  # members per archive
+    max_seconds: float = 120.0  # wall-clock budget per top-level file
+    max_stack: int = 5_000_000  # pickle machine stack and memo entries (>= 1000)
+    max_header_bytes: int = 100 << 20  # safetensors/GGUF/JSON headers larger than this are refused
+
+    def __post_init__(self) -> None:
+        lower = {"max_depth": 1, "max_expanded_bytes": 1 << 20, "max_ratio": 2.0, "max_members": 1, "max_stack": 1000}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"scan limit {f.name}: a number is required, not {value!r}")
+            if value < lower.get(f.name, 0) or (f.name == "max_seconds" and value <= 0):
+                raise ConfigError(f"scan limit {f.name}={value!r} is below its minimum")
+        if self.max_depth > 32:
+            raise ConfigError(f"scan limit max_depth={self.max_depth} is above its maximum of 32")
 
 
 class Deadline:

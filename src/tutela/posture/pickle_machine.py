@@ -9,15 +9,33 @@ have executed before the break (`error` holds where and why).
 
 Payloads (BINBYTES, BINUNICODE, ...) are skipped as zero-copy windows, so the cost grows with
 the number of opcodes, not with the size of the data they carry.
+
+The pickle side of posture, module by module: pickle_reader (opcode arguments), this machine
+(stack, memo, marks, calls), pickle_values (the symbolic values and the report), pickle_joblib
+(arrays joblib writes inside the stream), imports_policy (the judgement of each global) and
+pickle_scan (machine + policy + nested payloads -> issues).
 """
 
 from __future__ import annotations
 
-import codecs
 import struct
 from typing import Any
 
 from tutela.posture.limits import Deadline
+from tutela.posture.pickle_joblib import follow_joblib_array
+from tutela.posture.pickle_reader import I32 as _I32
+from tutela.posture.pickle_reader import U16 as _U16
+from tutela.posture.pickle_reader import U32 as _U32
+from tutela.posture.pickle_reader import U64 as _U64
+from tutela.posture.pickle_reader import (
+    memo_index,
+    read_global,
+    read_line,
+    text_int,
+    text_long,
+    text_string,
+    text_unicode,
+)
 from tutela.posture.pickle_values import (
     BIGINT,
     BUFFER,
@@ -38,14 +56,8 @@ from tutela.posture.pickle_values import (
     SymDict,
     SymList,
     decode_arg,
-    dtype_info,
     map_py2,
 )
-
-_U16 = struct.Struct("<H").unpack_from
-_U32 = struct.Struct("<I").unpack_from
-_I32 = struct.Struct("<i").unpack_from
-_U64 = struct.Struct("<Q").unpack_from
 
 
 class PickleMachine:
@@ -67,13 +79,6 @@ class PickleMachine:
         self.deadline = deadline
         self.max_stack = max_stack
         self.joblib = joblib
-
-    # ------------------------------------------------------------------ helpers
-    def _line(self, pos: int) -> tuple[bytes, int]:
-        nl = self.buf.find(b"\n", pos, self.end)
-        if nl < 0:
-            raise PickleError("line not terminated")
-        return bytes(self.buf[pos:nl]), nl + 1
 
     def run(self) -> PickleReport:
         report = PickleReport(start=self.start)
@@ -257,7 +262,7 @@ class PickleMachine:
                         if isinstance(obj.func, GlobalRef):
                             events.append(Event("build", at, obj.func))
                             if self.joblib and (obj.func.module, obj.func.name) in JOBLIB_WRAPPERS:
-                                pos = self._joblib_array(r, stack, obj, pos)
+                                pos = follow_joblib_array(self.buf, self.end, r, stack, obj, pos, self._run_nested)
                 elif op == 0x42 or op == 0x43 or op == 0x8E or op == 0x96:  # BINBYTES, SHORT_BINBYTES, 8, BYTEARRAY8
                     if op == 0x43:
                         size = buf[pos]
@@ -327,9 +332,8 @@ class PickleMachine:
                         events.append(Event("dynamic-global", at, None, "STACK_GLOBAL with a non-literal name"))
                         push(GlobalRef(str(module)[:200], str(name)[:200], at, proto))
                 elif op == 0x63:  # GLOBAL
-                    mod_b, pos = self._line(pos)
-                    name_b, pos = self._line(pos)
-                    push(make_global(mod_b.decode("utf-8", "replace"), name_b.decode("utf-8", "replace"), at))
+                    module, name, pos = read_global(buf, pos, end)
+                    push(make_global(module, name, at))
                 elif op == 0x81:  # NEWOBJ
                     args = pop()
                     cls = pop()
@@ -400,55 +404,38 @@ class PickleMachine:
                     sd.add(list(zip(items[::2], items[1::2], strict=True)))
                     push(sd)
                 elif op == 0x69:  # INST: module\nname\n, args from mark
-                    mod_b, pos = self._line(pos)
-                    name_b, pos = self._line(pos)
+                    module, name, pos = read_global(buf, pos, end)
                     args = tuple(pop_mark())
-                    ref = make_global(mod_b.decode("utf-8", "replace"), name_b.decode("utf-8", "replace"), at)
-                    push(call(ref, args, at, "inst"))
+                    push(call(make_global(module, name, at), args, at, "inst"))
                 elif op == 0x6F:  # OBJ: cls and args from mark
                     items = pop_mark()
                     if not items:
                         raise PickleError("OBJ without a class")
                     push(call(items[0], tuple(items[1:]), at, "obj"))
                 elif op == 0x70:  # PUT
-                    line, pos = self._line(pos)
-                    try:
-                        memo[int(line)] = stack[-1] if stack else None
-                    except ValueError:
-                        raise PickleError("invalid PUT index") from None
+                    line, pos = read_line(buf, pos, end)
+                    memo[memo_index(line, "PUT")] = stack[-1] if stack else None
                 elif op == 0x67:  # GET
-                    line, pos = self._line(pos)
-                    try:
-                        key = int(line)
-                    except ValueError:
-                        raise PickleError("invalid GET index") from None
+                    line, pos = read_line(buf, pos, end)
+                    key = memo_index(line, "GET")
                     if key not in memo:
                         raise PickleError(f"memo key {key} missing")
                     push(memo[key])
                 elif op == 0x49:  # INT (also True/False as I01/I00)
-                    line, pos = self._line(pos)
-                    try:
-                        push(int(line) if len(line) < 64 else BIGINT)
-                    except ValueError:
-                        raise PickleError("invalid INT") from None
+                    line, pos = read_line(buf, pos, end)
+                    push(text_int(line))
                 elif op == 0x4C:  # LONG
-                    line, pos = self._line(pos)
-                    try:
-                        push(int(line.rstrip(b"L")) if len(line) < 64 else BIGINT)
-                    except ValueError:
-                        raise PickleError("invalid LONG") from None
+                    line, pos = read_line(buf, pos, end)
+                    push(text_long(line))
                 elif op == 0x46:  # FLOAT
-                    _, pos = self._line(pos)
+                    _, pos = read_line(buf, pos, end)
                     push(FLOAT)
                 elif op == 0x53:  # STRING: a quoted repr
-                    line, pos = self._line(pos)
-                    if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
-                        raise PickleError("STRING not quoted")
-                    raw = codecs.escape_decode(line[1:-1])[0]
-                    push(raw.decode("latin-1") if len(raw) <= MAX_STR else Blob("bytes", memoryview(raw), at))
+                    line, pos = read_line(buf, pos, end)
+                    push(text_string(line, at))
                 elif op == 0x56:  # UNICODE: raw-unicode-escape line
-                    line, pos = self._line(pos)
-                    push(line.decode("raw-unicode-escape") if len(line) <= MAX_STR else FLOAT)
+                    line, pos = read_line(buf, pos, end)
+                    push(text_unicode(line))
                 elif op == 0x54 or op == 0x55:  # BINSTRING, SHORT_BINSTRING
                     if op == 0x55:
                         size = buf[pos]
@@ -466,7 +453,7 @@ class PickleMachine:
                         push(Blob("bytes", mv[pos : pos + size], pos))
                     pos += size
                 elif op == 0x50:  # PERSID
-                    _, pos = self._line(pos)
+                    _, pos = read_line(buf, pos, end)
                     push(PERSISTENT)
                 elif op == 0x51:  # BINPERSID
                     pop()
@@ -504,37 +491,8 @@ class PickleMachine:
         elif isinstance(target, GlobalRef):
             events.append(Event("build-global", at, target, f"{method} on an imported object"))
 
-    def _joblib_array(self, r: PickleReport, stack: list[Any], wrapper: Call, pos: int) -> int:
-        """joblib writes array bytes (or a nested pickle for object arrays) right after the wrapper."""
-        state = wrapper.state
-        if not isinstance(state, SymDict):
-            raise PickleError("joblib array wrapper without a state dict")
-        info = dtype_info(state.get("dtype"))
-        shape = state.get("shape")
-        if info is None or not isinstance(shape, tuple) or not all(isinstance(x, int) and x >= 0 for x in shape):
-            raise PickleError("joblib array wrapper with a non-literal dtype or shape")
-        itemsize, hasobject = info
-        stack[-1] = BUFFER
-        if hasobject:
-            nested = PickleMachine(self.buf, pos, self.end, deadline=self.deadline, max_stack=self.max_stack).run()
-            r.events.extend(nested.events)
-            r.nested.extend(nested.nested)
-            if nested.error is not None:
-                raise PickleError(f"object array at {pos}: {nested.error}")
-            return nested.end
-        if state.get("numpy_array_alignment_bytes") is not None:
-            if pos >= self.end:
-                raise PickleError("joblib padding byte missing")
-            pos += 1 + self.buf[pos]
-        count = 1
-        for dim in shape:
-            count *= dim
-        size = count * itemsize
-        if pos + size > self.end:
-            raise PickleError("joblib array data runs past the end of the stream")
-        # A plain pickle.load would read these bytes as opcodes: look at them that way too.
-        r.nested.append(Nested(pos, pos, pos + size, "bytes after a joblib array wrapper", strict=False))
-        return pos + size
+    def _run_nested(self, pos: int) -> PickleReport:
+        return PickleMachine(self.buf, pos, self.end, deadline=self.deadline, max_stack=self.max_stack).run()
 
 
 def scan_stream(

@@ -23,9 +23,9 @@ from typing import Any
 from tutela.core.detector import ScanContext
 from tutela.core.findings import Finding, Severity, Verdict
 from tutela.core.pipeline import Pipeline
-from tutela.core.policy import Policy, PolicyConfig
+from tutela.core.policy import Policy
 from tutela.posture.artifact import Artifact
-from tutela.posture.detectors import BUILTIN, LIMITS_KEY
+from tutela.posture.detectors import BUILTIN, LIMITS_KEY, PostureDetector
 from tutela.posture.limits import ScanLimits
 
 
@@ -48,7 +48,9 @@ def default_detectors() -> list[Any]:
             from tutela.core.models import ModelCache
 
             models = ModelCache()
-            return [(k := reg.get(n))(k.Config(), models) for n in names]
+            classes = [reg.get(n) for n in names]
+            # Built-in posture detectors take no parameters (and no pydantic import); plugins get their defaults.
+            return [k(None, models) if issubclass(k, PostureDetector) else k(k.Config(), models) for k in classes]
     except Exception:  # a broken plugin must not disable the scanner
         pass
     return [d() for d in BUILTIN]
@@ -63,7 +65,7 @@ class ModelScanner:
         limits: ScanLimits | None = None,
     ) -> None:
         self.limits = limits or ScanLimits()
-        self.policy = policy or Policy(PolicyConfig(on_error="closed"))
+        self.policy = policy or Policy(on_error="closed")
         self.pipeline: Pipeline[Artifact] = Pipeline(list(detectors or default_detectors()), self.policy)
 
     def scan_artifact(self, artifact: Artifact) -> Verdict:

@@ -98,17 +98,24 @@ class EventWriter(BackgroundFlusher):
         flush_interval: float = 0.5,
         ingest_interval: float | None = 5.0,
         max_buffer: int = 1_000_000,
+        segment_format: str = "arrow",
     ) -> None:
         super().__init__(flush_interval)
         self.home = Path(home)
         self.store_path = store_path or self.home / "events.duckdb"
         self.ingest_interval = ingest_interval
         self.max_buffer = max_buffer
+        self.segment_format = segment_format  # "jsonl" for short-lived CLI writers: no pyarrow import
         self.dropped = 0  # events refused because the buffer was full; exported as a metric
         self.written = 0
         self._rows: list[tuple[Any, ...]] = []
         self._lock = threading.Lock()
         self._last_ingest = time.monotonic()
+
+    def start(self) -> None:
+        if self.segment_format == "arrow":
+            spool.load_arrow()  # now, not at the first flush: a crash then loses at most one interval
+        super().start()
 
     def append_row(self, row: tuple[Any, ...]) -> None:
         with self._lock:
@@ -136,7 +143,7 @@ class EventWriter(BackgroundFlusher):
         if not rows:
             return
         try:
-            spool.write_segment(self.home, rows)
+            spool.write_segment(self.home, rows, fmt=self.segment_format)
         except Exception:
             with self._lock:  # keep them for the next try rather than lose them
                 self._rows[:0] = rows
