@@ -26,6 +26,10 @@ class DnsSettings(BaseModel):
     sinkhole_ttl: int = Field(60, ge=0, le=86400)
     cache_ttl_s: float = Field(300.0, ge=0)  # verdict cache; 0 disables it
     cache_size: int = Field(200_000, ge=0)
+    # answer cache (upstream answers by exact query bytes, TTLs honoured and decremented); 0 turns it off
+    answer_cache_size: int = Field(100_000, ge=0)
+    answer_cache_max_ttl: int = Field(86_400, ge=0)
+    answer_cache_max_negative_ttl: int = Field(3_600, ge=0)
     allow: tuple[str, ...] = ()  # names (and their subdomains) never judged
     allow_files: tuple[Path, ...] = ()  # domain-per-line files of the same
     passive_dns: bool = True  # count parsed answers in the store's passive_dns table (`tutela dns history`)

@@ -70,33 +70,47 @@ class PassiveDnsRecorder(BackgroundFlusher):
         self._pending: dict[tuple[str, str, str], list[int]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def keys_for(rcode: int, answers: Sequence[Any]) -> tuple[tuple[str, str, str], ...]:
+        """The (name, type, answer) keys an answer counts under: the sensor computes them once per
+        distinct upstream answer and then calls `observe_keys` on repeats."""
+        if rcode != 0 or not answers:
+            return ()
+        keys = []
+        for a in answers:
+            rtype = TYPES.get(a.rtype, str(a.rtype))
+            data = a.data[:MAX_ANSWER_CHARS]
+            if rtype in NAME_TYPES:
+                data = _norm_name(data)
+            elif rtype in ("MX", "SRV"):
+                head, _, host = data.rpartition(" ")
+                data = f"{head} {_norm_name(host)}".strip()
+            keys.append((_norm_name(a.name), rtype, data))
+        return tuple(keys)
+
     def observe(self, response: DnsResponse, ts: float | None = None) -> None:
-        if response.rcode != 0 or not response.answers:
+        self.observe_keys(self.keys_for(response.rcode, response.answers), ts)
+
+    def observe_keys(self, keys: Sequence[tuple[str, str, str]], ts: float | None = None, n: int = 1) -> None:
+        """Count `n` answers with these keys, seen at `ts` (default now)."""
+        if not keys:
             return
         now = int((ts if ts is not None else self.clock()) * 1_000_000)
         with self._lock:
             pending = self._pending
-            for a in response.answers:
-                rtype = TYPES.get(a.rtype, str(a.rtype))
-                data = a.data[:MAX_ANSWER_CHARS]
-                if rtype in NAME_TYPES:
-                    data = _norm_name(data)
-                elif rtype in ("MX", "SRV"):
-                    head, _, host = data.rpartition(" ")
-                    data = f"{head} {_norm_name(host)}".strip()
-                key = (_norm_name(a.name), rtype, data)
+            for key in keys:
                 entry = pending.get(key)
                 if entry is None:
                     if len(pending) >= self.max_pending:
                         self.dropped += 1
                         continue
-                    pending[key] = [now, now, 1]
+                    pending[key] = [now, now, n]
                 else:
                     if now < entry[0]:
                         entry[0] = now
                     if now > entry[1]:
                         entry[1] = now
-                    entry[2] += 1
+                    entry[2] += n
 
     def flush(self) -> int:
         """Upsert what was observed since the last flush; return the number of distinct keys."""
