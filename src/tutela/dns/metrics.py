@@ -35,6 +35,9 @@ class Metrics:
         self.tcp_refused = 0
         self.pending = 0
         self.events_dropped = 0
+        self.gc_collections = [0, 0, 0]  # cyclic GC runs by generation, and their pauses (event loop stalls)
+        self.gc_pause_s = 0.0
+        self.gc_pause_max_s = 0.0
         self.answer_cache: Any = None  # the sensor's AnswerCache, when on (hits, misses, entries)
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
@@ -100,6 +103,14 @@ class Metrics:
             ("tutela_dns_events_dropped_total", "Events the store writer dropped.", self.events_dropped),
         ):
             metric(name, "counter", help_, [("", value)])
+        metric(
+            "tutela_dns_gc_collections_total",
+            "counter",
+            "Cyclic garbage collections, by generation.",
+            [(f'{{generation="{g}"}}', n) for g, n in enumerate(self.gc_collections)],
+        )
+        metric("tutela_dns_gc_pause_seconds_total", "counter", "Time spent in GC.", [("", round(self.gc_pause_s, 6))])
+        metric("tutela_dns_gc_pause_seconds_max", "gauge", "Longest GC pause.", [("", round(self.gc_pause_max_s, 6))])
         cache = self.answer_cache
         if cache is not None:
             for name, help_, value in (

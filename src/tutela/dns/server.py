@@ -27,6 +27,7 @@ import random
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 from collections import deque
@@ -43,6 +44,7 @@ from tutela.core.store import EventWriter
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache
 from tutela.dns.engine import DnsEngine
+from tutela.dns.settings import DnsSettings
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
@@ -50,7 +52,7 @@ _DOWN_FOR_S = 5.0
 _SWEEP_S = 0.02
 _ALLOW = Action.ALLOW
 _MAX_TCP_MESSAGE = 65535
-_ANSWER_MEMO = 20_000  # distinct upstream answers remembered (cleared when full)
+_ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HEADER = wire._HEADER
 _new_question = wire._new_question
 _monotonic = time.monotonic
@@ -168,6 +170,7 @@ class DnsSensor:
         self.reuse_port = reuse_port
         self._top_path = engine.settings.home / "run" / f"dns-top-{worker}.json"
         self.bound: tuple[str, int] | None = None
+        self._gc_t0 = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -175,6 +178,7 @@ class DnsSensor:
         loop = asyncio.get_running_loop()
         self.engine.warmup()
         settle_gc()
+        gc.callbacks.append(self._gc_observed)
         host, port = split_listen(self.listen)
         udp_sock, tcp = None, None
         for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
@@ -245,8 +249,22 @@ class DnsSensor:
         for task in list(self._tasks):
             task.cancel()
         self.drain_served()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._gc_observed)
         self._write_top()
         self.engine.close()
+
+    def _gc_observed(self, phase: str, info: dict[str, int]) -> None:
+        """Time every cyclic GC run: a pause stalls every query in flight (metrics: tutela_dns_gc_*)."""
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._gc_t0
+        m = self.metrics
+        m.gc_collections[min(info.get("generation", 0), 2)] += 1
+        m.gc_pause_s += pause
+        if pause > m.gc_pause_max_s:
+            m.gc_pause_max_s = pause
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -498,7 +516,7 @@ class DnsSensor:
         known = [rcode, answers, 0.0, False, keys]
         memo = self._answer_memo
         if len(memo) >= _ANSWER_MEMO:
-            memo.clear()
+            _drop_oldest(memo)
         memo[key] = known
         return known
 
@@ -710,6 +728,15 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _start_keeper(settings: TutelaSettings) -> subprocess.Popen[bytes]:
+    """The store keeper child (tutela/dns/keeper.py): DuckDB work out of the sensor's process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tutela.dns.keeper", "--home", str(settings.home), "--store",
+         str(settings.store_path), "--parent", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def _fork_workers(workers: int) -> tuple[int, list[int]]:
     """Fork workers-1 children (before any thread or event loop exists): (this worker's index, children)."""
     children: list[int] = []
@@ -746,18 +773,21 @@ def run(
     if workers > 1 and split_listen(listen)[1] == 0:
         raise ServiceError("--workers needs a fixed port, not 0")
     worker, children = _fork_workers(workers) if workers > 1 else (0, [])
+    keeper = settings.section("dns", DnsSettings).store_keeper
     writer = EventWriter(
         settings.home,
         settings.store_path,
         flush_interval=settings.store.flush_interval,
         max_buffer=settings.store.max_buffer,
+        ingest_interval=None if keeper else 5.0,
     )
     engine = DnsEngine.from_settings(settings, registry, writer=writer)
     if engine.dns.passive_dns:
         from tutela.dns.takeover.passive import PassiveDnsRecorder
 
-        engine.passive = PassiveDnsRecorder(settings.home, settings.store_path)
+        engine.passive = PassiveDnsRecorder(settings.home, settings.store_path, spool=keeper)
         engine.passive.start()
+    keeper_proc = _start_keeper(settings) if keeper and worker == 0 else None
     metrics_listen = _metrics_for(metrics_listen, worker)
     sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
@@ -790,9 +820,17 @@ def run(
         loop.run_until_complete(sensor._stop.wait())
         loop.run_until_complete(sensor.close())
     finally:
+        if keeper_proc is not None:
+            keeper_proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                keeper_proc.wait(timeout=30)
         if engine.passive is not None:
             engine.passive.close()
         writer.close()
+        if keeper:
+            from tutela.dns.keeper import keep_once
+
+            keep_once(settings.home, settings.store_path)  # what the keeper had not moved yet
         loop.close()
         for pid in children:
             with contextlib.suppress(ProcessLookupError):

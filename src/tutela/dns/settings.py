@@ -33,6 +33,7 @@ class DnsSettings(BaseModel):
     allow: tuple[str, ...] = ()  # names (and their subdomains) never judged
     allow_files: tuple[Path, ...] = ()  # domain-per-line files of the same
     passive_dns: bool = True  # count parsed answers in the store's passive_dns table (`tutela dns history`)
+    store_keeper: bool = True  # DuckDB ingestion in a child process (the sensor only spools), for the p99
     log_allowed: bool = False  # also store an event for every allowed query (costly inline)
     metrics_listen: str | None = None  # HOST:PORT for Prometheus text exposition
     workers: int = Field(1, ge=1, le=64)  # processes sharing the port (SO_REUSEPORT), one event loop each
