@@ -13,6 +13,7 @@ import dns.rrset
 import pytest
 import yaml
 
+from tests.dns.test_fastpath import _Capture
 from tutela.core.config import load_settings
 from tutela.core.registry import DetectorRegistry
 from tutela.dns import server as server_mod
@@ -20,17 +21,6 @@ from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache, ttl_layout
 from tutela.dns.engine import DnsEngine
 from tutela.dns.server import DnsSensor
-
-
-class _Capture:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, Any]] = []
-
-    def sendto(self, data: bytes, addr: Any = None) -> None:
-        self.sent.append((data, addr))
-
-    def close(self) -> None:
-        return
 
 
 class _Clock:
@@ -246,3 +236,30 @@ def test_other_flags_or_edns_are_other_keys(tmp_path: Path, monkeypatch: pytest.
     dnssec.id = 3
     _ask(sensor, client, upstream, dnssec.to_wire(), ("10.0.0.1", 5), good)
     assert len(upstream.sent) == 3
+
+
+def test_gc_tick_freezes_survivors_and_a_full_pass_unfreezes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import gc
+
+    sensor, *_ = _sensor(tmp_path / "home", monkeypatch, {"gc_freeze_s": 60, "gc_full_s": 100})
+    monkeypatch.setattr(server_mod.time, "monotonic", lambda: 1000.0)
+
+    async def tick() -> tuple[int, int]:
+        sensor._gc_full_at = 2000.0  # not due: collect the young generation and freeze
+        sensor._gc_tick()
+        frozen = gc.get_freeze_count()
+        sensor._gc_full_at = 0.0  # due: unfreeze, full collection, freeze again
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        before = gc.get_stats()[2]["collections"]
+        sensor._gc_tick()
+        sensor._closing = True  # stop rescheduling
+        return frozen, gc.get_stats()[2]["collections"] - before
+
+    try:
+        frozen, full_runs = asyncio.run(tick())
+        assert frozen > 0 and full_runs == 1 and sensor._gc_full_at == 1100.0
+    finally:
+        gc.unfreeze()
