@@ -545,7 +545,10 @@ def stage_memory(args: Any, work: Path, files: dict[str, Path], up: int) -> None
     band = (max(warm) - min(warm)) / min(warm) * 100 if warm else float("nan")
     mib = [(t, round(k / 1024, 1)) for t, k in samples]
     every = max(1, len(mib) // 20)
-    met = "met" if abs(growth) <= 10 and band <= 10 else "missed"
+    reached = float(qps.group(1)) if qps else 0.0
+    flat = "flat" if abs(growth) <= 10 and band <= 10 else "not flat"
+    rate = "met" if reached >= 0.95 * args.qps else f"missed: {reached:,.0f} of {args.qps:,} reached"
+    met = f"memory {flat} within 10%; rate {rate}"
     write_result(
         "dns_memory",
         started=started_at,
