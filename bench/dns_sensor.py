@@ -15,6 +15,9 @@ the upstream is never the bottleneck's unknown) and is driven by dnsperf over lo
   dnsmasq_cache      the same with cache-size=10000 (Pi-hole's setting; dnsmasq's default is 150)
   tutela_nocache     `tutela dns serve` with the detectors of issue 3, dns.answer_cache_size = 0
   tutela_cache       the same with its answer cache on (the default, 100,000 answers)
+  (variants for A/B runs, not in the default list: a tutela target with "_inproc" runs DuckDB in the
+  sensor's own threads (dns.store_keeper off), with "_w2" two SO_REUSEPORT workers; use --clients 4
+  so dnsperf's sockets spread over the workers)
 
 dnsmasq and tutela load the same 100,000-name block list (dnsmasq `address=/name/` lines: NXDOMAIN for
 the name and its subdomains; tutela a hosts file, blocked with NXDOMAIN) and both refuse DNS rebinding
@@ -69,6 +72,7 @@ BRANDS = ["paypal.com", "github.com", "google.com", "microsoft.com", "apple.com"
           "zoom.us", "slack.com", "office.com", "outlook.com", "icloud.com", "chase.com", "wellsfargo.com"]  # fmt: skip
 TARGETS = ("unbound", "raw_forwarder", "dnsmasq_nocache", "dnsmasq_cache", "tutela_nocache", "tutela_cache")
 DNSMASQ_CACHE = 10_000
+CLIENTS = 1  # dnsperf client sockets (--clients); several let SO_REUSEPORT spread them over --workers
 
 
 def fuzz(n: int, seed: int = 1) -> dict[str, Any]:
@@ -167,7 +171,7 @@ def sensor_config(work: Path, hosts: Path, name: str, dns: dict[str, Any]) -> Pa
 
 def dnsperf(port: int, data: Path, seconds: float, *, qps: int | None = None, verbose: bool = False) -> dict[str, Any]:
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(data), "-l", str(seconds), "-q", "200", "-t", "2",
-           "-c", "1"]  # fmt: skip
+           "-c", str(CLIENTS)]  # fmt: skip
     if qps:
         cmd += ["-Q", str(qps)]
     if verbose:
@@ -399,7 +403,7 @@ def dns_path_result(
             peer = {"tutela_nocache": "dnsmasq_nocache", "tutela_cache": "dnsmasq_cache"}.get(t)
             rows.append(
                 [
-                    labels[t],
+                    labels.get(t, t),
                     _fmt(med[t]),
                     f"{med[t]['median'] / ub:.3f}",
                     f"{med[t]['median'] / med[peer]['median']:.2f}×" if peer in med else "",
@@ -436,7 +440,7 @@ def dns_path_result(
                 summary.setdefault("added_p99_ms", {})[t] = statistics.median(dp) if dp else None
             rows.append(
                 [
-                    labels[t],
+                    labels.get(t, t),
                     _fmt(avg, 3),
                     _fmt(p99, 3),
                     added_avg,
@@ -468,7 +472,7 @@ def dns_path_result(
             m.get("tutela_dns_verdict_cache_misses_total", 0),
         )
         ah, am = m.get("tutela_dns_answer_cache_hits_total"), m.get("tutela_dns_answer_cache_misses_total")
-        line = f"{labels[t]}: verdict-cache hits {hits / max(1, hits + misses):.1%}"
+        line = f"{labels.get(t, t)}: verdict-cache hits {hits / max(1, hits + misses):.1%}"
         if ah is not None and am is not None:
             line += f", answer-cache hits {ah / max(1, ah + am):.1%}"
         notes.append(line + f", upstream timeouts {m.get('tutela_dns_upstream_timeouts_total', 0):.0f}.")
@@ -609,6 +613,7 @@ def main() -> int:
     ap.add_argument("--names", type=int, default=50_000, help="distinct names in the query file")
     ap.add_argument("--lines", type=int, default=500_000, help="queries in it (Zipf-distributed over the names)")
     ap.add_argument("--workers", type=int, default=1, help="tutela sensor worker processes (SO_REUSEPORT)")
+    ap.add_argument("--clients", type=int, default=1, help="dnsperf client sockets (use several with workers)")
     ap.add_argument("--targets", default=",".join(TARGETS), help="which targets to measure")
     ap.add_argument("--stages", default="throughput,latency,fuzz", help="throughput,latency,fuzz and/or memory")
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
@@ -616,6 +621,8 @@ def main() -> int:
     if args.raw_forwarder:
         raw_forwarder(*args.raw_forwarder)
         return 0
+    global CLIENTS
+    CLIENTS = args.clients
     stages = set(args.stages.split(","))
     targets = [t for t in args.targets.split(",") if t]
     args.load_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -669,12 +676,13 @@ def run_comparison(
                 stack.enter_context(started(dnsmasq_argv(work, port, up, size, files["dnsmasq"]), port))
             else:
                 dns: dict[str, Any] = {"answer_cache_size": 0} if "nocache" in t else {}
-                if t.endswith("_inproc"):  # DuckDB work in the sensor's own threads (before the store keeper)
+                if "_inproc" in t:  # DuckDB work in the sensor's own threads (before the store keeper)
                     dns["store_keeper"] = False
                 config = sensor_config(work, files["hosts"], t, dns)
                 metric_ports[t] = free_port()
                 env = {**os.environ, "TUTELA_HOME": str(work / f"home-{t}")}
-                stack.enter_context(started(tutela_argv(config, port, up, metric_ports[t], args.workers), port, env))
+                workers = 2 if t.endswith("_w2") else args.workers  # e.g. tutela_cache_w2: two processes
+                stack.enter_context(started(tutela_argv(config, port, up, metric_ports[t], workers), port, env))
             ports[t] = port
         ordered = {t: ports[t] for t in targets if t in ports}
         for port in ordered.values():
