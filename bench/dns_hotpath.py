@@ -132,6 +132,15 @@ def upstream_answer(forwarded: bytes) -> bytes:
 
 
 def config_for(detector_set: str, work: Path, hosts: Path) -> dict[str, Any]:
+    """A set name, optionally with "-nocache" (the answer cache off): "issue3", "default-nocache", ..."""
+    base, _, variant = detector_set.partition("-")
+    cfg = _detector_config(base, work, hosts)
+    if variant == "nocache":
+        cfg["dns"] = {"answer_cache_size": 0}
+    return cfg
+
+
+def _detector_config(detector_set: str, work: Path, hosts: Path) -> dict[str, Any]:
     if detector_set == "default":
         return {}
     return {
@@ -315,7 +324,7 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=50_000)
     ap.add_argument("--names", type=int, default=50_000)
     ap.add_argument("--clients", type=int, default=50)
-    ap.add_argument("--sets", default="issue3,default")
+    ap.add_argument("--sets", default="issue3,issue3-nocache,default,default-nocache")
     ap.add_argument("--profile", action="store_true", help="also run cProfile and print its top 30 by tottime")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--src", default=_SRC, help="the src/ directory whose tutela is measured (default: this one)")

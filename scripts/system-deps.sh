@@ -12,6 +12,7 @@ unbound unbound
 dig dnsutils
 dnsperf dnsperf
 nsd nsd
+dnsmasq dnsmasq-base
 dns2tcpc dns2tcp
 wrk wrk
 LIST

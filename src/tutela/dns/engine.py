@@ -10,6 +10,7 @@ forwarder call the same two methods, so their verdicts agree.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections import Counter
@@ -86,6 +87,13 @@ def _response(query: DnsQuery, rcode: int, answers: Sequence[Any]) -> DnsRespons
     )
 
 
+def _evict_oldest(cache: dict[Any, Any]) -> None:
+    """Drop the oldest sixty-fourth of a full insertion-ordered cache: a bounded, short pause (the
+    whole-key list this replaces cost milliseconds on 200k entries and showed in the p99)."""
+    for old in list(itertools.islice(cache, max(1, len(cache) // 64))):
+        del cache[old]
+
+
 class TopStats:
     """Bounded counters behind `tutela dns top`: clients by queries, names by blocks."""
 
@@ -98,7 +106,15 @@ class TopStats:
         clients = self.clients
         clients[client] += 1
         if len(clients) > self.max_clients:
-            self.clients = Counter(dict(clients.most_common(self.max_clients // 2)))
+            self.trim()
+
+    def trim(self) -> None:
+        """Keep the busiest half of the clients, in place (the sensor's fast path holds the Counter)."""
+        clients = self.clients
+        if len(clients) > self.max_clients:
+            keep = clients.most_common(self.max_clients // 2)
+            clients.clear()
+            clients.update(dict(keep))
 
     def block(self, name: str) -> None:
         self.blocked[name] += 1
@@ -152,6 +168,7 @@ class DnsEngine:
         self.top = TopStats()
         self._cache: dict[tuple[str, int], tuple[float, tuple[Finding, ...], tuple[DetectorFailure, ...], Verdict]] = {}
         self._ttl = dns.cache_ttl_s if dns.cache_size else 0.0
+        self.last_expiry = 0.0
         self._ctx = ScanContext()  # reused: judging is single-threaded (one event loop)
         self.passive: Any = None  # a PassiveDnsRecorder: every parsed answer is counted in passive DNS
 
@@ -192,6 +209,7 @@ class DnsEngine:
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             self.metrics.cache_hits += 1
+            self.last_expiry = hit[0]
             return hit[1], hit[2], hit[3], self.every_query_detectors
         self.metrics.cache_misses += 1
         ctx = self._context(q.client)
@@ -199,17 +217,20 @@ class DnsEngine:
         _run(self.cached_detectors, q, ctx, failures)
         findings, fails = tuple(ctx.findings), tuple(failures)
         verdict = self.policy.decide(findings, fails)
+        self.last_expiry = now + self._ttl
         if self._ttl:
             cache = self._cache
             if len(cache) >= self.dns.cache_size:
-                for old in list(cache)[: max(1, len(cache) // 8)]:  # evict the oldest eighth
-                    del cache[old]
+                _evict_oldest(cache)
             cache[key] = (now + self._ttl, findings, fails, verdict)
         return findings, fails, verdict, self.live_detectors
 
     def judge_query(self, q: DnsQuery) -> Verdict:
+        """The request-side verdict. Afterwards `last_expiry` says until when (monotonic) the
+        cacheable part of it stays valid: the sensor's fast path reuses a clean allow until then."""
         self.top.query(q.client)
         if self._allow_any and q.name in self.allow:
+            self.last_expiry = time.monotonic() + self._ttl
             return _ALLOWLISTED
         findings, fails, verdict, live = self._cached_part(q)
         if live:
@@ -264,8 +285,7 @@ class DnsEngine:
                 if self._ttl:
                     cache = self._rcache
                     if len(cache) >= self.dns.cache_size:
-                        for old in list(cache)[: max(1, len(cache) // 8)]:
-                            del cache[old]
+                        _evict_oldest(cache)
                     cache[key] = (now + self._ttl, findings, fails)
         live = self._live_for(rcode)
         if live:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import Counter
+from typing import Any
 
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 # Seconds; the last bucket is +Inf.
@@ -34,6 +35,10 @@ class Metrics:
         self.tcp_refused = 0
         self.pending = 0
         self.events_dropped = 0
+        self.gc_collections = [0, 0, 0]  # cyclic GC runs by generation, and their pauses (event loop stalls)
+        self.gc_pause_s = 0.0
+        self.gc_pause_max_s = 0.0
+        self.answer_cache: Any = None  # the sensor's AnswerCache, when on (hits, misses, entries)
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -98,6 +103,23 @@ class Metrics:
             ("tutela_dns_events_dropped_total", "Events the store writer dropped.", self.events_dropped),
         ):
             metric(name, "counter", help_, [("", value)])
+        metric(
+            "tutela_dns_gc_collections_total",
+            "counter",
+            "Cyclic garbage collections, by generation.",
+            [(f'{{generation="{g}"}}', n) for g, n in enumerate(self.gc_collections)],
+        )
+        metric("tutela_dns_gc_pause_seconds_total", "counter", "Time spent in GC.", [("", round(self.gc_pause_s, 6))])
+        metric("tutela_dns_gc_pause_seconds_max", "gauge", "Longest GC pause.", [("", round(self.gc_pause_max_s, 6))])
+        cache = self.answer_cache
+        if cache is not None:
+            for name, help_, value in (
+                ("tutela_dns_answer_cache_hits_total", "Queries answered from the answer cache.", cache.hits),
+                ("tutela_dns_answer_cache_misses_total", "Answer cache misses.", cache.misses),
+                ("tutela_dns_answer_cache_evictions_total", "Answers evicted when full.", cache.evictions),
+            ):
+                metric(name, "counter", help_, [("", value)])
+            metric("tutela_dns_answer_cache_entries", "gauge", "Answers cached.", [("", len(cache))])
         metric("tutela_dns_pending", "gauge", "UDP queries in flight upstream.", [("", self.pending)])
         metric("tutela_dns_tcp_clients", "gauge", "Open TCP client connections.", [("", self.tcp_clients)])
         metric(

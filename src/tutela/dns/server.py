@@ -20,12 +20,14 @@ import asyncio
 import contextlib
 import functools
 import gc
+import itertools
 import json
 import os
 import random
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 from collections import deque
@@ -40,7 +42,9 @@ from tutela.core.registry import DetectorRegistry
 from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
+from tutela.dns.answercache import AnswerCache
 from tutela.dns.engine import DnsEngine
+from tutela.dns.settings import DnsSettings
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
@@ -48,7 +52,15 @@ _DOWN_FOR_S = 5.0
 _SWEEP_S = 0.02
 _ALLOW = Action.ALLOW
 _MAX_TCP_MESSAGE = 65535
-_ANSWER_MEMO = 20_000  # distinct upstream answers remembered (cleared when full)
+_ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
+_HEADER = wire._HEADER
+_new_question = wire._new_question
+_monotonic = time.monotonic
+
+
+def _drop_oldest(table: dict[Any, Any]) -> None:
+    for old in list(itertools.islice(table, max(1, len(table) // 64))):
+        del table[old]
 
 
 class Upstream:
@@ -66,9 +78,9 @@ class Upstream:
 
 
 class _Pending:
-    __slots__ = ("addr", "attempts", "client_size", "data", "deadline", "q", "qbytes", "query", "t0", "uid", "upstream")
+    __slots__ = ("addr", "attempts", "data", "deadline", "q", "qbytes", "query", "t0", "uid", "upstream")
 
-    def __init__(self, data: bytes, q: wire.Question, query: DnsQuery, addr: Any, t0: float) -> None:
+    def __init__(self, data: bytes, q: wire.Question, query: DnsQuery | None, addr: Any, t0: float) -> None:
         self.data = data
         self.q = q
         self.query = query
@@ -79,7 +91,6 @@ class _Pending:
         self.upstream = 0
         self.uid = 0
         self.deadline = 0.0
-        self.client_size = 512
 
 
 class _ClientUdp(asyncio.DatagramProtocol):
@@ -131,7 +142,24 @@ class DnsSensor:
         self.metrics = engine.metrics
         self.pending: dict[int, _Pending] = {}
         self._questions = wire.QuestionMemo(min(50_000, engine.dns.cache_size))  # repeats skip name decoding
-        self._answer_memo: dict[bytes, tuple[int, tuple[DnsAnswer, ...]]] = {}
+        self._answer_memo: dict[bytes, list[Any]] = {}
+        dns = engine.dns
+        # the fast path: raw question bytes -> (verdict valid until, name, qtype, qclass) of clean allows
+        self._fast: dict[bytes, tuple[float, str, int, int]] = {}
+        self._fast_max = max(1, min(dns.cache_size, 200_000))
+        self._fast_ok = bool(engine._ttl) and not engine.every_query_detectors
+        self._clients = engine.top.clients
+        self.answers: AnswerCache | None = (
+            AnswerCache(
+                dns.answer_cache_size,
+                max_ttl=dns.answer_cache_max_ttl,
+                max_negative_ttl=dns.answer_cache_max_negative_ttl,
+            )
+            if dns.answer_cache_size
+            else None
+        )
+        self.metrics.answer_cache = self.answers
+        self._served: list[Any] = []  # answer-cache entries served since the last passive-DNS drain
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -142,6 +170,8 @@ class DnsSensor:
         self.reuse_port = reuse_port
         self._top_path = engine.settings.home / "run" / f"dns-top-{worker}.json"
         self.bound: tuple[str, int] | None = None
+        self._gc_t0 = 0.0
+        self._gc_full_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -149,6 +179,7 @@ class DnsSensor:
         loop = asyncio.get_running_loop()
         self.engine.warmup()
         settle_gc()
+        gc.callbacks.append(self._gc_observed)
         host, port = split_listen(self.listen)
         udp_sock, tcp = None, None
         for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
@@ -179,6 +210,10 @@ class DnsSensor:
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
         loop.call_later(_SWEEP_S, self._sweep)
         loop.call_later(self.settings.top_interval_s, self._write_top)
+        loop.call_later(1.0, self._drain_served)
+        if self.settings.gc_freeze_s:
+            loop.call_later(self.settings.gc_freeze_s, self._gc_tick)
+        self._gc_full_at = time.monotonic() + self.settings.gc_full_s
 
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -217,8 +252,41 @@ class DnsSensor:
                 up.transport.close()
         for task in list(self._tasks):
             task.cancel()
+        self.drain_served()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._gc_observed)
         self._write_top()
         self.engine.close()
+
+    def _gc_observed(self, phase: str, info: dict[str, int]) -> None:
+        """Time every cyclic GC run: a pause stalls every query in flight (metrics: tutela_dns_gc_*)."""
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._gc_t0
+        m = self.metrics
+        m.gc_collections[min(info.get("generation", 0), 2)] += 1
+        m.gc_pause_s += pause
+        if pause > m.gc_pause_max_s:
+            m.gc_pause_max_s = pause
+
+    def _gc_tick(self) -> None:
+        """Keep the cyclic GC's generations small. The caches hold hundreds of thousands of objects;
+        left in the generations, every collection traverses them (seconds of stall per gen-1 run
+        with a million distinct names, measured). Every `gc_freeze_s` the young generation is
+        collected and the survivors frozen (refcounting still frees them when evicted); every
+        `gc_full_s` everything is unfrozen and collected once, so cyclic garbage cannot pile up."""
+        if self._closing:
+            return
+        now = time.monotonic()
+        if self.settings.gc_full_s and now >= self._gc_full_at:
+            gc.unfreeze()
+            gc.collect()
+            self._gc_full_at = now + self.settings.gc_full_s
+        else:
+            gc.collect(0)
+        gc.freeze()
+        asyncio.get_running_loop().call_later(self.settings.gc_freeze_s, self._gc_tick)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -231,14 +299,45 @@ class DnsSensor:
         if self._udp is not None:
             self._udp.sendto(data, addr)
         m = self.metrics
-        m.observe_latency(time.perf_counter() - t0)
+        m.observe_latency(time.monotonic() - t0)
         if len(data) >= 4:
             m.rcodes[data[3] & 0x0F] += 1
 
     def on_query(self, data: bytes, addr: Any) -> None:
-        t0 = time.perf_counter()
+        """A UDP query. The common case runs inline here: a question seen before (same bytes) whose
+        verdict is a fresh clean allow is answered from the answer cache or forwarded, with no
+        parsing, no detector call and no subject object."""
+        now = _monotonic()
         m = self.metrics
         m.queries_udp += 1
+        zero = data.find(0, 12)
+        fast = self._fast.get(data[12 : zero + 5]) if zero > 0 and not data[2] & 0xF8 else None
+        if fast is None or fast[0] <= now or data[4:6] != b"\x00\x01" or len(data) > wire.MAX_MESSAGE:
+            self._slow_query(data, addr, now)
+            return
+        m.cache_hits += 1
+        m.allowed += 1
+        self._clients[addr[0]] += 1
+        answers = self.answers
+        entry = None
+        if answers is not None:
+            entry = answers.lookup(data[2:], now)
+            if entry is not None and not entry.live:
+                body = entry.aged if entry.age == int(now - entry.stored) else answers.body(entry, now)
+                self._udp.sendto(data[:2] + body, addr)  # type: ignore[union-attr]
+                if entry.passive:  # passive DNS counts answers served, cached or not (drained each second)
+                    if not entry.served:
+                        self._served.append(entry)
+                    entry.served += 1
+                m.rcodes[entry.rcode] += 1
+                m.observe_latency(_monotonic() - now)
+                return
+        qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
+        q = _new_question(wire.Question, (qid, flags, fast[1], fast[2], fast[3], zero + 5, qd, an, ns, ar))
+        self._dispatch(data, q, None, addr, now, entry)
+
+    def _slow_query(self, data: bytes, addr: Any, t0: float) -> None:
+        m = self.metrics
         try:
             q = self._questions.parse(data)
         except wire.WireError:
@@ -259,20 +358,44 @@ class DnsSensor:
             m.allowed += 1
             if self.settings.log_allowed:
                 engine.record(query, verdict, "request")
+            elif self._fast_ok and q.end == data.find(0, 12) + 5:
+                fast = self._fast
+                if len(fast) >= self._fast_max:
+                    _drop_oldest(fast)
+                fast[data[12 : q.end]] = (engine.last_expiry, q.name, q.qtype, q.qclass)
         else:
             engine.record(query, verdict, "request")
             answer = engine.answer(verdict, data, q)
             if answer is not None:
                 self._send(answer, addr, t0)
                 return
+        entry = None
+        if self.answers is not None:
+            entry = self.answers.lookup(data[2:], t0)
+        self._dispatch(data, q, query, addr, t0, entry)
+
+    def _dispatch(
+        self, data: bytes, q: wire.Question, query: DnsQuery | None, addr: Any, t0: float, entry: Any
+    ) -> None:
+        """Answer an allowed query: from a cached answer (judged again by the live response-side
+        detectors when it has any for its rcode), else by forwarding it upstream."""
+        if entry is not None:
+            body = self.answers.body(entry, t0)  # type: ignore[union-attr]
+            response = data[:2] + body
+            if entry.passive:
+                if not entry.served:
+                    self._served.append(entry)
+                entry.served += 1
+            if entry.live:
+                query = query or DnsQuery(q.name, q.qtype, addr[0], "udp")
+                response = self._judge_cached(data, q, query, response, entry)
+            self._send(response, addr, t0)
+            return
         if len(self.pending) >= self.settings.max_pending:
-            m.overload_drops += 1
+            self.metrics.overload_drops += 1
             self._send(wire.make_error(data, q, wire.SERVFAIL), addr, t0)
             return
-        p = _Pending(data, q, query, addr, t0)
-        if q.arcount:
-            p.client_size = wire.edns_udp_size(data, q) or 512
-        self._forward(p)
+        self._forward(_Pending(data, q, query, addr, t0))
 
     def _pick(self, attempt: int) -> int:
         ups = self.upstreams
@@ -313,13 +436,25 @@ class DnsSensor:
             self.metrics.tc_retries += 1
             self._spawn(self._tc_retry(p, data))
             return
-        self._deliver(p, data)
+        self._deliver(p, data, cache=True)
 
-    def _deliver(self, p: _Pending, data: bytes) -> None:
-        response = self._judge_answer(p.data, p.q, p.query, data)
-        if len(response) > p.client_size:
-            response = wire.truncate(response, p.q)
-        self._send(wire.with_id(response, p.q.id), p.addr, p.t0)
+    def _deliver(self, p: _Pending, data: bytes, *, cache: bool = False) -> None:
+        q = p.q
+        response, clean, known = self._judge_upstream(p, data)
+        if clean and cache and self.answers is not None:
+            entry = self.answers.put(p.data[2:], data, q.end, _monotonic())
+            if entry is not None:
+                entry.live = bool(self.engine.response_detectors) and bool(self.engine._live_for(entry.rcode))
+                entry.records = known
+                if known is not None and self.engine.passive is not None:
+                    entry.passive = known[4]
+        if len(response) > 512 and len(response) > self._client_size(p.data, q):
+            response = wire.truncate(response, q)
+        self._send(wire.with_id(response, q.id), p.addr, p.t0)
+
+    @staticmethod
+    def _client_size(data: bytes, q: wire.Question) -> int:
+        return (wire.edns_udp_size(data, q) or 512) if q.arcount else 512
 
     async def _tc_retry(self, p: _Pending, truncated: bytes) -> None:
         full = await self._tcp_forward(p.data, p.q.end)
@@ -328,15 +463,59 @@ class DnsSensor:
         else:
             self._deliver(p, full)
 
-    def _judge_answer(self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes) -> bytes:
-        """Response-side detectors on an upstream answer; the answer itself or its replacement."""
+    def _judge_upstream(self, p: _Pending, response: bytes) -> tuple[bytes, bool, Any]:
+        """Response-side verdict on an upstream answer to a UDP query: (what to send, whether it
+        was a clean allow, the memo entry of its parsed answers or None).
+
+        The memo (by the answer's bytes after the id and first flags octet) also keeps the verdict
+        of the cacheable response-side detectors while the verdict cache's TTL runs: a repeat of a
+        known answer with no live detector for its rcode then costs a lookup, plus counting it in
+        passive DNS."""
         engine = self.engine
         if not engine.response_detectors:
+            return response, True, None
+        key = response[3:]
+        known = self._answer_memo.get(key)
+        if known is not None and known[3] and known[2] > p.t0:  # clean, no live detector for its rcode
+            passive = engine.passive
+            if passive is not None and known[4]:
+                passive.observe_keys(known[4])
+            return response, True, known
+        q = p.q
+        if known is None:
+            try:
+                known = self._remember_answers(key, response, q)
+            except (wire.WireError, struct.error):
+                return response, False, None  # the upstream's business; the client's parser will judge it
+        query = p.query or DnsQuery(q.name, q.qtype, p.addr[0], "udp")
+        verdict = engine.judge_answer(query, known[0], known[1])
+        if verdict.action is Action.ALLOW and not verdict.failures:
+            if engine._ttl and not engine._live_for(known[0]):
+                known[2] = p.t0 + engine._ttl
+                known[3] = True
+            return response, True, known
+        engine.record(query, verdict, "response", rcode=known[0])
+        replacement = engine.answer(verdict, p.data, q)
+        return (replacement if replacement is not None else response), False, known
+
+    def _judge_cached(self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes, entry: Any) -> bytes:
+        """The live response-side detectors (per-client state, e.g. NXDOMAIN bursts) on a cached answer."""
+        return self._verdict_on(data, q, query, response, entry.records[0], entry.records[1])
+
+    def _judge_answer(self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes) -> bytes:
+        """Response-side detectors on an upstream answer (TCP path); the answer or its replacement."""
+        if not self.engine.response_detectors:
             return response
         try:
             rcode, records = self._answers_of(response, q)
         except (wire.WireError, struct.error):
-            return response  # the upstream's business; the client's parser will judge it
+            return response
+        return self._verdict_on(data, q, query, response, rcode, records)
+
+    def _verdict_on(
+        self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes, rcode: int, records: Any
+    ) -> bytes:
+        engine = self.engine
         verdict = engine.judge_answer(query, rcode, records)
         if verdict.action is Action.ALLOW and not verdict.failures:
             return response
@@ -344,22 +523,44 @@ class DnsSensor:
         replacement = engine.answer(verdict, data, q)
         return replacement if replacement is not None else response
 
-    def _answers_of(self, response: bytes, q: wire.Question) -> tuple[int, tuple[DnsAnswer, ...]]:
-        """(rcode, answers) of an upstream response, memoised by its bytes after the id and flags' first
-        octet: a popular name comes back with the same answer many times a second (until its TTL
-        ticks), and then neither the records nor the DnsAnswer objects are built again. Everything
-        parse_answers reads (rcode, counts, question, records) is inside the key; the question is the
-        query's own (checked by on_upstream), so q.name and q.end follow from it."""
-        key = response[3:]
+    def _remember_answers(self, key: bytes, response: bytes, q: wire.Question) -> list[Any]:
+        """[rcode, answers, clean-until, clean, passive keys] of an upstream response, memoised by its
+        bytes after the id and the flags' first octet: a popular name comes back with the same answer
+        many times a second (until its TTL ticks), and then neither the records nor the DnsAnswer
+        objects are built again. Everything parse_answers reads (rcode, counts, question, records)
+        is inside the key; the question is the query's own (checked by on_upstream)."""
+        rcode, records = wire.parse_answers(response, q)
+        answers = tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records])
+        passive = self.engine.passive
+        keys = passive.keys_for(rcode, answers) if passive is not None else ()
+        known = [rcode, answers, 0.0, False, keys]
         memo = self._answer_memo
-        known = memo.get(key)
-        if known is None:
-            rcode, records = wire.parse_answers(response, q)
-            known = (rcode, tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records]))
-            if len(memo) >= _ANSWER_MEMO:
-                memo.clear()
-            memo[key] = known
+        if len(memo) >= _ANSWER_MEMO:
+            _drop_oldest(memo)
+        memo[key] = known
         return known
+
+    def _answers_of(self, response: bytes, q: wire.Question) -> tuple[int, tuple[DnsAnswer, ...]]:
+        key = response[3:]
+        known = self._answer_memo.get(key)
+        if known is None:
+            known = self._remember_answers(key, response, q)
+        return known[0], known[1]
+
+    def drain_served(self) -> None:
+        """Count the answers served from the answer cache in passive DNS: one `observe_keys` per
+        cached answer and second, rather than a lock and a dict update per query."""
+        served, self._served = self._served, []
+        passive = self.engine.passive
+        for entry in served:
+            if passive is not None:
+                passive.observe_keys(entry.passive, n=entry.served)
+            entry.served = 0
+
+    def _drain_served(self) -> None:
+        self.drain_served()
+        if not self._closing:
+            asyncio.get_running_loop().call_later(1.0, self._drain_served)
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -511,6 +712,7 @@ class DnsSensor:
             writer.close()
 
     def _write_top(self) -> None:
+        self.engine.top.trim()  # the fast path counts clients without trimming
         try:
             snap = self.engine.top.snapshot(self.metrics)
             snap["listen"] = self.listen
@@ -544,6 +746,15 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
+
+
+def _start_keeper(settings: TutelaSettings) -> subprocess.Popen[bytes]:
+    """The store keeper child (tutela/dns/keeper.py): DuckDB work out of the sensor's process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tutela.dns.keeper", "--home", str(settings.home), "--store",
+         str(settings.store_path), "--parent", str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def _fork_workers(workers: int) -> tuple[int, list[int]]:
@@ -582,18 +793,21 @@ def run(
     if workers > 1 and split_listen(listen)[1] == 0:
         raise ServiceError("--workers needs a fixed port, not 0")
     worker, children = _fork_workers(workers) if workers > 1 else (0, [])
+    keeper = settings.section("dns", DnsSettings).store_keeper
     writer = EventWriter(
         settings.home,
         settings.store_path,
         flush_interval=settings.store.flush_interval,
         max_buffer=settings.store.max_buffer,
+        ingest_interval=None if keeper else 5.0,
     )
     engine = DnsEngine.from_settings(settings, registry, writer=writer)
     if engine.dns.passive_dns:
         from tutela.dns.takeover.passive import PassiveDnsRecorder
 
-        engine.passive = PassiveDnsRecorder(settings.home, settings.store_path)
+        engine.passive = PassiveDnsRecorder(settings.home, settings.store_path, spool=keeper)
         engine.passive.start()
+    keeper_proc = _start_keeper(settings) if keeper and worker == 0 else None
     metrics_listen = _metrics_for(metrics_listen, worker)
     sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
@@ -626,9 +840,17 @@ def run(
         loop.run_until_complete(sensor._stop.wait())
         loop.run_until_complete(sensor.close())
     finally:
+        if keeper_proc is not None:
+            keeper_proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                keeper_proc.wait(timeout=30)
         if engine.passive is not None:
             engine.passive.close()
         writer.close()
+        if keeper:
+            from tutela.dns.keeper import keep_once
+
+            keep_once(settings.home, settings.store_path)  # what the keeper had not moved yet
         loop.close()
         for pid in children:
             with contextlib.suppress(ProcessLookupError):

@@ -26,9 +26,16 @@ class DnsSettings(BaseModel):
     sinkhole_ttl: int = Field(60, ge=0, le=86400)
     cache_ttl_s: float = Field(300.0, ge=0)  # verdict cache; 0 disables it
     cache_size: int = Field(200_000, ge=0)
+    # answer cache (upstream answers by exact query bytes, TTLs honoured and decremented); 0 turns it off
+    answer_cache_size: int = Field(100_000, ge=0)
+    answer_cache_max_ttl: int = Field(86_400, ge=0)
+    answer_cache_max_negative_ttl: int = Field(3_600, ge=0)
     allow: tuple[str, ...] = ()  # names (and their subdomains) never judged
     allow_files: tuple[Path, ...] = ()  # domain-per-line files of the same
     passive_dns: bool = True  # count parsed answers in the store's passive_dns table (`tutela dns history`)
+    gc_freeze_s: float = Field(10.0, ge=0)  # move survivors out of the cyclic GC's reach this often; 0: off
+    gc_full_s: float = Field(600.0, ge=0)  # a full collection (frozen objects included) this often; 0: never
+    store_keeper: bool = True  # DuckDB ingestion in a child process (the sensor only spools), for the p99
     log_allowed: bool = False  # also store an event for every allowed query (costly inline)
     metrics_listen: str | None = None  # HOST:PORT for Prometheus text exposition
     workers: int = Field(1, ge=1, le=64)  # processes sharing the port (SO_REUSEPORT), one event loop each

@@ -16,6 +16,8 @@ every answer; a popular name answers thousands of times a second, and one upsert
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -58,6 +60,7 @@ class PassiveDnsRecorder(BackgroundFlusher):
         max_pending: int = 200_000,
         lock_timeout: float = 2.0,
         clock: Any = time.time,
+        spool: bool = False,
     ) -> None:
         self.home = Path(home)
         self.store_path = store_path or self.home / "events.duckdb"
@@ -65,38 +68,53 @@ class PassiveDnsRecorder(BackgroundFlusher):
         self.max_pending = max_pending
         self.lock_timeout = lock_timeout
         self.clock = clock
+        self.spool = spool  # write batches as spool segments for a store keeper process, never open DuckDB
         self.dropped = 0
         self.flushed = 0  # distinct keys upserted so far
         self._pending: dict[tuple[str, str, str], list[int]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def keys_for(rcode: int, answers: Sequence[Any]) -> tuple[tuple[str, str, str], ...]:
+        """The (name, type, answer) keys an answer counts under: the sensor computes them once per
+        distinct upstream answer and then calls `observe_keys` on repeats."""
+        if rcode != 0 or not answers:
+            return ()
+        keys = []
+        for a in answers:
+            rtype = TYPES.get(a.rtype, str(a.rtype))
+            data = a.data[:MAX_ANSWER_CHARS]
+            if rtype in NAME_TYPES:
+                data = _norm_name(data)
+            elif rtype in ("MX", "SRV"):
+                head, _, host = data.rpartition(" ")
+                data = f"{head} {_norm_name(host)}".strip()
+            keys.append((_norm_name(a.name), rtype, data))
+        return tuple(keys)
+
     def observe(self, response: DnsResponse, ts: float | None = None) -> None:
-        if response.rcode != 0 or not response.answers:
+        self.observe_keys(self.keys_for(response.rcode, response.answers), ts)
+
+    def observe_keys(self, keys: Sequence[tuple[str, str, str]], ts: float | None = None, n: int = 1) -> None:
+        """Count `n` answers with these keys, seen at `ts` (default now)."""
+        if not keys:
             return
         now = int((ts if ts is not None else self.clock()) * 1_000_000)
         with self._lock:
             pending = self._pending
-            for a in response.answers:
-                rtype = TYPES.get(a.rtype, str(a.rtype))
-                data = a.data[:MAX_ANSWER_CHARS]
-                if rtype in NAME_TYPES:
-                    data = _norm_name(data)
-                elif rtype in ("MX", "SRV"):
-                    head, _, host = data.rpartition(" ")
-                    data = f"{head} {_norm_name(host)}".strip()
-                key = (_norm_name(a.name), rtype, data)
+            for key in keys:
                 entry = pending.get(key)
                 if entry is None:
                     if len(pending) >= self.max_pending:
                         self.dropped += 1
                         continue
-                    pending[key] = [now, now, 1]
+                    pending[key] = [now, now, n]
                 else:
                     if now < entry[0]:
                         entry[0] = now
                     if now > entry[1]:
                         entry[1] = now
-                    entry[2] += 1
+                    entry[2] += n
 
     def flush(self) -> int:
         """Upsert what was observed since the last flush; return the number of distinct keys."""
@@ -122,30 +140,83 @@ class PassiveDnsRecorder(BackgroundFlusher):
         return len(batch)
 
     def _upsert(self, batch: dict[tuple[str, str, str], list[int]]) -> None:
-        import pyarrow as pa
+        table = _batch_table(batch)
+        if self.spool:
+            write_passive_segment(self.home, table)
+        else:
+            _upsert_table(self.store_path, self.home, table, self.lock_timeout)
 
-        from tutela.core.store import EventStore
 
-        keys = list(batch)
-        values = list(batch.values())
-        table = pa.table(
-            {
-                "name": pa.array([k[0] for k in keys], pa.string()),
-                "rtype": pa.array([k[1] for k in keys], pa.string()),
-                "answer": pa.array([k[2] for k in keys], pa.string()),
-                "first_us": pa.array([v[0] for v in values], pa.int64()),
-                "last_us": pa.array([v[1] for v in values], pa.int64()),
-                "n": pa.array([v[2] for v in values], pa.int64()),
-            }
-        )
-        store = EventStore(self.store_path, home=self.home, lock_timeout=self.lock_timeout)
-        with store.connect() as db:
-            cur = db.cursor()  # its own result state: the store may have left one open
-            try:
-                cur.register("batch", table)
-                cur.execute(UPSERT_SQL)
-            finally:
-                cur.close()
+def _batch_table(batch: dict[tuple[str, str, str], list[int]]) -> Any:
+    import pyarrow as pa
+
+    keys = list(batch)
+    values = list(batch.values())
+    return pa.table(
+        {
+            "name": pa.array([k[0] for k in keys], pa.string()),
+            "rtype": pa.array([k[1] for k in keys], pa.string()),
+            "answer": pa.array([k[2] for k in keys], pa.string()),
+            "first_us": pa.array([v[0] for v in values], pa.int64()),
+            "last_us": pa.array([v[1] for v in values], pa.int64()),
+            "n": pa.array([v[2] for v in values], pa.int64()),
+        }
+    )
+
+
+def _upsert_table(store_path: Path, home: Path, table: Any, lock_timeout: float) -> None:
+    from tutela.core.store import EventStore
+
+    store = EventStore(store_path, home=home, lock_timeout=lock_timeout)
+    with store.connect() as db:
+        cur = db.cursor()  # its own result state: the store may have left one open
+        try:
+            cur.register("batch", table)
+            cur.execute(UPSERT_SQL)
+        finally:
+            cur.close()
+
+
+PASSIVE_SPOOL = "spool-passive"
+_seq = itertools.count()
+
+
+def write_passive_segment(home: Path, table: Any) -> Path:
+    """One batch as an Arrow IPC file in <home>/spool-passive/ (temporary name, then rename)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    directory = Path(home) / PASSIVE_SPOOL
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{os.getpid()}-{time.time_ns()}-{next(_seq):08d}"
+    tmp, final = directory / f".{name}.tmp", directory / f"{name}.arrow"
+    with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    os.replace(tmp, final)
+    return final
+
+
+def ingest_passive_spool(home: Path, store_path: Path, *, lock_timeout: float = 2.0) -> int:
+    """Upsert every spooled passive-DNS batch (oldest first) and delete it; the number of keys upserted.
+    An unreadable segment is renamed .bad and skipped."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    directory = Path(home) / PASSIVE_SPOOL
+    if not directory.is_dir():
+        return 0
+    total = 0
+    for path in sorted(p for p in directory.iterdir() if p.suffix == ".arrow"):
+        try:
+            with pa.memory_map(str(path), "r") as source:
+                table = ipc.open_file(source).read_all()
+        except Exception:
+            path.rename(path.with_suffix(".bad"))
+            continue
+        _upsert_table(store_path, home, table, lock_timeout)
+        path.unlink(missing_ok=True)
+        total += table.num_rows
+    return total
 
 
 @dataclass(frozen=True, slots=True)
