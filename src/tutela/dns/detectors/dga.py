@@ -40,6 +40,7 @@ class DgaDetector:
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("dga",)
+    cacheable: ClassVar[bool] = True  # a function of the name alone: the sensor may cache its findings
     description: ClassVar[str] = "Algorithmically generated domains (character and dictionary DGAs), with families"
     Config: ClassVar[type[DetectorConfig]] = DgaConfig
 
@@ -49,6 +50,12 @@ class DgaDetector:
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
         self._score = lru_cache(maxsize=config.cache_size)(self._score_registrable) if config.cache_size else None
+
+    def warmup(self) -> None:
+        """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
+        self.scorer.split.warmup()
+        self.scorer.warmup()
+        self.scorer.dga(self.scorer.split("warmup.example.com"), families=self.config.families)
 
     def _score_registrable(self, registrable: str) -> Score:
         return self.scorer.dga(self.scorer.split(registrable), families=self.config.families)

@@ -8,8 +8,10 @@ what blocks a live session whose single queries look harmless. Evidence never ho
 name (it may carry exfiltrated data), only the registrable domain and sizes.
 
 Sensor wiring: the inline sensor runs every "dns" detector whose `side` is "request" on each
-`DnsQuery`; the window needs `DnsQuery.client` (empty = one shared client) and `qtype`. Time comes
-from `self.clock` (time.monotonic by default; tests inject their own).
+`DnsQuery`. This one sets `cacheable = False` and `run_on_cache_hit = True`, so it also runs on
+verdict-cache hits (a repeated name still counts in the window). The window needs `DnsQuery.client`
+(empty = one shared client) and `qtype`. Time comes from `self.clock` (time.monotonic by default;
+tests inject their own).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class TunnelDetector:
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("tunnel",)
+    # The window keeps per-client/per-domain state: the sensor must not serve this detector's findings from
+    # its verdict cache, and must run it on cache hits too (a repeated name still counts in the window).
+    # The per-query score is cached here, by subdomain, so a hit costs a split, an LRU lookup and the window.
+    cacheable: ClassVar[bool] = False
+    run_on_cache_hit: ClassVar[bool] = True
     description: ClassVar[str] = "DNS tunnelling and exfiltration: per-query model plus per-client/domain window"
     Config: ClassVar[type[DetectorConfig]] = TunnelConfig
 
@@ -72,6 +79,12 @@ class TunnelDetector:
         # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
         # "api" and the like are scored once for every domain.
         self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
+
+    def warmup(self) -> None:
+        """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
+        self.scorer.split.warmup()
+        self.scorer.warmup()
+        self.scorer.tunnel(self.scorer.split("a.warmup.example.com"))
 
     def _score_sub_uncached(self, sub: str) -> Score:
         return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
