@@ -82,3 +82,19 @@ def test_warmup_loads_models_before_the_first_query(tmp_path: Path) -> None:
     for d in engine.detectors:
         assert d.scorer._dga is not None and d.scorer._tunnel is not None  # type: ignore[attr-defined]
         assert d.scorer.split._all is not None  # type: ignore[attr-defined]
+
+
+def test_dga_repeat_is_one_lookup_with_the_same_findings(models) -> None:
+    """A repeated name is answered from the detector's per-name cache: same findings, no second scoring."""
+    from tutela.core.detector import ScanContext
+    from tutela.dns.detectors.dga import DgaConfig
+
+    det = DgaDetector(DgaConfig(), models)
+    name = "xkqjzvbwpltrmhd.net"
+    first = tuple(det.detect(DnsQuery(name), ScanContext()))
+    assert first and first[0].rule.startswith("dga.")
+    calls = []
+    det.score = lambda n: calls.append(n)  # type: ignore[method-assign,assignment,return-value]
+    again = tuple(det.detect(DnsQuery(name), ScanContext()))
+    assert again == first and not calls
+    assert tuple(DgaDetector(DgaConfig(cache_size=0), models).detect(DnsQuery(name), ScanContext())) == first

@@ -52,6 +52,9 @@ class DgaDetector:
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
         self._score = lru_cache(maxsize=config.cache_size)(self._score_registrable) if config.cache_size else None
+        # findings per query name: a repeated name costs one lookup (no split, no Finding rebuilt); Findings
+        # are frozen, so the same tuple is handed out again
+        self._findings = lru_cache(maxsize=config.cache_size)(self._findings_of) if config.cache_size else None
 
     def warmup(self) -> None:
         """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
@@ -75,7 +78,12 @@ class DgaDetector:
         return self.scorer.dga(parts, families=self.config.families)
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        s = self.score(subject.name)
+        if self._findings is not None:
+            return self._findings(subject.name)
+        return self._findings_of(subject.name)
+
+    def _findings_of(self, name: str) -> tuple[Finding, ...]:
+        s = self.score(name)
         if s.level is None or s.confidence < self._min_conf:
             return ()
         return (self.finding(s),)

@@ -79,6 +79,7 @@ class TunnelDetector:
         # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
         # "api" and the like are scored once for every domain.
         self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
+        self._static = lru_cache(maxsize=config.cache_size)(self._per_name) if config.cache_size else None
 
     def warmup(self) -> None:
         """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
@@ -103,28 +104,38 @@ class TunnelDetector:
         s = self._score_sub(parts.sub)
         return replace(s, registrable=parts.registrable) if s.level is not None else s
 
-    def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        parts = self.scorer.split(subject.name)
+    def _per_name(self, name: str) -> tuple[NameParts, tuple[Finding, ...], float, float] | None:
+        """What depends on the name alone: its parts, the per-query findings, label entropy and confidence
+        (cached per name, so a repeated name only updates the window)."""
+        parts = self.scorer.split(name)
         if not self.judges(parts):
-            return ()
+            return None
         s = self._score_parts(parts)
-        out: list[Finding] = []
+        found: tuple[Finding, ...] = ()
         if s.level is not None and s.confidence >= self._min_conf:
-            out.append(self.query_finding(s, len(parts.sub)))
-        if self.config.window:
-            ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
-            with self._lock:
-                ev = self.window.observe(
-                    subject.client, parts.registrable, parts.sub, subject.qtype, ent, s.confidence, self.clock()
-                )
-            # a HIGH session finding on every query (each is blocked); lower levels only when they change
-            if (
-                ev.level is not None
-                and (ev.level == "high" or ev.changed)
-                and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
-            ):
-                out.append(self._session_finding(subject.client, parts.registrable, ev))
-        return out
+            found = (self.query_finding(s, len(parts.sub)),)
+        ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
+        return parts, found, ent, s.confidence
+
+    def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
+        static = self._static(subject.name) if self._static is not None else self._per_name(subject.name)
+        if static is None:
+            return ()
+        parts, found, ent, confidence = static
+        if not self.config.window:
+            return found
+        with self._lock:
+            ev = self.window.observe(
+                subject.client, parts.registrable, parts.sub, subject.qtype, ent, confidence, self.clock()
+            )
+        # a HIGH session finding on every query (each is blocked); lower levels only when they change
+        if (
+            ev.level is not None
+            and (ev.level == "high" or ev.changed)
+            and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
+        ):
+            return [*found, self._session_finding(subject.client, parts.registrable, ev)]
+        return found
 
     def query_finding(self, s: Score, sub_len: int) -> Finding:
         assert s.level is not None
