@@ -13,6 +13,7 @@ dig dnsutils
 dnsperf dnsperf
 nsd nsd
 dns2tcpc dns2tcp
+iodine iodine
 wrk wrk
 LIST
 if [ ${#need[@]} -gt 0 ]; then
