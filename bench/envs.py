@@ -38,6 +38,11 @@ def ensure(env: str, base_python: str = "python3") -> Path:
     subprocess.run([base_python, "-m", "venv", "--clear", str(venv_dir(env))], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    # a line "# then-pip: ARGS" runs `pip install -q ARGS` afterwards, for what a requirements file cannot say
+    # (e.g. one package installed with --no-deps --ignore-requires-python, its dependencies pinned above)
+    for line in requirements.read_text().splitlines():
+        if line.startswith("# then-pip:"):
+            subprocess.run([str(python), "-m", "pip", "install", "-q", *line.split(":", 1)[1].split()], check=True)
     stamp.write_text(digest)
     return python
 

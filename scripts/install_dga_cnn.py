@@ -77,7 +77,8 @@ def main(run: Path, splits: Path) -> None:
         "level_fpr": T.LEVEL_FPR,
         "validation": {"benign": len(vb)},
         "numpy_check": check,
-        "training": {k: log[k] for k in ("device", "torch", "seed", "seconds", "lofo_epochs", "splits_sha256")},
+        "training": {k: log[k] for k in ("device", "torch", "seed", "seconds", "lofo_epochs", "splits_sha256")}
+        | {"synthetic_per_kind": log.get("synthetic")},
         "variants": {k: max(h["val_tpr_at_fpr_0.1%"] for h in v["history"]) for k, v in log["variants"].items()},
         "data_sha256": log["data_sha256"],
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
@@ -86,6 +87,10 @@ def main(run: Path, splits: Path) -> None:
     shas["dga_cnn"] = hashlib.sha256(weights.read_bytes()).hexdigest()
     shas["dga_cnn_meta"] = T._dump(PKG / "models" / "dga_cnn.json", meta)
     (PKG / "training" / "dga_cnn_lofo.json").write_text(json.dumps(lofo, indent=1, sort_keys=True) + "\n")
+    baseline = run / "dga_cnn_lofo_baseline.json"  # the same folds without synthetic names (--baseline-lofo)
+    if baseline.is_file():
+        doc_b = json.loads(baseline.read_text(encoding="utf-8"))
+        (PKG / "training" / "dga_cnn_lofo_baseline.json").write_text(json.dumps(doc_b, indent=1, sort_keys=True) + "\n")
     T.write_pins(PKG / "models" / "pins.py", shas)
 
 

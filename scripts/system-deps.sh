@@ -14,6 +14,7 @@ dnsperf dnsperf
 nsd nsd
 dnsmasq dnsmasq-base
 dns2tcpc dns2tcp
+iodine iodine
 wrk wrk
 LIST
 if [ ${#need[@]} -gt 0 ]; then

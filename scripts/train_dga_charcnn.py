@@ -10,7 +10,13 @@ dense H (ReLU) -> one logit. Loss: binary cross-entropy with the LightGBM model'
 1/sqrt(family size), scaled to the benign total). Fixed seeds; the epoch kept is the one with the best
 validation TPR at 0.1% validation FPR (full model); leave-family-out models train a fixed number of epochs.
 
-    python3 scripts/train_dga_charcnn.py SPLITS.json OUT [--quick]
+    python3 scripts/train_dga_charcnn.py SPLITS.json OUT [--quick] [--synthetic N --words WORDS.txt]
+        [--configs cnn128] [--baseline-lofo] [--budget SECONDS]
+
+--synthetic N adds N generic synthetic DGA names of each kind of scripts/dga_synth.py (kept in every
+leave-family-out fold: they belong to no family); --baseline-lofo then also trains the leave-family-out
+models without them, in the same run, for a side-by-side comparison (dga_cnn_lofo_baseline.json).
+--budget stops starting new leave-family-out models after that many seconds (results so far are kept).
 """
 
 from __future__ import annotations
@@ -80,9 +86,16 @@ def auc(neg: np.ndarray, pos: np.ndarray) -> float:
     return float((r[len(neg) :].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
+def _opt(name: str, default: str | None = None) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
 def main() -> None:
     splits_path, out = Path(sys.argv[1]), Path(sys.argv[2])
     quick = "--quick" in sys.argv
+    n_synth = int(_opt("--synthetic", "0") or 0)
+    budget = float(_opt("--budget", "1e9") or 1e9)
+    only = (_opt("--configs", "") or "").split(",")
     out.mkdir(parents=True, exist_ok=True)
     raw = splits_path.read_bytes()
     doc = json.loads(raw)
@@ -111,6 +124,19 @@ def main() -> None:
         tr_y += [1.0] * len(items)
         tr_fam += [i] * len(items)
         tr_w += [1.0 / math.sqrt(len(items))] * len(items)
+    n_real = len(fams)
+    if n_synth:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from dga_synth import generate, load_words
+
+        synth = generate(load_words(_opt("--words") or ""), b_tr, n_synth, SEED)
+        log["synthetic"] = {k: len(v) for k, v in synth.items()}
+        for j, (_kind, items) in enumerate(sorted(synth.items())):
+            tr_texts += items
+            tr_y += [1.0] * len(items)
+            tr_fam += [n_real + j] * len(items)  # never a real family: kept in every leave-family-out fold
+            tr_w += [1.0 / math.sqrt(len(items))] * len(items)
+        print("synthetic", log["synthetic"], flush=True)
     Xtr, Ntr = encode(tr_texts)
     Ytr = torch.tensor(tr_y)
     Ftr = torch.tensor(tr_fam)
@@ -178,10 +204,13 @@ def main() -> None:
         return model, hist
 
     everything = torch.ones(len(Ytr), dtype=torch.bool, device=dev)
+    real_only = Ftr < n_real  # benign rows have family -1
     configs = [
         {"name": "cnn64", "emb": 24, "filters": 64, "hidden": 64, "lr": 3e-3, "batch": 512},
         {"name": "cnn128", "emb": 32, "filters": 128, "hidden": 64, "lr": 3e-3, "batch": 512},
     ]
+    if only != [""]:
+        configs = [c for c in configs if c["name"] in only]
     epochs = 2 if quick else 14
     results = {}
     best_cfg, best_val, best_model = None, -1.0, None
@@ -211,22 +240,32 @@ def main() -> None:
 
     # leave-family-out: same config, fixed epochs, trained without the family
     lofo_epochs = 2 if quick else 6
-    lofo = {}
-    for fam in sorted(doc["dga_all"]):
-        k = fams.index(fam) if fam in fams else -2
-        keep = Ftr != k
-        model, _ = fit(best_cfg, keep, lofo_epochs, select=False)
-        vb = score(model, enc["vb"])
-        th_high, th01 = threshold_at(vb, LEVEL_FPR["high"]), threshold_at(vb, 0.001)
-        s = score(model, enc_dev(doc["dga_all"][fam]))
-        tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
-        lofo[fam] = {"n": len(s), "tpr_high": float((s > th_high).mean()), "tpr_01": float((s > th01).mean()),
-                     "fpr_01": float((tb > th01).mean())}  # fmt: skip
-        print(fam, lofo[fam], round(time.time() - t0, 1), flush=True)
+
+    runs = [(everything, out / "dga_cnn_lofo.json")]
+    if n_synth and "--baseline-lofo" in sys.argv:
+        runs.append((real_only, out / "dga_cnn_lofo_baseline.json"))  # the same folds without synthetic names
+    results_lofo: list[dict] = [{} for _ in runs]
     log["lofo_epochs"] = lofo_epochs
+    (out / "dga_cnn_train.json").write_text(json.dumps(log, indent=1, sort_keys=True))
+    for fam in sorted(doc["dga_all"]):  # family by family, both variants: a budget cut leaves pairs
+        if time.time() - t0 > budget:
+            print("budget reached: leave-family-out stopped before", fam, flush=True)
+            break
+        k = fams.index(fam) if fam in fams else -2
+        for (base, path), lofo in zip(runs, results_lofo, strict=True):
+            model, _ = fit(best_cfg, base & (Ftr != k), lofo_epochs, select=False)
+            vb = score(model, enc["vb"])
+            th_high, th01 = threshold_at(vb, LEVEL_FPR["high"]), threshold_at(vb, 0.001)
+            th05 = threshold_at(vb, 0.005)
+            s = score(model, enc_dev(doc["dga_all"][fam]))
+            tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
+            lofo[fam] = {"n": len(s), "tpr_high": float((s > th_high).mean()), "tpr_01": float((s > th01).mean()),
+                         "fpr_01": float((tb > th01).mean()), "tpr_05": float((s > th05).mean()),
+                         "fpr_05": float((tb > th05).mean()), "fpr_high": float((tb > th_high).mean())}  # fmt: skip
+            print(path.name, fam, lofo[fam], round(time.time() - t0, 1), flush=True)
+            path.write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs, "synthetic": log.get("synthetic"),
+                "splits_sha256": log["splits_sha256"], "families": lofo}, indent=1, sort_keys=True))  # fmt: skip
     log["seconds"] = round(time.time() - t0, 1)
-    (out / "dga_cnn_lofo.json").write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs,
-        "splits_sha256": log["splits_sha256"], "families": lofo}, indent=1, sort_keys=True))  # fmt: skip
     (out / "dga_cnn_train.json").write_text(json.dumps(log, indent=1, sort_keys=True))
     print("done", log["seconds"], flush=True)
 

@@ -36,10 +36,13 @@ class DgaConfig(DetectorConfig):
 
 class DgaDetector:
     id: ClassVar[str] = "dns.dga"
-    version: ClassVar[str] = "2"  # 2: character CNN (numpy) instead of the lexical-feature forest
+    # 2: character CNN (numpy) instead of the lexical-feature forest; 3: the CNN also trains on generic synthetic
+    # DGA names (scripts/dga_synth.py), for families never seen in training
+    version: ClassVar[str] = "3"
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("dga",)
+    cacheable: ClassVar[bool] = True  # a function of the name alone: the sensor may cache its findings
     description: ClassVar[str] = "Algorithmically generated domains (character and dictionary DGAs), with families"
     Config: ClassVar[type[DetectorConfig]] = DgaConfig
 
@@ -49,6 +52,15 @@ class DgaDetector:
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
         self._score = lru_cache(maxsize=config.cache_size)(self._score_registrable) if config.cache_size else None
+        # findings per query name: a repeated name costs one lookup (no split, no Finding rebuilt); Findings
+        # are frozen, so the same tuple is handed out again
+        self._findings = lru_cache(maxsize=config.cache_size)(self._findings_of) if config.cache_size else None
+
+    def warmup(self) -> None:
+        """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
+        self.scorer.split.warmup()
+        self.scorer.warmup()
+        self.scorer.dga(self.scorer.split("warmup.example.com"), families=self.config.families)
 
     def _score_registrable(self, registrable: str) -> Score:
         return self.scorer.dga(self.scorer.split(registrable), families=self.config.families)
@@ -66,7 +78,12 @@ class DgaDetector:
         return self.scorer.dga(parts, families=self.config.families)
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        s = self.score(subject.name)
+        if self._findings is not None:
+            return self._findings(subject.name)
+        return self._findings_of(subject.name)
+
+    def _findings_of(self, name: str) -> tuple[Finding, ...]:
+        s = self.score(name)
         if s.level is None or s.confidence < self._min_conf:
             return ()
         return (self.finding(s),)

@@ -8,8 +8,10 @@ what blocks a live session whose single queries look harmless. Evidence never ho
 name (it may carry exfiltrated data), only the registrable domain and sizes.
 
 Sensor wiring: the inline sensor runs every "dns" detector whose `side` is "request" on each
-`DnsQuery`; the window needs `DnsQuery.client` (empty = one shared client) and `qtype`. Time comes
-from `self.clock` (time.monotonic by default; tests inject their own).
+`DnsQuery`. This one sets `cacheable = False` and `run_on_cache_hit = True`, so it also runs on
+verdict-cache hits (a repeated name still counts in the window). The window needs `DnsQuery.client`
+(empty = one shared client) and `qtype`. Time comes from `self.clock` (time.monotonic by default;
+tests inject their own).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ class TunnelDetector:
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("tunnel",)
+    # The window keeps per-client/per-domain state: the sensor must not serve this detector's findings from
+    # its verdict cache, and must run it on cache hits too (a repeated name still counts in the window).
+    # The per-query score is cached here, by subdomain, so a hit costs a split, an LRU lookup and the window.
+    cacheable: ClassVar[bool] = False
+    run_on_cache_hit: ClassVar[bool] = True
     description: ClassVar[str] = "DNS tunnelling and exfiltration: per-query model plus per-client/domain window"
     Config: ClassVar[type[DetectorConfig]] = TunnelConfig
 
@@ -72,6 +79,13 @@ class TunnelDetector:
         # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
         # "api" and the like are scored once for every domain.
         self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
+        self._static = lru_cache(maxsize=config.cache_size)(self._per_name) if config.cache_size else None
+
+    def warmup(self) -> None:
+        """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
+        self.scorer.split.warmup()
+        self.scorer.warmup()
+        self.scorer.tunnel(self.scorer.split("a.warmup.example.com"))
 
     def _score_sub_uncached(self, sub: str) -> Score:
         return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
@@ -90,28 +104,38 @@ class TunnelDetector:
         s = self._score_sub(parts.sub)
         return replace(s, registrable=parts.registrable) if s.level is not None else s
 
-    def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        parts = self.scorer.split(subject.name)
+    def _per_name(self, name: str) -> tuple[NameParts, tuple[Finding, ...], float, float] | None:
+        """What depends on the name alone: its parts, the per-query findings, label entropy and confidence
+        (cached per name, so a repeated name only updates the window)."""
+        parts = self.scorer.split(name)
         if not self.judges(parts):
-            return ()
+            return None
         s = self._score_parts(parts)
-        out: list[Finding] = []
+        found: tuple[Finding, ...] = ()
         if s.level is not None and s.confidence >= self._min_conf:
-            out.append(self.query_finding(s, len(parts.sub)))
-        if self.config.window:
-            ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
-            with self._lock:
-                ev = self.window.observe(
-                    subject.client, parts.registrable, parts.sub, subject.qtype, ent, s.confidence, self.clock()
-                )
-            # a HIGH session finding on every query (each is blocked); lower levels only when they change
-            if (
-                ev.level is not None
-                and (ev.level == "high" or ev.changed)
-                and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
-            ):
-                out.append(self._session_finding(subject.client, parts.registrable, ev))
-        return out
+            found = (self.query_finding(s, len(parts.sub)),)
+        ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
+        return parts, found, ent, s.confidence
+
+    def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
+        static = self._static(subject.name) if self._static is not None else self._per_name(subject.name)
+        if static is None:
+            return ()
+        parts, found, ent, confidence = static
+        if not self.config.window:
+            return found
+        with self._lock:
+            ev = self.window.observe(
+                subject.client, parts.registrable, parts.sub, subject.qtype, ent, confidence, self.clock()
+            )
+        # a HIGH session finding on every query (each is blocked); lower levels only when they change
+        if (
+            ev.level is not None
+            and (ev.level == "high" or ev.changed)
+            and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
+        ):
+            return [*found, self._session_finding(subject.client, parts.registrable, ev)]
+        return found
 
     def query_finding(self, s: Score, sub_len: int) -> Finding:
         assert s.level is not None
