@@ -81,6 +81,13 @@ def serve_gateway(port: int, upstream: str, detectors: str, inline: bool) -> Non
     from tutela.runtime.gateway.profiles import GatewaySettings
     from tutela.runtime.gateway.server import serve
 
+    if detectors == "fast":  # the default profile: the fast tier (profiles.FAST_TIER)
+        registry = DetectorRegistry.load()
+        gw = GatewaySettings(
+            upstream=upstream, **({"profiles": {"default": {"detector_timeout_ms": None}}} if inline else {})
+        )
+        serve(TutelaSettings(home=Path(os.environ["TUTELA_HOME"])), gw, f"127.0.0.1:{port}", registry)
+        return
     if detectors == "test":
         from tests.runtime.detectors import registry as test_registry
 
@@ -229,7 +236,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pace-ms", type=float, default=250.0, help="per-connection wait in the paced wrk runs")
-    ap.add_argument("--detectors", choices=["installed", "test", "auto"], default="auto")
+    ap.add_argument("--detectors", choices=["fast", "installed", "test", "auto"], default="auto")
     ap.add_argument("--inline", action="store_true", help="run detectors on the event loop (no timeout)")
     ap.add_argument("--fuzz-examples", type=int, default=50, help="schemathesis examples per operation (0: skip)")
     ap.add_argument("--only-fuzz", action="store_true", help="skip the performance runs")

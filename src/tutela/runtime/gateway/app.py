@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import itertools
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -244,8 +244,8 @@ class Gateway:
             "route": route,
             "action": verdict.action.value,
             "findings": [
-                {k: f.to_dict()[k] for k in ("detector", "rule", "category", "severity", "confidence", "fingerprint")}
-                for f in verdict.findings[:100]
+                {k: d[k] for k in ("detector", "rule", "category", "severity", "confidence", "fingerprint")}
+                for d in (f.to_dict() for f in verdict.findings[:100])
             ],
             "failures": [f.to_dict() for f in verdict.failures[:20]],
             "latency_ms": latency_ms,
@@ -327,8 +327,23 @@ class Gateway:
         return "\n".join(lines) + "\n"
 
 
-def new_tr_id() -> str:
-    return uuid.uuid4().hex
+class _TrIds:
+    """32 hex digits, unique: a random per-process prefix and a counter (uuid4 costs a syscall each);
+    a forked child draws a new prefix."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.count) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_tr_id = _TrIds()
 
 
 def payload_hash(obj: Any) -> str:

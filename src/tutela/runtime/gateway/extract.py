@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROMPT_ROLES = frozenset({"system", "developer", "user"})
+SYSTEM_ROLES = frozenset({"system", "developer"})
 TOOL_ROLES = frozenset({"tool", "function"})
 
 
@@ -103,7 +104,8 @@ def chat_request(body: dict[str, Any]) -> Extracted:
                 continue
             role = _str(msg.get("role"))
             if role in PROMPT_ROLES:
-                _content(out, "prompt", f"messages[{i}].content", msg)
+                channel = "system" if role in SYSTEM_ROLES else "prompt"
+                _content(out, channel, f"messages[{i}].content", msg)
             elif role in TOOL_ROLES:
                 _content(out, "tool_output", f"messages[{i}].content", msg)
     _tool_defs(out, body.get("tools"), "tools")
@@ -167,7 +169,7 @@ def embeddings_request(body: dict[str, Any]) -> Extracted:
 
 def responses_request(body: dict[str, Any]) -> Extracted:
     out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    out.add("prompt", "instructions", body.get("instructions"), body, "instructions")
+    out.add("system", "instructions", body.get("instructions"), body, "instructions")
     data = body.get("input")
     if isinstance(data, str):
         out.add("prompt", "input", data, body, "input")
@@ -180,7 +182,8 @@ def responses_request(body: dict[str, Any]) -> Extracted:
             if kind == "function_call_output":
                 out.add("tool_output", f"input[{i}].output", item.get("output"), item, "output")
             elif role in PROMPT_ROLES:
-                _content(out, "prompt", f"input[{i}].content", item)
+                channel = "system" if role in SYSTEM_ROLES else "prompt"
+                _content(out, channel, f"input[{i}].content", item)
     _tool_defs(out, body.get("tools"), "tools")
     return out
 
@@ -228,7 +231,7 @@ def messages_request(body: dict[str, Any]) -> Extracted:
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     out = Extracted(user=_str(user), model=_str(body.get("model")))
-    _content(out, "prompt", "system", body, "system")
+    _content(out, "system", "system", body, "system")
     messages = body.get("messages")
     if isinstance(messages, list):
         out.messages = len(messages)

@@ -3,7 +3,11 @@
 A profile says, separately for each channel of text the gateway sees, which detectors run and what
 happens above a threshold (monitor, block or redact):
 
-  prompt       what users (and system prompts) send
+  prompt       what users send
+  system       the application's own instructions (system/developer messages, Anthropic `system`,
+               Responses `instructions`); unless configured, judged like `prompt` (but with the
+               fast-tier default, for secrets only: "You are a helpful assistant..." is how
+               role-play jailbreaks begin too, so injection detection there is noise)
   document     retrieved documents (Anthropic document blocks, embeddings input, scan API context)
   tool_output  tool results, tool definitions and MCP tool descriptions: untrusted text from tools
   output       what the model answers, including tool-call arguments
@@ -33,16 +37,46 @@ from tutela.core.pipeline import DetectorSpec, Pipeline
 from tutela.core.policy import Policy, PolicyConfig, PolicyRule
 from tutela.core.registry import DetectorRegistry
 
-Channel = Literal["prompt", "document", "tool_output", "output"]
-CHANNELS: tuple[Channel, ...] = ("prompt", "document", "tool_output", "output")
+Channel = Literal["prompt", "system", "document", "tool_output", "output"]
+CHANNELS: tuple[Channel, ...] = ("prompt", "system", "document", "tool_output", "output")
 # The runtime pillar's TextSubject knows prompt, document and output: tool text is untrusted content.
 SUBJECT_KIND: dict[str, str] = {
     "prompt": "prompt",
+    "system": "prompt",
     "document": "document",
     "tool_output": "document",
     "output": "output",
 }
 ACTIONS: dict[str, Action] = {"monitor": Action.ALERT, "block": Action.BLOCK, "redact": Action.REDACT}
+
+INLINE_SAFE = frozenset({"runtime.secrets", "runtime.pii", "runtime.obfuscation", "runtime.urls", "runtime.sql"})
+_INJECTION_FAST = DetectorSpec(id="runtime.injection", params={"tier": "fast"})
+# The fast tier: what a channel runs when neither it nor tutela's `detectors.runtime` names detectors.
+# Each of these costs well under 1 ms on a ~600-character prompt on one core (bench/runtime_detectors.py);
+# the prompt-injection detector runs its lexical tier only (no MiniLM encoder), and topics (embeddings)
+# and source code are left to profiles that ask for them. Measured in bench/gateway.py.
+FAST_TIER: dict[str, tuple[DetectorSpec, ...]] = {
+    "prompt": (
+        _INJECTION_FAST,
+        DetectorSpec(id="runtime.secrets"),
+        DetectorSpec(id="runtime.pii"),
+        DetectorSpec(id="runtime.obfuscation"),
+    ),
+    "system": (DetectorSpec(id="runtime.secrets"),),
+    "document": (_INJECTION_FAST, DetectorSpec(id="runtime.obfuscation"), DetectorSpec(id="runtime.urls")),
+    "tool_output": (
+        _INJECTION_FAST,
+        DetectorSpec(id="runtime.obfuscation"),
+        DetectorSpec(id="runtime.urls"),
+        DetectorSpec(id="runtime.secrets"),
+    ),
+    "output": (
+        DetectorSpec(id="runtime.secrets"),
+        DetectorSpec(id="runtime.pii"),
+        DetectorSpec(id="runtime.urls"),
+        DetectorSpec(id="runtime.sql"),
+    ),
+}
 MAX_CONFIG_BYTES = 4 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -87,11 +121,15 @@ class StreamConfig(_Model):
 
 class ProfileConfig(_Model):
     prompt: ChannelConfig = Field(default_factory=ChannelConfig)
+    system: ChannelConfig | None = None  # None: as `prompt` (see the module docstring)
     document: ChannelConfig = Field(default_factory=ChannelConfig)
     tool_output: ChannelConfig = Field(default_factory=ChannelConfig)
     output: ChannelConfig = Field(default_factory=ChannelConfig)
     on_error: Literal["open", "closed"] = "open"
     detector_timeout_ms: float | None = Field(2000.0, gt=0)  # None: run inline, without a timeout
+    # Texts up to this size judged only by bounded fast-tier detectors run on the event loop: the hop to the
+    # detector pool and back costs more than the detectors (bench/gateway.py). 0: always the pool.
+    inline_max_chars: int = Field(8192, ge=0)
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
@@ -174,11 +212,20 @@ class GatewaySettings(GatewayConfig):
 # --- compiled --------------------------------------------------------------------------------
 
 
+def bounded_fast(spec: DetectorSpec) -> bool:
+    """A detector whose cost is bounded and sub-millisecond on a few KB: regexes, tables and a linear model
+    (the injection detector's lexical tier), never an encoder or a model that may stall."""
+    if spec.id == "runtime.injection":
+        return spec.params.get("tier") == "fast"
+    return spec.id in INLINE_SAFE
+
+
 @dataclass(frozen=True)
 class ChannelPlan:
     channel: str
     action: Action
     pipeline: Pipeline[Any]
+    inline_ok: bool = False  # every detector is bounded_fast()
 
     @property
     def policy(self) -> Policy:
@@ -238,6 +285,20 @@ def _tool_matcher(policy: ToolPolicy) -> Callable[[str], bool]:
     return lambda name: any(p.match(name) for p in patterns)
 
 
+def default_fallback(
+    channel: str,
+    registry: DetectorRegistry,
+    runtime: Sequence[str],
+    default_specs: Sequence[DetectorSpec] | None,
+) -> tuple[DetectorSpec, ...]:
+    """What a channel without its own `detectors` runs: tutela's `detectors.runtime` pipeline when set,
+    else the fast tier (those of it installed), else, with none of it installed, every runtime detector."""
+    if default_specs is not None:
+        return tuple(default_specs)
+    fast = tuple(s for s in FAST_TIER[channel] if s.id in registry)
+    return fast or tuple(DetectorSpec(id=n) for n in runtime)
+
+
 def compile_config(
     config: GatewayConfig,
     registry: DetectorRegistry,
@@ -246,17 +307,21 @@ def compile_config(
 ) -> CompiledConfig:
     """Build every profile's pipelines. Raises ConfigError naming the profile, channel and detector.
 
-    A channel without its own `detectors` runs `default_specs` (tutela's `detectors.runtime` pipeline)
-    when given, else every installed runtime detector.
+    A channel without its own `detectors` runs `default_fallback(...)`: `default_specs` (tutela's
+    `detectors.runtime` pipeline) when given, else the fast tier.
     """
     runtime = [n for n in registry.names() if getattr(registry.get(n), "pillar", None) == "runtime"]
-    fallback = tuple(default_specs) if default_specs is not None else tuple(DetectorSpec(id=n) for n in runtime)
+    fallback = {c: default_fallback(c, registry, runtime, default_specs) for c in CHANNELS}
     profiles: dict[str, Profile] = {}
     for name, prof in config.profiles.items():
         plans: dict[str, ChannelPlan | None] = {}
         for channel in CHANNELS:
-            ch: ChannelConfig = getattr(prof, channel)
-            specs = ch.detectors if ch.detectors is not None else fallback
+            ch: ChannelConfig | None = getattr(prof, channel)
+            if ch is None:  # system, not configured: as the prompt channel
+                ch = prof.prompt
+                specs = ch.detectors if ch.detectors is not None else fallback["system"]
+            else:
+                specs = ch.detectors if ch.detectors is not None else fallback[channel]
             where = f"profiles.{name}.{channel}.detectors"
             for i, spec in enumerate(specs):
                 if spec.id not in registry:
@@ -272,7 +337,7 @@ def compile_config(
                 pipeline = Pipeline.build(registry, enabled, _policy(ch, prof.on_error), models)
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
-            plans[channel] = ChannelPlan(channel, ACTIONS[ch.action], pipeline)
+            plans[channel] = ChannelPlan(channel, ACTIONS[ch.action], pipeline, all(bounded_fast(s) for s in enabled))
         profiles[name] = Profile(name, prof, plans, _tool_matcher(prof.tools))
     return CompiledConfig(config, profiles, {k.sha256: k for k in config.keys})
 

@@ -241,8 +241,9 @@ class Proxy:
         content = orjson.dumps(body) if changed else raw
         extra["request_sha256"] = digest(content)
         url = gw.upstream_url(api.upstream_path, anthropic=api.anthropic)
-        if request.url.query:  # e.g. Azure OpenAI's api-version
-            url += "?" + request.url.query
+        query = request.scope.get("query_string")
+        if query:  # e.g. Azure OpenAI's api-version
+            url += "?" + query.decode("latin-1")
         headers = gw.upstream_headers(request, caller)
         if stream:
             return await self._stream(url, headers, content, caller, tr_id, t0, judged, extra, ex.model, who)
