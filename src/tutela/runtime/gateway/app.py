@@ -131,12 +131,16 @@ class Gateway:
             self.writer.close()
 
     async def _reload_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
-            try:
-                self.profiles.maybe_reload()
+            try:  # off the event loop: compiling a profile may load models
+                if await loop.run_in_executor(None, self.profiles.maybe_reload):
+                    profiles = list(self.profiles.current.profiles.values())
+                    await loop.run_in_executor(None, self.guard.warm, profiles)
             except Exception as exc:  # a reload must never take the gateway down
                 self.profiles.last_error = f"{type(exc).__name__}: {exc}"
+                self.profiles.reload_errors += 1
 
     # --- upstream ----------------------------------------------------------------------------
 
@@ -277,6 +281,7 @@ class Gateway:
                 "version": self.profiles.version,
                 "loaded_at": self.profiles.loaded_at,
                 "last_error": self.profiles.last_error,
+                "reload_errors": self.profiles.reload_errors,
                 "keys": len(compiled.keys),
             },
             "profiles": {

@@ -20,8 +20,11 @@ the `gateway:` section of tutela's config, adds the upstream and the limits.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,14 +347,28 @@ def compile_config(
 
 def read_config_file(path: Path, base: GatewayConfig | None = None) -> GatewayConfig:
     """Parse a gateway config file (the GatewayConfig keys at top level, or under `gateway:`)."""
+    return parse_config(_read_bytes(path), path, base)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: gateway config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    return data
+
+
+def parse_config(raw: bytes, path: Path, base: GatewayConfig | None = None) -> GatewayConfig:
+    """Parse and validate the bytes of a config file: all of it, or a ConfigError."""
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
@@ -371,11 +388,18 @@ def read_config_file(path: Path, base: GatewayConfig | None = None) -> GatewayCo
         raise ConfigError(f"{path}: {loc + ': ' if loc else ''}{err['msg']}") from None
 
 
+Stamp = tuple[int, int, int]  # (inode, mtime_ns, size)
+
+
 class ProfileStore:
     """The current compiled config; `maybe_reload()` swaps in a new one when the file changed.
 
-    A file that fails to parse or compile leaves the previous config in force and is reported
-    in /health (`last_error`), so a typo never turns the guardrails off.
+    A reload never acts on a half-written file: a changed file is read only once it has stopped
+    changing (the same inode, mtime and size at two polls in a row, and unchanged while it is read);
+    then the whole text is parsed, validated and compiled, and only a config that passed all of that
+    replaces the current one, in one assignment. A file that fails leaves the previous config in force
+    and is reported in /health (`last_error`, `reload_errors`), so a typo never turns the guardrails off.
+    Writing the file atomically (a temporary file renamed over it) is still the right way to edit it.
     """
 
     def __init__(
@@ -394,36 +418,72 @@ class ProfileStore:
         self.version = 0
         self.loaded_at = 0.0
         self.last_error: str | None = None
-        self._stamp: tuple[int, int] | None = None
-        self.current = self._load()
+        self.reload_errors = 0
+        self._stamp: Stamp | None = None  # of the file the current config came from (or failed on)
+        self._pending: Stamp | None = None  # a change seen at the last poll, not yet read
+        self._digest: str | None = None
+        self._lock = threading.Lock()
+        if path is None:
+            self.current = self._install(compile_config(base, registry, models, default_specs), None, None)
+        else:
+            stamp = self._file_stamp()
+            raw = _read_bytes(path)
+            config = parse_config(raw, path, base)
+            compiled = compile_config(config, registry, models, default_specs)
+            self.current = self._install(compiled, stamp, hashlib.sha256(raw).hexdigest())
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> Stamp | None:
         if self.path is None:
             return None
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _load(self) -> CompiledConfig:
-        import time
-
-        self._stamp = self._file_stamp()
-        config = read_config_file(self.path, self.base) if self.path is not None else self.base
-        compiled = compile_config(config, self.registry, self.models, self.default_specs)
+    def _install(self, compiled: CompiledConfig, stamp: Stamp | None, digest: str | None) -> CompiledConfig:
+        self._stamp, self._digest, self._pending = stamp, digest, None
         self.version += 1
         self.loaded_at = time.time()
         self.last_error = None
+        self.current = compiled
         return compiled
 
     def maybe_reload(self) -> bool:
-        if self.path is None or self._file_stamp() == self._stamp:
+        """Poll the file; True when a new config is now in force. Safe to call from a worker thread."""
+        if self.path is None:
             return False
-        try:
-            self.current = self._load()
-        except ConfigError as exc:
-            self._stamp = self._file_stamp()
-            self.last_error = str(exc)
-            return False
-        return True
+        with self._lock:
+            stamp = self._file_stamp()
+            if stamp is None or stamp == self._stamp:
+                self._pending = None
+                return False
+            if stamp != self._pending:  # changed since the last poll: wait until it stops changing
+                self._pending = stamp
+                return False
+            try:
+                raw = _read_bytes(self.path)
+            except ConfigError as exc:
+                return self._failed(stamp, str(exc))
+            if self._file_stamp() != stamp:  # written to while we read it
+                self._pending = None
+                return False
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest == self._digest:  # touched, not changed
+                self._stamp, self._pending = stamp, None
+                return False
+            try:
+                config = parse_config(raw, self.path, self.base)
+                compiled = compile_config(config, self.registry, self.models, self.default_specs)
+            except ConfigError as exc:
+                return self._failed(stamp, str(exc))
+            except Exception as exc:  # a detector constructor that raises: same as a bad file
+                return self._failed(stamp, f"{self.path}: cannot compile ({type(exc).__name__}: {exc})")
+            self._install(compiled, stamp, digest)
+            return True
+
+    def _failed(self, stamp: Stamp, message: str) -> bool:
+        self._stamp, self._pending = stamp, None  # do not retry the same bad file at every poll
+        self.last_error = message
+        self.reload_errors += 1
+        return False
