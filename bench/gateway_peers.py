@@ -15,7 +15,7 @@ environment (bench/envs/litellm.txt, `python -m bench.envs litellm`). The upstre
   streaming    one client, N streams to each side in turn: time to the first content token, added over direct
   start-up     seconds from launch until the first chat completion succeeds
   memory       RSS of the proxy's processes after the runs
-Run: .venv/bin/python bench/gateway_peers.py [--requests 500] [--duration 10] [--streams 100] [--runs 3]
+Run: .venv/bin/python bench/gateway_peers.py [--requests 200] [--duration 10] [--streams 50] [--runs 3]
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ def tree_rss(pid: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--requests", type=int, default=500, help="sequential requests per side per run")
-    ap.add_argument("--streams", type=int, default=100, help="streams per side per run")
+    ap.add_argument("--requests", type=int, default=200, help="sequential requests per side per run")
+    ap.add_argument("--streams", type=int, default=50, help="streams per side per run")
     ap.add_argument("--duration", type=float, default=10, help="seconds of 50-client load per side per run")
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--runs", type=int, default=3)

@@ -135,16 +135,21 @@ def _tool_call(out: Extracted, fn: dict[str, Any], where: str) -> None:
     out.add("output", f"{where}.arguments", fn.get("arguments"), fn, "arguments")
 
 
-def completion_request(body: dict[str, Any]) -> Extracted:
+def _text_or_texts(body: dict[str, Any], key: str, channel: str) -> Extracted:
+    """A request whose `key` is a string or a list of strings (legacy completions' prompt, embeddings' input)."""
     out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        out.add("prompt", "prompt", prompt, body, "prompt")
-    elif isinstance(prompt, list):
-        out.messages = len(prompt)
-        for i, p in enumerate(prompt):
-            out.add("prompt", f"prompt[{i}]", p, prompt, i)
+    value = body.get(key)
+    if isinstance(value, str):
+        out.add(channel, key, value, body, key)
+    elif isinstance(value, list):
+        out.messages = len(value)
+        for i, p in enumerate(value):
+            out.add(channel, f"{key}[{i}]", p, value, i)
     return out
+
+
+def completion_request(body: dict[str, Any]) -> Extracted:
+    return _text_or_texts(body, "prompt", "prompt")
 
 
 def completion_response(body: dict[str, Any]) -> Extracted:
@@ -156,15 +161,7 @@ def completion_response(body: dict[str, Any]) -> Extracted:
 
 
 def embeddings_request(body: dict[str, Any]) -> Extracted:
-    out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    data = body.get("input")
-    if isinstance(data, str):
-        out.add("document", "input", data, body, "input")
-    elif isinstance(data, list):
-        out.messages = len(data)
-        for i, p in enumerate(data):
-            out.add("document", f"input[{i}]", p, data, i)
-    return out
+    return _text_or_texts(body, "input", "document")
 
 
 def responses_request(body: dict[str, Any]) -> Extracted:

@@ -262,27 +262,28 @@ class StdioProxy:
             return b"\x00oversized\n"
         return line
 
+    async def _relay(self, line: bytes, proc: asyncio.subprocess.Process, *, client: bool) -> None:
+        """Judge one line from the client or the server and send on what passes, and any reply."""
+        if not line.strip():
+            return
+        msg = _parse(line)
+        if msg is _NOT_JSON:
+            _log(f"dropped a {'client' if client else 'server'} line that is not JSON (or over the size limit)")
+            return
+        to_server, to_client = await _each(self.guard, msg, client=client)
+        if to_server and proc.stdin is not None:
+            proc.stdin.write(_frame(to_server, isinstance(msg, list)))
+            await proc.stdin.drain()
+        if to_client:
+            await self._to_client(_frame(to_client, isinstance(msg, list)))
+
     async def _client_loop(self, proc: asyncio.subprocess.Process) -> None:
         loop = asyncio.get_running_loop()
-        assert proc.stdin is not None
-        while True:
-            line = await loop.run_in_executor(None, self._read_stdin_line)
-            if not line:
-                break
-            if not line.strip():
-                continue
-            msg = _parse(line)
-            if msg is _NOT_JSON:
-                _log("dropped a client line that is not JSON (or over the size limit)")
-                continue
-            to_server, to_client = await _each(self.guard, msg, client=True)
-            if to_server:
-                proc.stdin.write(_frame(to_server, isinstance(msg, list)))
-                await proc.stdin.drain()
-            if to_client:
-                await self._to_client(_frame(to_client, isinstance(msg, list)))
-        with contextlib.suppress(OSError):
-            proc.stdin.close()
+        while line := await loop.run_in_executor(None, self._read_stdin_line):
+            await self._relay(line, proc, client=True)
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
 
     async def _server_loop(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -297,15 +298,7 @@ class StdioProxy:
                 await proc.stdout.readexactly(exc.consumed)  # drop the oversized line, chunk by chunk
                 _log("dropped a server message over the size limit")
                 continue
-            if not line.strip():
-                continue
-            msg = _parse(line)
-            if msg is _NOT_JSON:
-                _log("dropped a server line that is not JSON")
-                continue
-            _, to_client = await _each(self.guard, msg, client=False)
-            if to_client:
-                await self._to_client(_frame(to_client, isinstance(msg, list)))
+            await self._relay(line, proc, client=False)
 
     async def run(self) -> int:
         proc = await asyncio.create_subprocess_exec(

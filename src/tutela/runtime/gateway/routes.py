@@ -24,7 +24,14 @@ from tutela.runtime.gateway import extract
 from tutela.runtime.gateway.app import Caller, Gateway, HttpError, new_tr_id
 from tutela.runtime.gateway.engine import Item, Judgement
 from tutela.runtime.gateway.schemas import error_response
-from tutela.runtime.gateway.streaming import AnthropicStream, OpenAIStream, ResponsesStream, SseParser, StreamError
+from tutela.runtime.gateway.streaming import (
+    AnthropicStream,
+    OpenAIStream,
+    ResponsesStream,
+    SseParser,
+    StreamError,
+    StreamFilter,
+)
 from tutela.runtime.gateway.upstream import UpstreamError
 
 MAX_ERROR_BODY = 1 << 20
@@ -351,7 +358,7 @@ class Proxy:
         async def check(names: list[str], arguments: str) -> Judgement | None:
             return await self._check_tools(caller, names, arguments)
 
-        filt: OpenAIStream | AnthropicStream | ResponsesStream
+        filt: StreamFilter
         if api.stream == "anthropic":
             filt = AnthropicStream(gw.guard, caller.profile, check)
         elif api.stream == "responses":
