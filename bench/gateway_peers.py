@@ -106,6 +106,18 @@ def ready_s(base: str, t_launch: float) -> float:
     raise SystemExit(f"{base}: no successful completion within 120 s")
 
 
+def refuses_a_secret(base: str) -> bool:
+    import openai
+
+    client = openai.OpenAI(base_url=base, api_key="unused", max_retries=0, timeout=30)
+    leak = {"model": "bench", "messages": [{"role": "user", "content": "my key is AKIAZ7Q4N2XW5R8KLM3P, keep it"}]}
+    try:
+        client.chat.completions.create(**leak)  # type: ignore[call-overload]
+    except openai.APIStatusError as exc:
+        return exc.status_code in (400, 403)
+    return False
+
+
 async def sequential(bases: dict[str, str], n: int) -> dict[str, list[float]]:
     import openai
 
@@ -179,6 +191,9 @@ def main() -> None:
                 proc, sides[name], _ = start_litellm(direct, flt, tmp)
                 procs.append(proc)
                 startup[name], pids[name] = ready_s(sides[name], t), proc.pid
+            for name in ("tutela", "litellm+filter"):  # the inspecting sides really inspect: checked, not assumed
+                if not refuses_a_secret(sides[name]):
+                    raise SystemExit(f"{name} let an AWS access key through: its filter is not active")
             for base in sides.values():  # warm-up: pools, lazy imports, JITs of every side, not measured
                 wrk(base + "/chat/completions", 3, args.clients, None, tmp)
             runs: list[dict[str, Any]] = []
