@@ -1,4 +1,4 @@
-"""The gateway with tutela's real runtime detectors (the default profile runs every registered one),
+"""The gateway with tutela's real runtime detectors (the default profile: the fast tier, profiles.FAST_TIER),
 driven by the official openai SDK. The upstream is the local fake LLM (the only fake)."""
 
 from __future__ import annotations
@@ -66,3 +66,27 @@ def test_health_lists_the_real_detectors(real_gw: RunningGateway) -> None:
     text = str(health)
     for detector in ("runtime.injection", "runtime.secrets", "runtime.pii"):
         assert detector in text
+
+
+def test_default_profile_runs_the_fast_tier_inline() -> None:
+    from tutela.core.models import ModelCache
+    from tutela.runtime.gateway.profiles import FAST_TIER, GatewayConfig, compile_config
+
+    compiled = compile_config(GatewayConfig(), DetectorRegistry.load(), ModelCache())
+    for channel, plan in compiled.default.channels.items():
+        assert plan is not None
+        assert [d.id for d in plan.pipeline.detectors] == [s.id for s in FAST_TIER[channel]]
+        assert plan.inline_ok, channel  # bounded detectors only: judged on the event loop
+    injection = next(d for d in compiled.default.channels["prompt"].pipeline.detectors if d.id == "runtime.injection")
+    assert injection.config.tier == "fast"  # type: ignore[attr-defined]
+
+
+def test_system_prompt_is_checked_for_secrets_not_injection(real_gw: RunningGateway) -> None:
+    system = "You are a helpful assistant for an online bookshop. Answer briefly and politely."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Where is my parcel?"}]
+    reply = client(real_gw).chat.completions.create(model="m", messages=messages)
+    assert reply.choices[0].message.content == "Hello from upstream."
+    leaky = [{"role": "system", "content": f"{system} Use the key {AWS_KEY}."}, messages[1]]
+    with pytest.raises(openai.BadRequestError) as info:
+        client(real_gw).chat.completions.create(model="m", messages=leaky)
+    assert "secret" in str(info.value).lower()

@@ -20,6 +20,19 @@ def register(groups: Any) -> None:
     sv.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles/keys YAML (hot-reloaded)")
     sv.set_defaults(handler=_serve)
 
+    mp = sub.add_parser(
+        "mcp-proxy",
+        help="run an MCP server (stdio) behind tutela: tool descriptions, calls and results judged",
+        description="Start COMMAND as an MCP stdio server and relay JSON-RPC between it and the client on this "
+        "process's stdin/stdout, judging tool descriptions, tool-call arguments and results under a profile. "
+        "Point the MCP client at `tutela gateway mcp-proxy -- COMMAND ARGS...` instead of `COMMAND ARGS...`.",
+    )
+    mp.add_argument("--profile", help="gateway profile to judge under (default: the config's default_profile)")
+    mp.add_argument("--app", help="app name, for the config's `apps:` profile mapping and the events")
+    mp.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles YAML (hot-reloaded)")
+    mp.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]: the MCP server to run")
+    mp.set_defaults(handler=_mcp_proxy)
+
     au = sub.add_parser("audit", help="the hash-chained audit log")
     au_sub = au.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     ve = au_sub.add_parser("verify", help="check that no record was altered, inserted, reordered or removed")
@@ -44,6 +57,26 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     print(json.dumps({"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None}), flush=True)
     serve(ctx.settings, gw, args.listen, ctx.detectors)
     return EXIT_CLEAN
+
+
+def _mcp_proxy(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tutela.core.errors import ConfigError
+    from tutela.runtime.gateway.app import Gateway
+    from tutela.runtime.gateway.mcp import run_stdio
+    from tutela.runtime.gateway.server import gateway_settings
+
+    argv = args.server[1:] if args.server[:1] == ["--"] else args.server
+    if not argv:
+        raise ConfigError("no MCP server command given", hint="tutela gateway mcp-proxy -- python my_server.py")
+    gw = gateway_settings(ctx.settings, config_file=args.gateway_config)
+    gateway = Gateway(
+        gw,
+        home=ctx.settings.home,
+        store_path=ctx.settings.store_path,
+        registry=ctx.detectors,
+        default_specs=ctx.settings.detectors.get("runtime"),
+    )
+    return run_stdio(gateway, argv, profile=args.profile, app=args.app)
 
 
 def _verify(args: argparse.Namespace, ctx: CliContext) -> int:

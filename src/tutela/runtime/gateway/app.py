@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import gc
 import ipaddress
+import itertools
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -131,12 +131,16 @@ class Gateway:
             self.writer.close()
 
     async def _reload_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
-            try:
-                self.profiles.maybe_reload()
+            try:  # off the event loop: compiling a profile may load models
+                if await loop.run_in_executor(None, self.profiles.maybe_reload):
+                    profiles = list(self.profiles.current.profiles.values())
+                    await loop.run_in_executor(None, self.guard.warm, profiles)
             except Exception as exc:  # a reload must never take the gateway down
                 self.profiles.last_error = f"{type(exc).__name__}: {exc}"
+                self.profiles.reload_errors += 1
 
     # --- upstream ----------------------------------------------------------------------------
 
@@ -244,8 +248,8 @@ class Gateway:
             "route": route,
             "action": verdict.action.value,
             "findings": [
-                {k: f.to_dict()[k] for k in ("detector", "rule", "category", "severity", "confidence", "fingerprint")}
-                for f in verdict.findings[:100]
+                {k: d[k] for k in ("detector", "rule", "category", "severity", "confidence", "fingerprint")}
+                for d in (f.to_dict() for f in verdict.findings[:100])
             ],
             "failures": [f.to_dict() for f in verdict.failures[:20]],
             "latency_ms": latency_ms,
@@ -277,6 +281,7 @@ class Gateway:
                 "version": self.profiles.version,
                 "loaded_at": self.profiles.loaded_at,
                 "last_error": self.profiles.last_error,
+                "reload_errors": self.profiles.reload_errors,
                 "keys": len(compiled.keys),
             },
             "profiles": {
@@ -327,8 +332,23 @@ class Gateway:
         return "\n".join(lines) + "\n"
 
 
-def new_tr_id() -> str:
-    return uuid.uuid4().hex
+class _TrIds:
+    """32 hex digits, unique: a random per-process prefix and a counter (uuid4 costs a syscall each);
+    a forked child draws a new prefix."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.count = itertools.count(1)
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.count) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+new_tr_id = _TrIds()
 
 
 def payload_hash(obj: Any) -> str:

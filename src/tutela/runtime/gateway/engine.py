@@ -191,7 +191,7 @@ class Guard:
         subject = TextSubject(text, SUBJECT_KIND[channel])  # type: ignore[arg-type]
         progress: list[str] = []
         timeout = profile.config.detector_timeout_ms
-        if timeout is None:
+        if timeout is None or (plan.inline_ok and len(text) <= profile.config.inline_max_chars):
             findings, failures = self._scan(plan, subject, progress)
         else:
             fut = self._pool.submit(self._scan, plan, subject, progress)

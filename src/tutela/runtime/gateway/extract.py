@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PROMPT_ROLES = frozenset({"system", "developer", "user"})
+SYSTEM_ROLES = frozenset({"system", "developer"})
 TOOL_ROLES = frozenset({"tool", "function"})
 
 
@@ -103,7 +104,8 @@ def chat_request(body: dict[str, Any]) -> Extracted:
                 continue
             role = _str(msg.get("role"))
             if role in PROMPT_ROLES:
-                _content(out, "prompt", f"messages[{i}].content", msg)
+                channel = "system" if role in SYSTEM_ROLES else "prompt"
+                _content(out, channel, f"messages[{i}].content", msg)
             elif role in TOOL_ROLES:
                 _content(out, "tool_output", f"messages[{i}].content", msg)
     _tool_defs(out, body.get("tools"), "tools")
@@ -133,16 +135,21 @@ def _tool_call(out: Extracted, fn: dict[str, Any], where: str) -> None:
     out.add("output", f"{where}.arguments", fn.get("arguments"), fn, "arguments")
 
 
-def completion_request(body: dict[str, Any]) -> Extracted:
+def _text_or_texts(body: dict[str, Any], key: str, channel: str) -> Extracted:
+    """A request whose `key` is a string or a list of strings (legacy completions' prompt, embeddings' input)."""
     out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    prompt = body.get("prompt")
-    if isinstance(prompt, str):
-        out.add("prompt", "prompt", prompt, body, "prompt")
-    elif isinstance(prompt, list):
-        out.messages = len(prompt)
-        for i, p in enumerate(prompt):
-            out.add("prompt", f"prompt[{i}]", p, prompt, i)
+    value = body.get(key)
+    if isinstance(value, str):
+        out.add(channel, key, value, body, key)
+    elif isinstance(value, list):
+        out.messages = len(value)
+        for i, p in enumerate(value):
+            out.add(channel, f"{key}[{i}]", p, value, i)
     return out
+
+
+def completion_request(body: dict[str, Any]) -> Extracted:
+    return _text_or_texts(body, "prompt", "prompt")
 
 
 def completion_response(body: dict[str, Any]) -> Extracted:
@@ -154,20 +161,12 @@ def completion_response(body: dict[str, Any]) -> Extracted:
 
 
 def embeddings_request(body: dict[str, Any]) -> Extracted:
-    out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    data = body.get("input")
-    if isinstance(data, str):
-        out.add("document", "input", data, body, "input")
-    elif isinstance(data, list):
-        out.messages = len(data)
-        for i, p in enumerate(data):
-            out.add("document", f"input[{i}]", p, data, i)
-    return out
+    return _text_or_texts(body, "input", "document")
 
 
 def responses_request(body: dict[str, Any]) -> Extracted:
     out = Extracted(user=_str(body.get("user")), model=_str(body.get("model")))
-    out.add("prompt", "instructions", body.get("instructions"), body, "instructions")
+    out.add("system", "instructions", body.get("instructions"), body, "instructions")
     data = body.get("input")
     if isinstance(data, str):
         out.add("prompt", "input", data, body, "input")
@@ -180,7 +179,8 @@ def responses_request(body: dict[str, Any]) -> Extracted:
             if kind == "function_call_output":
                 out.add("tool_output", f"input[{i}].output", item.get("output"), item, "output")
             elif role in PROMPT_ROLES:
-                _content(out, "prompt", f"input[{i}].content", item)
+                channel = "system" if role in SYSTEM_ROLES else "prompt"
+                _content(out, channel, f"input[{i}].content", item)
     _tool_defs(out, body.get("tools"), "tools")
     return out
 
@@ -228,7 +228,7 @@ def messages_request(body: dict[str, Any]) -> Extracted:
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     out = Extracted(user=_str(user), model=_str(body.get("model")))
-    _content(out, "prompt", "system", body, "system")
+    _content(out, "system", "system", body, "system")
     messages = body.get("messages")
     if isinstance(messages, list):
         out.messages = len(messages)

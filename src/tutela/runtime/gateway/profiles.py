@@ -3,7 +3,11 @@
 A profile says, separately for each channel of text the gateway sees, which detectors run and what
 happens above a threshold (monitor, block or redact):
 
-  prompt       what users (and system prompts) send
+  prompt       what users send
+  system       the application's own instructions (system/developer messages, Anthropic `system`,
+               Responses `instructions`); unless configured, judged like `prompt` (but with the
+               fast-tier default, for secrets only: "You are a helpful assistant..." is how
+               role-play jailbreaks begin too, so injection detection there is noise)
   document     retrieved documents (Anthropic document blocks, embeddings input, scan API context)
   tool_output  tool results, tool definitions and MCP tool descriptions: untrusted text from tools
   output       what the model answers, including tool-call arguments
@@ -16,8 +20,11 @@ the `gateway:` section of tutela's config, adds the upstream and the limits.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +40,46 @@ from tutela.core.pipeline import DetectorSpec, Pipeline
 from tutela.core.policy import Policy, PolicyConfig, PolicyRule
 from tutela.core.registry import DetectorRegistry
 
-Channel = Literal["prompt", "document", "tool_output", "output"]
-CHANNELS: tuple[Channel, ...] = ("prompt", "document", "tool_output", "output")
+Channel = Literal["prompt", "system", "document", "tool_output", "output"]
+CHANNELS: tuple[Channel, ...] = ("prompt", "system", "document", "tool_output", "output")
 # The runtime pillar's TextSubject knows prompt, document and output: tool text is untrusted content.
 SUBJECT_KIND: dict[str, str] = {
     "prompt": "prompt",
+    "system": "prompt",
     "document": "document",
     "tool_output": "document",
     "output": "output",
 }
 ACTIONS: dict[str, Action] = {"monitor": Action.ALERT, "block": Action.BLOCK, "redact": Action.REDACT}
+
+INLINE_SAFE = frozenset({"runtime.secrets", "runtime.pii", "runtime.obfuscation", "runtime.urls", "runtime.sql"})
+_INJECTION_FAST = DetectorSpec(id="runtime.injection", params={"tier": "fast"})
+# The fast tier: what a channel runs when neither it nor tutela's `detectors.runtime` names detectors.
+# Each of these costs well under 1 ms on a ~600-character prompt on one core (bench/runtime_detectors.py);
+# the prompt-injection detector runs its lexical tier only (no MiniLM encoder), and topics (embeddings)
+# and source code are left to profiles that ask for them. Measured in bench/gateway.py.
+FAST_TIER: dict[str, tuple[DetectorSpec, ...]] = {
+    "prompt": (
+        _INJECTION_FAST,
+        DetectorSpec(id="runtime.secrets"),
+        DetectorSpec(id="runtime.pii"),
+        DetectorSpec(id="runtime.obfuscation"),
+    ),
+    "system": (DetectorSpec(id="runtime.secrets"),),
+    "document": (_INJECTION_FAST, DetectorSpec(id="runtime.obfuscation"), DetectorSpec(id="runtime.urls")),
+    "tool_output": (
+        _INJECTION_FAST,
+        DetectorSpec(id="runtime.obfuscation"),
+        DetectorSpec(id="runtime.urls"),
+        DetectorSpec(id="runtime.secrets"),
+    ),
+    "output": (
+        DetectorSpec(id="runtime.secrets"),
+        DetectorSpec(id="runtime.pii"),
+        DetectorSpec(id="runtime.urls"),
+        DetectorSpec(id="runtime.sql"),
+    ),
+}
 MAX_CONFIG_BYTES = 4 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -87,11 +124,15 @@ class StreamConfig(_Model):
 
 class ProfileConfig(_Model):
     prompt: ChannelConfig = Field(default_factory=ChannelConfig)
+    system: ChannelConfig | None = None  # None: as `prompt` (see the module docstring)
     document: ChannelConfig = Field(default_factory=ChannelConfig)
     tool_output: ChannelConfig = Field(default_factory=ChannelConfig)
     output: ChannelConfig = Field(default_factory=ChannelConfig)
     on_error: Literal["open", "closed"] = "open"
     detector_timeout_ms: float | None = Field(2000.0, gt=0)  # None: run inline, without a timeout
+    # Texts up to this size judged only by bounded fast-tier detectors run on the event loop: the hop to the
+    # detector pool and back costs more than the detectors (bench/gateway.py). 0: always the pool.
+    inline_max_chars: int = Field(8192, ge=0)
     tools: ToolPolicy = Field(default_factory=ToolPolicy)
     budgets: BudgetConfig = Field(default_factory=BudgetConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
@@ -174,11 +215,20 @@ class GatewaySettings(GatewayConfig):
 # --- compiled --------------------------------------------------------------------------------
 
 
+def bounded_fast(spec: DetectorSpec) -> bool:
+    """A detector whose cost is bounded and sub-millisecond on a few KB: regexes, tables and a linear model
+    (the injection detector's lexical tier), never an encoder or a model that may stall."""
+    if spec.id == "runtime.injection":
+        return spec.params.get("tier") == "fast"
+    return spec.id in INLINE_SAFE
+
+
 @dataclass(frozen=True)
 class ChannelPlan:
     channel: str
     action: Action
     pipeline: Pipeline[Any]
+    inline_ok: bool = False  # every detector is bounded_fast()
 
     @property
     def policy(self) -> Policy:
@@ -238,6 +288,20 @@ def _tool_matcher(policy: ToolPolicy) -> Callable[[str], bool]:
     return lambda name: any(p.match(name) for p in patterns)
 
 
+def default_fallback(
+    channel: str,
+    registry: DetectorRegistry,
+    runtime: Sequence[str],
+    default_specs: Sequence[DetectorSpec] | None,
+) -> tuple[DetectorSpec, ...]:
+    """What a channel without its own `detectors` runs: tutela's `detectors.runtime` pipeline when set,
+    else the fast tier (those of it installed), else, with none of it installed, every runtime detector."""
+    if default_specs is not None:
+        return tuple(default_specs)
+    fast = tuple(s for s in FAST_TIER[channel] if s.id in registry)
+    return fast or tuple(DetectorSpec(id=n) for n in runtime)
+
+
 def compile_config(
     config: GatewayConfig,
     registry: DetectorRegistry,
@@ -246,17 +310,21 @@ def compile_config(
 ) -> CompiledConfig:
     """Build every profile's pipelines. Raises ConfigError naming the profile, channel and detector.
 
-    A channel without its own `detectors` runs `default_specs` (tutela's `detectors.runtime` pipeline)
-    when given, else every installed runtime detector.
+    A channel without its own `detectors` runs `default_fallback(...)`: `default_specs` (tutela's
+    `detectors.runtime` pipeline) when given, else the fast tier.
     """
     runtime = [n for n in registry.names() if getattr(registry.get(n), "pillar", None) == "runtime"]
-    fallback = tuple(default_specs) if default_specs is not None else tuple(DetectorSpec(id=n) for n in runtime)
+    fallback = {c: default_fallback(c, registry, runtime, default_specs) for c in CHANNELS}
     profiles: dict[str, Profile] = {}
     for name, prof in config.profiles.items():
         plans: dict[str, ChannelPlan | None] = {}
         for channel in CHANNELS:
-            ch: ChannelConfig = getattr(prof, channel)
-            specs = ch.detectors if ch.detectors is not None else fallback
+            ch: ChannelConfig | None = getattr(prof, channel)
+            if ch is None:  # system, not configured: as the prompt channel
+                ch = prof.prompt
+                specs = ch.detectors if ch.detectors is not None else fallback["system"]
+            else:
+                specs = ch.detectors if ch.detectors is not None else fallback[channel]
             where = f"profiles.{name}.{channel}.detectors"
             for i, spec in enumerate(specs):
                 if spec.id not in registry:
@@ -272,21 +340,35 @@ def compile_config(
                 pipeline = Pipeline.build(registry, enabled, _policy(ch, prof.on_error), models)
             except ConfigError as exc:
                 raise ConfigError(f"{where}: {exc}") from None
-            plans[channel] = ChannelPlan(channel, ACTIONS[ch.action], pipeline)
+            plans[channel] = ChannelPlan(channel, ACTIONS[ch.action], pipeline, all(bounded_fast(s) for s in enabled))
         profiles[name] = Profile(name, prof, plans, _tool_matcher(prof.tools))
     return CompiledConfig(config, profiles, {k.sha256: k for k in config.keys})
 
 
 def read_config_file(path: Path, base: GatewayConfig | None = None) -> GatewayConfig:
     """Parse a gateway config file (the GatewayConfig keys at top level, or under `gateway:`)."""
+    return parse_config(_read_bytes(path), path, base)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        with path.open("rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: gateway config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    return data
+
+
+def parse_config(raw: bytes, path: Path, base: GatewayConfig | None = None) -> GatewayConfig:
+    """Parse and validate the bytes of a config file: all of it, or a ConfigError."""
+    try:
+        data = yaml.safe_load(raw.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
@@ -306,11 +388,18 @@ def read_config_file(path: Path, base: GatewayConfig | None = None) -> GatewayCo
         raise ConfigError(f"{path}: {loc + ': ' if loc else ''}{err['msg']}") from None
 
 
+Stamp = tuple[int, int, int]  # (inode, mtime_ns, size)
+
+
 class ProfileStore:
     """The current compiled config; `maybe_reload()` swaps in a new one when the file changed.
 
-    A file that fails to parse or compile leaves the previous config in force and is reported
-    in /health (`last_error`), so a typo never turns the guardrails off.
+    A reload never acts on a half-written file: a changed file is read only once it has stopped
+    changing (the same inode, mtime and size at two polls in a row, and unchanged while it is read);
+    then the whole text is parsed, validated and compiled, and only a config that passed all of that
+    replaces the current one, in one assignment. A file that fails leaves the previous config in force
+    and is reported in /health (`last_error`, `reload_errors`), so a typo never turns the guardrails off.
+    Writing the file atomically (a temporary file renamed over it) is still the right way to edit it.
     """
 
     def __init__(
@@ -329,36 +418,72 @@ class ProfileStore:
         self.version = 0
         self.loaded_at = 0.0
         self.last_error: str | None = None
-        self._stamp: tuple[int, int] | None = None
-        self.current = self._load()
+        self.reload_errors = 0
+        self._stamp: Stamp | None = None  # of the file the current config came from (or failed on)
+        self._pending: Stamp | None = None  # a change seen at the last poll, not yet read
+        self._digest: str | None = None
+        self._lock = threading.Lock()
+        if path is None:
+            self.current = self._install(compile_config(base, registry, models, default_specs), None, None)
+        else:
+            stamp = self._file_stamp()
+            raw = _read_bytes(path)
+            config = parse_config(raw, path, base)
+            compiled = compile_config(config, registry, models, default_specs)
+            self.current = self._install(compiled, stamp, hashlib.sha256(raw).hexdigest())
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> Stamp | None:
         if self.path is None:
             return None
         try:
             st = os.stat(self.path)
         except OSError:
             return None
-        return (st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _load(self) -> CompiledConfig:
-        import time
-
-        self._stamp = self._file_stamp()
-        config = read_config_file(self.path, self.base) if self.path is not None else self.base
-        compiled = compile_config(config, self.registry, self.models, self.default_specs)
+    def _install(self, compiled: CompiledConfig, stamp: Stamp | None, digest: str | None) -> CompiledConfig:
+        self._stamp, self._digest, self._pending = stamp, digest, None
         self.version += 1
         self.loaded_at = time.time()
         self.last_error = None
+        self.current = compiled
         return compiled
 
     def maybe_reload(self) -> bool:
-        if self.path is None or self._file_stamp() == self._stamp:
+        """Poll the file; True when a new config is now in force. Safe to call from a worker thread."""
+        if self.path is None:
             return False
-        try:
-            self.current = self._load()
-        except ConfigError as exc:
-            self._stamp = self._file_stamp()
-            self.last_error = str(exc)
-            return False
-        return True
+        with self._lock:
+            stamp = self._file_stamp()
+            if stamp is None or stamp == self._stamp:
+                self._pending = None
+                return False
+            if stamp != self._pending:  # changed since the last poll: wait until it stops changing
+                self._pending = stamp
+                return False
+            try:
+                raw = _read_bytes(self.path)
+            except ConfigError as exc:
+                return self._failed(stamp, str(exc))
+            if self._file_stamp() != stamp:  # written to while we read it
+                self._pending = None
+                return False
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest == self._digest:  # touched, not changed
+                self._stamp, self._pending = stamp, None
+                return False
+            try:
+                config = parse_config(raw, self.path, self.base)
+                compiled = compile_config(config, self.registry, self.models, self.default_specs)
+            except ConfigError as exc:
+                return self._failed(stamp, str(exc))
+            except Exception as exc:  # a detector constructor that raises: same as a bad file
+                return self._failed(stamp, f"{self.path}: cannot compile ({type(exc).__name__}: {exc})")
+            self._install(compiled, stamp, digest)
+            return True
+
+    def _failed(self, stamp: Stamp, message: str) -> bool:
+        self._stamp, self._pending = stamp, None  # do not retry the same bad file at every poll
+        self.last_error = message
+        self.reload_errors += 1
+        return False

@@ -24,7 +24,14 @@ from tutela.runtime.gateway import extract
 from tutela.runtime.gateway.app import Caller, Gateway, HttpError, new_tr_id
 from tutela.runtime.gateway.engine import Item, Judgement
 from tutela.runtime.gateway.schemas import error_response
-from tutela.runtime.gateway.streaming import AnthropicStream, OpenAIStream, ResponsesStream, SseParser, StreamError
+from tutela.runtime.gateway.streaming import (
+    AnthropicStream,
+    OpenAIStream,
+    ResponsesStream,
+    SseParser,
+    StreamError,
+    StreamFilter,
+)
 from tutela.runtime.gateway.upstream import UpstreamError
 
 MAX_ERROR_BODY = 1 << 20
@@ -241,8 +248,9 @@ class Proxy:
         content = orjson.dumps(body) if changed else raw
         extra["request_sha256"] = digest(content)
         url = gw.upstream_url(api.upstream_path, anthropic=api.anthropic)
-        if request.url.query:  # e.g. Azure OpenAI's api-version
-            url += "?" + request.url.query
+        query = request.scope.get("query_string")
+        if query:  # e.g. Azure OpenAI's api-version
+            url += "?" + query.decode("latin-1")
         headers = gw.upstream_headers(request, caller)
         if stream:
             return await self._stream(url, headers, content, caller, tr_id, t0, judged, extra, ex.model, who)
@@ -350,7 +358,7 @@ class Proxy:
         async def check(names: list[str], arguments: str) -> Judgement | None:
             return await self._check_tools(caller, names, arguments)
 
-        filt: OpenAIStream | AnthropicStream | ResponsesStream
+        filt: StreamFilter
         if api.stream == "anthropic":
             filt = AnthropicStream(gw.guard, caller.profile, check)
         elif api.stream == "responses":

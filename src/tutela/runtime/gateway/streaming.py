@@ -11,7 +11,6 @@ deltas are held until the call is complete, then judged and checked against the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +82,12 @@ class StreamSummary:
                 self.reasons.append(r)
         self.action = Action.strongest([self.action, verdict.action])
 
+    def mark_cut(self, why: str | None) -> None:
+        self.cut = True
+        self.action = Action.BLOCK
+        if why:
+            self.reasons.append(why)
+
     def verdict(self) -> Verdict:
         return Verdict(
             action=self.action,
@@ -150,6 +155,17 @@ def _shift(f: Finding, delta: int) -> Finding:
     return replace(f, span=Span(max(0, f.span.start + delta), max(0, f.span.end + delta)))
 
 
+def event_object(data: str) -> dict[str, Any]:
+    """An SSE event's data as a JSON object, or StreamError."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise StreamError("upstream sent an SSE event that is not JSON") from None
+    if not isinstance(obj, dict):
+        raise StreamError("upstream sent an SSE event that is not a JSON object")
+    return obj
+
+
 def sse(obj: Any, event: str | None = None) -> bytes:
     head = f"event: {event}\n".encode() if event else b""
     return head + b"data: " + orjson.dumps(obj) + b"\n\n"
@@ -173,15 +189,32 @@ class _ToolCall:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class OpenAIStream:
-    """Filters an OpenAI chat-completions or completions SSE stream."""
+class StreamFilter:
+    """What the three stream filters share: the guard, the profile, the tool check and the summary; `run()`
+    turns upstream SSE events into the bytes the client gets, `fail(why)` ends a stream cleanly."""
 
-    def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck, *, chat: bool = True) -> None:
+    def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck) -> None:
         self.guard = guard
         self.profile = profile
         self.check_tools = check_tools
-        self.chat = chat
         self.summary = StreamSummary()
+
+    def run(self, events: AsyncIterator[tuple[str | None, str]]) -> AsyncIterator[bytes]:
+        raise NotImplementedError
+
+    def _cut(self, j: Judgement | None, why: str | None = None) -> bytes:
+        raise NotImplementedError
+
+    def fail(self, why: str) -> bytes:
+        return self._cut(None, why)
+
+
+class OpenAIStream(StreamFilter):
+    """Filters an OpenAI chat-completions or completions SSE stream."""
+
+    def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck, *, chat: bool = True) -> None:
+        super().__init__(guard, profile, check_tools)
+        self.chat = chat
         self.texts: dict[int, HoldBack] = {}
         self.tools: dict[int, dict[int, _ToolCall]] = {}
         self.last: dict[str, Any] = {}
@@ -201,11 +234,8 @@ class OpenAIStream:
         base = {k: self.last[k] for k in ("id", "object", "created", "model", "system_fingerprint") if k in self.last}
         return sse({**base, "choices": [choice]})
 
-    def _cut(self, idx: int, j: Judgement | None, why: str | None = None) -> bytes:
-        self.summary.cut = True
-        self.summary.action = Action.BLOCK
-        if why:
-            self.summary.reasons.append(why)
+    def _cut_choice(self, idx: int, j: Judgement | None, why: str | None = None) -> bytes:
+        self.summary.mark_cut(why)
         base = {k: self.last[k] for k in ("id", "object", "created", "model") if k in self.last}
         choice: dict[str, Any] = {"index": idx, "finish_reason": "content_filter"}
         if self.chat:
@@ -214,15 +244,15 @@ class OpenAIStream:
             choice["text"] = ""
         return sse({**base, "choices": [choice], "tutela": _reason(j, why)}) + b"data: [DONE]\n\n"
 
-    def fail(self, why: str) -> bytes:
-        return self._cut(0, None, why)
+    def _cut(self, j: Judgement | None, why: str | None = None) -> bytes:
+        return self._cut_choice(0, j, why)
 
     async def _finish_choice(self, idx: int) -> tuple[list[bytes], bool]:
         """Release the rest of a choice and its held tool calls. Returns (chunks, cut)."""
         out: list[bytes] = []
         text, j = await self._hb(idx).push("", final=True)
         if j is not None:
-            return [self._cut(idx, j)], True
+            return [self._cut_choice(idx, j)], True
         if text:
             self.summary.output_text.append(text)
             out.append(self._chunk(idx, {"content": text}, text))
@@ -232,7 +262,7 @@ class OpenAIStream:
             judgement = await self.check_tools(names, "\n".join(c.arguments for c in calls.values()))
             if judgement is not None and judgement.action is Action.BLOCK:
                 self.summary.merge(judgement.verdict)
-                return [*out, self._cut(idx, judgement)], True
+                return [*out, self._cut_choice(idx, judgement)], True
             merged = [
                 {"index": t, **({"id": c.id} if c.id else {}), "type": "function",
                  "function": {"name": c.name, "arguments": c.arguments}}
@@ -244,20 +274,10 @@ class OpenAIStream:
     async def run(self, events: AsyncIterator[tuple[str | None, str]]) -> AsyncIterator[bytes]:
         async for _event, data in events:
             if data.strip() == "[DONE]":
-                for idx in list(self.texts):
-                    chunks, cut = await self._finish_choice(idx)
-                    for c in chunks:
-                        yield c
-                    if cut:
-                        return
-                yield b"data: [DONE]\n\n"
+                async for c in self._finish_all():
+                    yield c
                 return
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise StreamError("upstream sent an SSE event that is not JSON") from None
-            if not isinstance(obj, dict):
-                raise StreamError("upstream sent an SSE event that is not a JSON object")
+            obj = event_object(data)
             self.last = obj
             if isinstance(obj.get("usage"), dict):
                 self.summary.usage = {k: v for k, v in obj["usage"].items() if isinstance(v, int)}
@@ -282,13 +302,13 @@ class OpenAIStream:
                     call.name += fn.get("name") or ""
                     call.arguments += fn.get("arguments") or ""
                     if len(call.arguments) > hb.max_chars:
-                        yield self._cut(idx, None, "tool-call arguments over the size limit")
+                        yield self._cut_choice(idx, None, "tool-call arguments over the size limit")
                         return
                 rest = {k: v for k, v in delta.items() if k not in ("content", "tool_calls")}
                 if isinstance(content, str) and content:
                     text, j = await hb.push(content)
                     if j is not None:
-                        yield self._cut(idx, j)
+                        yield self._cut_choice(idx, j)
                         return
                     if text:
                         self.summary.output_text.append(text)
@@ -305,7 +325,11 @@ class OpenAIStream:
                         return
                     self.texts.pop(idx, None)
                     yield self._chunk(idx, {}, "", finish)
-        # upstream ended without [DONE]: release what was judged, end cleanly
+        async for c in self._finish_all():  # upstream ended without [DONE]: release what was judged, end cleanly
+            yield c
+
+    async def _finish_all(self) -> AsyncIterator[bytes]:
+        """Release every open choice, then `[DONE]`; stop after a cut (which ends the stream itself)."""
         for idx in list(self.texts):
             chunks, cut = await self._finish_choice(idx)
             for c in chunks:
@@ -315,23 +339,17 @@ class OpenAIStream:
         yield b"data: [DONE]\n\n"
 
 
-class AnthropicStream:
+class AnthropicStream(StreamFilter):
     """Filters an Anthropic messages SSE stream (text blocks held back, tool_use blocks held whole)."""
 
     def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck) -> None:
-        self.guard = guard
-        self.profile = profile
-        self.check_tools = check_tools
-        self.summary = StreamSummary()
+        super().__init__(guard, profile, check_tools)
         self.blocks: dict[int, HoldBack] = {}
         self.tool_blocks: dict[int, dict[str, Any]] = {}
         self.open_blocks: set[int] = set()
 
     def _cut(self, j: Judgement | None, why: str | None = None) -> bytes:
-        self.summary.cut = True
-        self.summary.action = Action.BLOCK
-        if why:
-            self.summary.reasons.append(why)
+        self.summary.mark_cut(why)
         out = b"".join(sse({"type": "content_block_stop", "index": i}, "content_block_stop") for i in self.open_blocks)
         out += sse(
             {
@@ -344,17 +362,9 @@ class AnthropicStream:
         )
         return out + sse({"type": "message_stop"}, "message_stop")
 
-    def fail(self, why: str) -> bytes:
-        return self._cut(None, why)
-
     async def run(self, events: AsyncIterator[tuple[str | None, str]]) -> AsyncIterator[bytes]:
         async for event, data in events:
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise StreamError("upstream sent an SSE event that is not JSON") from None
-            if not isinstance(obj, dict):
-                raise StreamError("upstream sent an SSE event that is not a JSON object")
+            obj = event_object(data)
             kind = obj.get("type") or event
             idx = obj.get("index") if isinstance(obj.get("index"), int) else 0
             if kind == "message_start":
@@ -416,7 +426,7 @@ class AnthropicStream:
                 return
 
 
-class ResponsesStream:
+class ResponsesStream(StreamFilter):
     """Responses API streams are judged whole: events are held until the final `response.*` event, judged
     from its `response` object (or the text deltas), then replayed; a block replaces them with
     `response.created` + `response.incomplete` (reason content_filter)."""
@@ -424,18 +434,12 @@ class ResponsesStream:
     FINAL = ("response.completed", "response.incomplete", "response.failed")
 
     def __init__(self, guard: Guard, profile: Profile, check_tools: ToolCheck) -> None:
-        self.guard = guard
-        self.profile = profile
-        self.check_tools = check_tools
-        self.summary = StreamSummary()
+        super().__init__(guard, profile, check_tools)
         self.response: dict[str, Any] = {}
         self.created: dict[str, Any] | None = None
 
     def _cut(self, j: Judgement | None, why: str | None = None) -> bytes:
-        self.summary.cut = True
-        self.summary.action = Action.BLOCK
-        if why:
-            self.summary.reasons.append(why)
+        self.summary.mark_cut(why)
         out = sse(self.created, "response.created") if self.created else b""
         resp = {
             **self.response,
@@ -445,9 +449,6 @@ class ResponsesStream:
         }
         event = {"type": "response.incomplete", "response": resp, "tutela": _reason(j, why)}
         return out + sse(event, "response.incomplete")
-
-    def fail(self, why: str) -> bytes:
-        return self._cut(None, why)
 
     async def _judge(self, final: dict[str, Any] | None, deltas: list[str]) -> Judgement | None:
         from tutela.runtime.gateway import extract
@@ -475,12 +476,7 @@ class ResponsesStream:
         size = 0
         final: dict[str, Any] | None = None
         async for event, data in events:
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                raise StreamError("upstream sent an SSE event that is not JSON") from None
-            if not isinstance(obj, dict):
-                raise StreamError("upstream sent an SSE event that is not a JSON object")
+            obj = event_object(data)
             size += len(data)
             if size > self.profile.config.stream.max_output_chars:
                 yield self._cut(None, "streamed answer over the size limit")
