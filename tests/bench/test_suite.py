@@ -80,3 +80,10 @@ def test_unknown_comparison_is_a_usage_error() -> None:
         [sys.executable, "-m", "bench.run", "no_such_bench"], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert out.returncode == 2 and "unknown comparison" in out.stderr
+
+
+def test_benchmarks_doc_is_generated_from_the_results() -> None:
+    """docs/benchmarks.md carries no hand-edited figure: it equals the render of bench/results/."""
+    doc = (ROOT / "docs" / "benchmarks.md").read_text()
+    expected = report.render(report.load_results(), order=list(load_suite()))
+    assert doc == expected, "docs/benchmarks.md is stale or hand-edited: run `python -m bench.run --render-only`"
