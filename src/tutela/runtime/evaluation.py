@@ -156,6 +156,9 @@ def _injection(
     scores = [s for s, _, _ in scored]
     res["slabs_test"] = {**_prf([float(s >= t) for s, t, _ in scored], labels, 0.5),
                          "recall_at_1pct_fpr": recall_at_fpr(scores, labels), "threshold": round(thr, 4)}  # fmt: skip
+    if tier == "cascade":  # prompts outside the band keep their fast score; inside it the combined one decides
+        thr_c = sc.det.threshold("combined", "prompt")
+        res["slabs_test"]["threshold"] = f"{sc.det.threshold('fast', 'prompt')} fast / {thr_c} combined"
 
     nc = take(ds.neuralchemy("validation", base))
     nc_flags = [s >= t for s, t, _ in (sc.score(r["text"], "prompt") for r in nc)]
