@@ -168,7 +168,8 @@ class InjectionDetector:
     pillar: ClassVar[str] = "runtime"
     categories: ClassVar[tuple[str, ...]] = ("prompt_injection",)
     description: ClassVar[str] = (
-        "prompt injection and jailbreaks, direct and indirect (fast lexical + MiniLM semantic tier)"
+        "prompt injection and jailbreaks, direct and indirect (fast lexical tier; MiniLM heads for prompts and "
+        "for document sentences)"
     )
     Config: ClassVar[type[DetectorConfig]] = InjectionConfig
 
