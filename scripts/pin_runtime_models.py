@@ -16,7 +16,7 @@ SOURCE = ROOT / "src" / "tutela" / "runtime" / "injection.py"
 
 def main() -> int:
     code = SOURCE.read_text()
-    for name in ("injection_fast.json", "injection_semantic.json", "injection_meta.json"):
+    for name in ("injection_fast.json", "injection_semantic.json", "injection_document.json", "injection_meta.json"):
         digest = hashlib.sha256((MODELS / name).read_bytes()).hexdigest()
         pattern = rf'"[0-9a-f]{{64}}"(,\n    ModelFormat\.JSON,\n    _PKG,\n    "{re.escape(name)}")'
         code, n = re.subn(pattern, lambda m, d=digest: f'"{d}"' + m.group(1), code)

@@ -2,15 +2,19 @@
 
   .venv/bin/python scripts/train_runtime_injection.py [--data /work/shared/data] [--skip-semantic]
 
-Training data (train splits only): S-Labs train, neuralchemy core-train, benign documents made of
-the AgentDojo environments and of package READMEs/METADATA on this machine (technical prose and
-code), and document positives made by inserting S-Labs train attacks into training documents.
-Validation (thresholds): S-Labs validation for `prompt`; held-out documents with and without
-S-Labs validation attacks for `document`. Never used here: S-Labs test, neuralchemy validation,
-the multilingual attacks, BIPIA, Presidio sentences (they are the evaluation's).
+Training data (train splits only): S-Labs train, neuralchemy core-train, the train templates of the
+Presidio synthetic PII sentences (benign hard negatives), benign documents made of the train BIPIA
+contexts, the AgentDojo environments and package READMEs/METADATA on this machine, and document
+positives made by inserting BIPIA train instructions and S-Labs train attacks into training documents.
+Validation (thresholds): S-Labs validation and the validation Presidio templates for `prompt`; the
+validation BIPIA contexts and held-out documents, with and without the validation BIPIA instructions,
+for `document`. Never used here: S-Labs test, neuralchemy validation, the multilingual attacks, the
+test BIPIA contexts and instructions, the test Presidio templates (they are the evaluation's; the
+splits are `tutela.runtime.datasets.split3` / `bipia_attacks_split`, by source).
 
-Writes src/tutela/runtime/models/injection_fast.json, injection_semantic.json and
-injection_meta.json (thresholds, data, figures), then prints the sha256 values to pin.
+Writes src/tutela/runtime/models/injection_fast.json, injection_semantic.json (the prompt head),
+injection_document.json (the document head) and injection_meta.json (thresholds, data, figures),
+then prints the sha256 values to pin.
 Needs scikit-learn at training time only.
 """
 
@@ -122,30 +126,90 @@ def threshold_for_fpr(benign_scores: np.ndarray, fpr: float) -> float:
     return float(np.quantile(benign_scores, 1.0 - fpr)) + 1e-6
 
 
-TRAIN_TOKENS = 96  # training texts are truncated here (run time: 128); prompts are shorter anyway
+TRAIN_TOKENS = 128  # the run-time encoder's limit for windows
+_EMB: dict[str, np.ndarray] = {}
 
 
 def embed_texts(texts: list[str], tag: str) -> np.ndarray:
-    """Sentence embeddings from the run-time encoder (numpy), cached under /tmp by content."""
+    """Sentence embeddings from the run-time encoder (ONNX Runtime), cached under /tmp per text."""
     from tutela.runtime.encoder import MiniLM
 
-    key = hashlib.sha256("\x1e".join(texts).encode()).hexdigest()[:16]
-    path = CACHE / f"{tag}-{key}.npy"
-    if path.is_file():
-        return np.load(path)
-    t0 = time.time()
-    vecs = MiniLM(max_tokens=TRAIN_TOKENS).encode(texts, batch_size=32)
-    print(f"  embedded {len(texts)} {tag} texts in {time.time() - t0:.0f}s", flush=True)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vecs)
-    return vecs
+    cache_file = CACHE / "embeddings.npz"
+    if not _EMB and cache_file.is_file():
+        with np.load(cache_file) as z:
+            keys = z["keys"]
+            vecs = z["vecs"]
+        _EMB.update({str(k): v for k, v in zip(keys, vecs, strict=True)})
+    key = [hashlib.sha256(t.encode()).hexdigest()[:24] for t in texts]
+    todo = sorted({k: t for k, t in zip(key, texts, strict=True) if k not in _EMB}.items())
+    if todo:
+        t0 = time.time()
+        vecs = MiniLM(max_tokens=TRAIN_TOKENS, threads=2).encode([t for _, t in todo], batch_size=64)
+        print(f"  embedded {len(todo)} {tag} texts in {time.time() - t0:.0f}s", flush=True)
+        _EMB.update({k: v for (k, _), v in zip(todo, vecs, strict=True)})
+        CACHE.mkdir(parents=True, exist_ok=True)
+        ks = sorted(_EMB)
+        np.savez(cache_file, keys=np.array(ks), vecs=np.stack([_EMB[k] for k in ks]))
+    return np.stack([_EMB[k] for k in key]) if texts else np.zeros((0, 384), np.float32)
+
+
+def attack_units(text: str, a_start: int, a_end: int) -> tuple[list[str], list[str]]:
+    """The scoring units of a document with an inserted attack: (units overlapping the attack, the others)."""
+    pos, neg = [], []
+    for s, e in windows(text, 300, 150, 400):
+        overlap = min(e, a_end) - max(s, a_start)
+        if overlap >= min(20, a_end - a_start):
+            pos.append(text[s:e])
+        elif overlap <= 0:
+            neg.append(text[s:e])
+    return pos, neg
+
+
+def doc_units(text: str, limit: int = 64) -> list[str]:
+    return [text[s:e] for s, e in windows(text, 300, 150, 400)][:limit]
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, metric: Any) -> tuple[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    cands = []
+    for c in (1.0, 10.0):
+        clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x, y)
+        cands.append((metric(clf), f"logreg C={c}", clf))
+    mlp = MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=300, random_state=0, early_stopping=True)
+    mlp.fit(x, y)
+    cands.append((metric(mlp), "mlp 256", mlp))
+    for m, name, _ in cands:
+        print(f"  head {name}: validation {m:.4f}", flush=True)
+    _, name, clf = max(cands, key=lambda c: c[0])
+    return name, clf
+
+
+def head_json(name: str, clf: Any) -> str:
+    if name.startswith("mlp"):
+        layers = [
+            {"w": w.T.round(6).tolist(), "b": b.round(6).tolist()}
+            for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
+        ]
+    else:
+        layers = [{"w": clf.coef_.round(6).tolist(), "b": clf.intercept_.round(6).tolist()}]
+    return json.dumps({"kind": name, "layers": layers}, separators=(",", ":"))
+
+
+def recall_at(pos: np.ndarray, neg: np.ndarray, fpr: float) -> tuple[float, float]:
+    thr = threshold_for_fpr(neg, fpr)
+    return float((pos >= thr).mean()), thr
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
     ap.add_argument("--skip-semantic", action="store_true")
-    ap.add_argument("--semantic-prompts", type=int, default=6000, help="prompts sampled to train the semantic head")
+    ap.add_argument("--semantic-prompts", type=int, default=9000, help="prompts sampled to train the prompt head")
+    ap.add_argument("--document-fpr", type=float, default=0.02, help="benign-document FPR the threshold allows")
+    ap.add_argument("--fast-c", type=float, nargs="+", default=[16.0], help="regularisation of the fast tier")
+    ap.add_argument("--pii-weight", type=int, default=4, help="copies of each PII hard negative in training")
     args = ap.parse_args()
     base = ds.data_dir(args.data)
     rng = random.Random(1234)
@@ -155,40 +219,74 @@ def main() -> int:
     slabs_train_attacks = [t for t, y in ds.slabs("train", base) if y == 1]
     slabs_val = ds.slabs("validation", base)
     slabs_val_attacks = [t for t, y in slabs_val if y == 1]
+    pii_train = [r["full_text"] for r in ds.presidio_split(base, "train")]
+    pii_val = [r["full_text"] for r in ds.presidio_split(base, "validation")]
+    bipia_train = [c for _, c in ds.bipia_contexts_split(base, "train")]
+    bipia_val = [c for _, c in ds.bipia_contexts_split(base, "validation")]
+    inst_train = [t for _, t in ds.bipia_attacks_split(base, "train")]
+    inst_val = [t for _, t in ds.bipia_attacks_split(base, "validation")]
 
-    docs = ds.agentdojo_documents(base) + local_documents(rng)
-    docs = [d for d in docs if len(d) >= 80]
-    doc_train = [d for d in docs if ds.split_of(d) == "train"]
-    doc_val = [d for d in docs if ds.split_of(d) == "validation"]
-    print(f"prompts train={len(train)}; documents train={len(doc_train)} validation={len(doc_val)}", flush=True)
-    # documents: benign chunks, and the same with an attack inserted (indirect injection)
-    doc_pos = [ds.embed(d, rng.choice(slabs_train_attacks), rng)[0] for d in rng.sample(doc_train, len(doc_train) // 3)]
-    train_texts = [folded(t) for t, _ in train] + [folded(d) for d in doc_train] + [folded(d) for d in doc_pos]
-    train_y = [y for _, y in train] + [0] * len(doc_train) + [1] * len(doc_pos)
+    other = ds.agentdojo_documents(base) + local_documents(rng)
+    other = [d for d in other if len(d) >= 80]
+    other_train = [d for d in other if ds.split_of(d) == "train"]
+    other_val = [d for d in other if ds.split_of(d) == "validation"]
+    doc_train = bipia_train + other_train
+    print(
+        f"prompts train={len(train)}; PII sentences train={len(pii_train)} val={len(pii_val)}; BIPIA contexts "
+        f"train={len(bipia_train)} val={len(bipia_val)}, instructions train={len(inst_train)} val={len(inst_val)}; "
+        f"other documents train={len(other_train)} val={len(other_val)}",
+        flush=True,
+    )
 
-    # documents are scored sentence by sentence at run time (tutela.runtime.injection.windows): teach the
-    # fast tier what benign document sentences look like (a separate rng keeps the semantic sample stable)
+    # documents with an instruction inserted: the units that carry it are positives, the rest benign
+    def inserted(docs: list[str], attacks: list[str], n: int, r: random.Random) -> list[tuple[str, int, int]]:
+        out = []
+        for _ in range(n):
+            out.append(ds.embed(r.choice(docs), r.choice(attacks), r))
+        return out
+
+    rng_ins = random.Random(99)
+    ins_train = inserted(bipia_train, inst_train, 1500, rng_ins) + inserted(other_train, inst_train, 500, rng_ins)
+    ins_train += inserted(doc_train, slabs_train_attacks, 1000, rng_ins)
+    pos_units: list[str] = []
+    for text, a, b in ins_train:
+        pos_units.extend(folded(u) for u in attack_units(text, a, b)[0])
+    neg_units = [u for d in bipia_train for u in doc_units(folded(d))]
     rng_units = random.Random(77)
-    unit_texts = [u for d in doc_train for u in units(folded(d))]
-    unit_texts = rng_units.sample(unit_texts, min(len(unit_texts), 12000))
-    fast_texts = train_texts + unit_texts
-    fast_y = train_y + [0] * len(unit_texts)
+    other_units = [u for d in other_train for u in doc_units(folded(d))]
+    neg_units += rng_units.sample(other_units, min(len(other_units), 8000))
+    print(f"document units: {len(pos_units)} positive, {len(neg_units)} benign", flush=True)
+
+    # the PII sentences are few (one template family) but must not look like injection: weighted by copies
+    pii_w = [folded(t) for t in pii_train] * args.pii_weight
+    train_texts = [folded(t) for t, _ in train] + pii_w
+    train_y = [y for _, y in train] + [0] * len(pii_w)
+    fast_texts = train_texts + pos_units + neg_units
+    fast_y = train_y + [1] * len(pos_units) + [0] * len(neg_units)
 
     val_texts = [folded(t) for t, _ in slabs_val]
     val_y = np.array([y for _, y in slabs_val])
-    val_doc_benign = [folded(d) for d in doc_val]
-    val_doc_attack = [folded(ds.embed(d, rng.choice(slabs_val_attacks), rng)[0]) for d in doc_val]
-    print(f"fast tier: {len(fast_texts)} texts ({len(unit_texts)} document sentences)", flush=True)
+    val_pii = [folded(t) for t in pii_val]
+    rng_val = random.Random(2024)
+    val_doc_benign = [folded(d) for d in bipia_val] + [
+        folded(d) for d in rng_val.sample(other_val, min(400, len(other_val)))
+    ]
+    val_doc_attack = [folded(ds.embed(d, rng_val.choice(inst_val), rng_val)[0]) for d in val_doc_benign]
+    val_doc_attack_slabs = [
+        folded(ds.embed(d, rng_val.choice(slabs_val_attacks), rng_val)[0]) for d in val_doc_benign[:300]
+    ]
+    print(f"fast tier: {len(fast_texts)} texts", flush=True)
 
     best: tuple[float, float, dict[str, float], float] | None = None
-    for c in (4.0, 16.0):
+    for c in args.fast_c:
         weights, bias = fit_fast(fast_texts, fast_y, c)
         s = unit_scores(val_texts, weights, bias)
         thr, f1 = best_threshold(s, val_y)
-        fpr_doc = float((unit_scores(val_doc_benign, weights, bias) >= thr).mean())
-        print(f"fast C={c}: validation F1={f1:.4f} at {thr:.3f}; document FPR there {fpr_doc:.3f}", flush=True)
-        if best is None or f1 > best[0]:
-            best = (f1, c, weights, bias)
+        fpr_pii = float((unit_scores(val_pii, weights, bias) >= thr).mean())
+        rec, _ = recall_at(unit_scores(val_doc_attack, weights, bias), unit_scores(val_doc_benign, weights, bias), 0.01)
+        print(f"fast C={c}: F1={f1:.4f} at {thr:.3f}; PII FPR {fpr_pii:.3f}; doc recall@1% {rec:.3f}", flush=True)
+        if best is None or f1 - fpr_pii > best[0]:
+            best = (f1 - fpr_pii, c, weights, bias)
     assert best is not None
     _, c_fast, weights, bias = best
     OUT.mkdir(parents=True, exist_ok=True)
@@ -199,105 +297,147 @@ def main() -> int:
         "fast": {"C": c_fast, "features": len(weights)},
         "train": {
             "prompts": len(train),
+            "pii_sentences": len(pii_train),
+            "bipia_contexts": len(bipia_train),
+            "bipia_instructions": len(inst_train),
             "documents": len(doc_train),
-            "document_attacks": len(doc_pos),
-            "document_sentences": len(unit_texts),
-            "sources": "S-Labs train, neuralchemy core-train, AgentDojo environments, local package docs",
+            "document_attack_units": len(pos_units),
+            "document_benign_units": len(neg_units),
+            "sources": "S-Labs train, neuralchemy core-train, Presidio synthetic train templates, BIPIA train "
+            "contexts and instructions, AgentDojo environments, local package docs",
             # the local documents depend on what is installed on the machine: record which ones were used
-            "documents_sha256": hashlib.sha256("\x1e".join(docs).encode()).hexdigest(),
+            "documents_sha256": hashlib.sha256("\x1e".join(other).encode()).hexdigest(),
         },
-        "validation": {"prompts": "S-Labs validation", "documents": len(doc_val)},
+        "validation": {
+            "prompts": "S-Labs validation, Presidio validation templates",
+            "documents": len(val_doc_benign),
+            "bipia_instructions": len(inst_val),
+        },
     }
     fs_val = unit_scores(val_texts, weights, bias)
+    fs_pii = unit_scores(val_pii, weights, bias)
     thr_prompt_fast, f1_fast = best_threshold(fs_val, val_y)
     fs_doc_b = unit_scores(val_doc_benign, weights, bias)
     fs_doc_a = unit_scores(val_doc_attack, weights, bias)
-    thr_doc_fast = max(thr_prompt_fast, threshold_for_fpr(fs_doc_b, 0.01))
+    thr_doc_fast = max(thr_prompt_fast, threshold_for_fpr(fs_doc_b, args.document_fpr))
     meta["fast"].update(
         {
             "threshold_prompt": round(thr_prompt_fast, 4),
             "threshold_document": round(thr_doc_fast, 4),
             "validation_f1_prompt": round(f1_fast, 4),
+            "validation_pii_fpr": round(float((fs_pii >= thr_prompt_fast).mean()), 4),
             "validation_document_recall": round(float((fs_doc_a >= thr_doc_fast).mean()), 4),
             "validation_document_fpr": round(float((fs_doc_b >= thr_doc_fast).mean()), 4),
         }
     )
-    # cascade band: below `low` lie 1% of validation attacks, above `high` 0.5% of validation benign texts
-    pos = np.concatenate([fs_val[val_y == 1], fs_doc_a])
-    neg = np.concatenate([fs_val[val_y == 0], fs_doc_b])
+    # cascade band (prompts): below `low` lie 1% of validation attacks, above `high` 0.5% of validation benign
+    pos = fs_val[val_y == 1]
+    neg = np.concatenate([fs_val[val_y == 0], fs_pii])
     low = min(float(np.quantile(pos, 0.01)), thr_prompt_fast)
-    high = max(float(np.quantile(neg, 0.995)), thr_doc_fast)
+    high = max(float(np.quantile(neg, 0.995)), thr_prompt_fast)
+    both = np.concatenate([pos, neg])
     meta["cascade"] = {
         "low": round(low, 4),
         "high": round(high, 4),
-        "validation_share_uncertain": round(
-            float(np.mean((np.concatenate([pos, neg]) >= low) & (np.concatenate([pos, neg]) < high))), 4
-        ),
+        "validation_share_uncertain": round(float(np.mean((both >= low) & (both < high))), 4),
     }
 
     if not args.skip_semantic:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.neural_network import MLPClassifier
-
-        # documents are long: a sample of them keeps the CPU embedding time to minutes
-        sem_docs = rng.sample(doc_train, min(800, len(doc_train)))
-        sem_pos = rng.sample(doc_pos, min(400, len(doc_pos)))
-        # and a sample of the prompts: the numpy encoder on a shared 2-core machine embeds ~20 texts/s
+        # --- the prompt head ---------------------------------------------------------------------
         rng_sem = random.Random(5)
         sem_prompts = rng_sem.sample(train, min(len(train), args.semantic_prompts))
-        sem_docs, sem_pos = sem_docs[: args.semantic_prompts // 20], sem_pos[: args.semantic_prompts // 40]
-        x_train = embed_texts([t for t, _ in sem_prompts] + sem_docs + sem_pos, "train")
-        x_val = embed_texts([t for t, _ in slabs_val], "val")
-        y_train = np.array([y for _, y in sem_prompts] + [0] * len(sem_docs) + [1] * len(sem_pos))
-        meta["train"]["semantic_texts"] = len(y_train)
-        cands = []
-        for c in (1.0, 10.0):
-            clf = LogisticRegression(C=c, max_iter=5000, class_weight="balanced").fit(x_train, y_train)
+        x_p = embed_texts([folded(t) for t, _ in sem_prompts] + pii_w, "prompt-train")
+        y_p = np.array([y for _, y in sem_prompts] + [0] * len(pii_w))
+        x_val = embed_texts(val_texts, "val")
+        x_pii = embed_texts(val_pii, "pii-val")
+
+        def prompt_metric(clf: Any) -> float:
             s = clf.predict_proba(x_val)[:, 1]
-            cands.append((best_threshold(s, val_y)[1], f"logreg C={c}", clf))
-        mlp = MLPClassifier(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=300, random_state=0, early_stopping=True)
-        mlp.fit(x_train, y_train)
-        s = mlp.predict_proba(x_val)[:, 1]
-        cands.append((best_threshold(s, val_y)[1], "mlp 256", mlp))
-        for f1, name, _ in cands:
-            print(f"semantic {name}: validation F1={f1:.4f}", flush=True)
-        f1, name, clf = max(cands, key=lambda c: c[0])
-        if name.startswith("mlp"):
-            layers = [
-                {"w": w.T.round(6).tolist(), "b": b.round(6).tolist()}
-                for w, b in zip(clf.coefs_, clf.intercepts_, strict=True)
-            ]
-        else:
-            layers = [{"w": clf.coef_.round(6).tolist(), "b": clf.intercept_.round(6).tolist()}]
-        sem_path = OUT / "injection_semantic.json"
-        sem_path.write_text(json.dumps({"kind": name, "layers": layers}, separators=(",", ":")))
+            thr, f1 = best_threshold(s, val_y)
+            return f1 - float((clf.predict_proba(x_pii)[:, 1] >= thr).mean())
+
+        name, clf = fit_head(x_p, y_p, x_val, val_y, prompt_metric)
+        (OUT / "injection_semantic.json").write_text(head_json(name, clf))
         sv = clf.predict_proba(x_val)[:, 1]
+        sp = clf.predict_proba(x_pii)[:, 1]
         thr_p, f1_p = best_threshold(sv, val_y)
-        # documents: the cascade embeds the two best fast-tier sentences of a document
-        top_b = [top_units(d, weights, bias, 2) for d in val_doc_benign[:400]]
-        flat = [u for us in top_b for u in us]
-        emb = embed_texts(flat, "docb-units")
-        sem_units = clf.predict_proba(emb)[:, 1]
-        fast_units = np.array([linear_score(text_features(u), weights, bias) for u in flat])
-        sb, cb, k = [], [], 0
-        for us in top_b:
-            sl, fl = sem_units[k : k + len(us)], fast_units[k : k + len(us)]
-            k += len(us)
-            sb.append(float(sl.max()))
-            cb.append(float(((sl + fl) / 2).max()))
         meta["semantic"] = {
             "head": name,
             "threshold_prompt": round(thr_p, 4),
-            "threshold_document": round(max(thr_p, threshold_for_fpr(np.array(sb), 0.01)), 4),
             "validation_f1_prompt": round(f1_p, 4),
+            "validation_pii_fpr": round(float((sp >= thr_p).mean()), 4),
+            "prompt_texts": len(y_p),
         }
         comb = (sv + fs_val) / 2
         thr_c, f1_c = best_threshold(comb, val_y)
         meta["combined"] = {
             "threshold_prompt": round(thr_c, 4),
-            "threshold_document": round(max(thr_c, threshold_for_fpr(np.array(cb), 0.01)), 4),
             "validation_f1_prompt": round(f1_c, 4),
+            "validation_pii_fpr": round(float(((sp + fs_pii) / 2 >= thr_c).mean()), 4),
         }
+
+        # --- the document head: sentence units of documents -------------------------------------
+        rng_d = random.Random(11)
+        d_pos = rng_d.sample(pos_units, min(len(pos_units), 6000))
+        d_neg = rng_d.sample(neg_units, min(len(neg_units), 12000)) + pii_w
+        x_d = embed_texts(d_pos + d_neg, "doc-units")
+        y_d = np.array([1] * len(d_pos) + [0] * len(d_neg))
+
+        def doc_units_scores(texts: list[str], score_units: Any) -> np.ndarray:
+            units_of = [doc_units(t) or [t] for t in texts]
+            flat = [u for us in units_of for u in us]
+            s = score_units(flat)
+            out, k = [], 0
+            for us in units_of:
+                out.append(float(s[k : k + len(us)].max()))
+                k += len(us)
+            return np.array(out)
+
+        xb_units = {u: None for t in val_doc_benign + val_doc_attack + val_doc_attack_slabs for u in doc_units(t)}
+        emb_val = dict(zip(xb_units, embed_texts(list(xb_units), "doc-val-units"), strict=True))
+
+        def sem_doc(clf: Any, texts: list[str]) -> np.ndarray:
+            return doc_units_scores(texts, lambda us: clf.predict_proba(np.stack([emb_val[u] for u in us]))[:, 1])
+
+        def doc_metric(clf: Any) -> float:
+            return recall_at(sem_doc(clf, val_doc_attack), sem_doc(clf, val_doc_benign), args.document_fpr)[0]
+
+        dname, dclf = fit_head(x_d, y_d, x_d, y_d, doc_metric)
+        (OUT / "injection_document.json").write_text(head_json(dname, dclf))
+
+        def fast_units(us: list[str]) -> np.ndarray:
+            return np.array([linear_score(text_features(u), weights, bias) for u in us])
+
+        def mean_units(us: list[str]) -> np.ndarray:
+            return (fast_units(us) + dclf.predict_proba(np.stack([emb_val[u] for u in us]))[:, 1]) / 2
+
+        options = {
+            "semantic": lambda texts: sem_doc(dclf, texts),
+            "mean": lambda texts: doc_units_scores(texts, mean_units),
+        }
+        doc_meta: dict[str, Any] = {"head": dname}
+        best_combo, best_recall = None, -1.0
+        for combo, fn in options.items():
+            sb, sa, ss = fn(val_doc_benign), fn(val_doc_attack), fn(val_doc_attack_slabs)
+            thr = threshold_for_fpr(sb, args.document_fpr)
+            entry = {
+                "threshold": round(thr, 4),
+                "validation_fpr": round(float((sb >= thr).mean()), 4),
+                "validation_bipia_recall": round(float((sa >= thr).mean()), 4),
+                "validation_slabs_recall": round(float((ss >= thr).mean()), 4),
+            }
+            print(f"document scoring {combo}: {entry}", flush=True)
+            doc_meta[combo] = entry
+            # both kinds of planted text count: BIPIA-style task instructions and classic injections
+            recall = entry["validation_bipia_recall"] + entry["validation_slabs_recall"]
+            if best_combo is None or recall > best_recall:
+                best_combo, best_recall = combo, recall
+        doc_meta["combine"] = best_combo
+        doc_meta["threshold_document"] = doc_meta[best_combo]["threshold"]
+        doc_meta["units"] = len(y_d)
+        meta["document"] = doc_meta
+        meta["semantic"]["threshold_document"] = doc_meta["semantic"]["threshold"]
+        meta["combined"]["threshold_document"] = doc_meta["mean"]["threshold"]
     meta_path = OUT / "injection_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     for p in sorted(OUT.glob("injection_*.json")):

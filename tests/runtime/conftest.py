@@ -99,7 +99,7 @@ def run_gateway(
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # model loads at start (ONNX session, spaCy) on a shared machine
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("gateway did not start")

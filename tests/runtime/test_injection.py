@@ -70,6 +70,8 @@ def test_obfuscated_attacks_are_detected(variant: str) -> None:
 def test_documents_have_their_own_threshold() -> None:
     det = detector()
     assert det.threshold("fast", "document") >= det.threshold("fast", "prompt")
+    assert det.threshold("document", "document") != det.threshold("combined", "prompt")
+    det = detector("cascade")  # the default: documents go through the document head
     doc = (
         "SUBJECT: Quarterly report|CONTENT: Hi team, please review the attached numbers before Friday and "
         "reply with your comments. Remember to update the shared spreadsheet. Thanks, Dana"
@@ -92,3 +94,43 @@ def test_semantic_and_cascade_tiers(llm_data: Path) -> None:
         pred = [flagged(det, t) for t, _ in rows]
         acc = sum(p == (y == 1) for p, (_, y) in zip(pred, rows, strict=True)) / len(rows)
         assert acc >= 0.85, tier
+
+
+def test_planted_instructions_in_held_out_documents_are_found(llm_data: Path) -> None:
+    """The document head on the test split only: contexts and instructions never trained on."""
+    det = detector("cascade")
+    contexts = [c for _, c in ds.bipia_contexts_split(llm_data, "test")]
+    attacks = [t for _, t in ds.bipia_attacks_split(llm_data, "test")]
+    rng = random.Random(8)
+    picked = rng.sample(contexts, 40)
+    benign_fp = sum(flagged(det, c, "document") for c in picked)
+    hits, span_hits = 0, 0
+    for i, c in enumerate(picked):
+        text, a, b = ds.embed(c, attacks[i % len(attacks)], rng)
+        found = list(det.detect(TextSubject(text, "document"), ScanContext()))
+        if found:
+            hits += 1
+            span = found[0].span
+            assert span is not None
+            span_hits += span.start < b and a < span.end
+    assert benign_fp <= 3  # <= 7.5% on 40 (the eval's figure is on every test context)
+    assert hits >= 24  # >= 60% on 40 (the fast tier alone found ~20% before the document head)
+    assert span_hits >= 0.8 * hits
+
+
+def test_pii_bearing_sentences_are_not_injection(llm_data: Path) -> None:
+    det = detector("cascade")
+    rows = ds.presidio_split(llm_data, "test")
+    fp = sum(flagged(det, r["full_text"]) for r in rows)
+    assert fp / len(rows) <= 0.06
+
+
+def test_splits_are_disjoint_by_source(llm_data: Path) -> None:
+    splits = ("train", "validation", "test")
+    ctx = {s: {c for _, c in ds.bipia_contexts_split(llm_data, s)} for s in splits}
+    att = {s: {t for _, t in ds.bipia_attacks_split(llm_data, s)} for s in splits}
+    tpl = {s: {r["template_id"] for r in ds.presidio_split(llm_data, s)} for s in splits}
+    for a, b in itertools.combinations(splits, 2):
+        assert not ctx[a] & ctx[b] and not att[a] & att[b] and not tpl[a] & tpl[b]
+    cats = {c for c, _ in ds.bipia_attacks_split(llm_data, "test")}
+    assert len(cats) == len({c for c, _ in ds.bipia_attacks(llm_data)})  # every category is evaluated

@@ -117,3 +117,11 @@ def test_span_of_a_word_after_invisible_characters() -> None:
     assert text[s:e] == "ignore"
     j = n.text.text.index("ab")
     assert n.text.original_span(j, j + 2) == (0, 4)
+
+
+def test_percent_escapes_that_are_not_utf8_are_not_a_layer() -> None:
+    # found in a BIPIA email: a URL whose escapes decode to invalid UTF-8 crashed normalisation
+    text = "Open https://example.com/track?u=%EA%20%41%42%43%44%45%46%47%48%49 to see the offer."
+    norm = normalize(text)
+    assert norm.folded.text
+    assert not [layer for layer in norm.all_layers() if layer.encoding == "url"]

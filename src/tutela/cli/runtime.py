@@ -74,8 +74,8 @@ def register_eval_runtime(sub: Any, name: str = "runtime") -> None:
     ev.add_argument(
         "--cascade-sample",
         type=int,
-        default=300,
-        help="texts per set for the cascade tier (the encoder is slow on CPU)",
+        default=None,
+        help="texts per set for the cascade tier (default: every text)",
     )
     ev.set_defaults(handler=_eval)
 

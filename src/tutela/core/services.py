@@ -127,7 +127,7 @@ def start_services(
     settings: TutelaSettings,
     specs: Sequence[ServiceSpec],
     *,
-    ready_timeout: float = 20.0,
+    ready_timeout: float = 60.0,  # services load their models before they listen (ONNX session, spaCy)
 ) -> list[RunningService]:
     """Start each enabled service detached, wait until its port answers, and record it."""
     state = ServiceState(settings.home)

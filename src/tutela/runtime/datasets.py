@@ -107,6 +107,42 @@ def split_of(text: str, validation: float = 0.3) -> str:
     return "validation" if h < validation else "train"
 
 
+def split3(key: str, validation: float = 0.2, test: float = 0.3) -> str:
+    """train / validation / test by a hash of `key` (a source: a template id, a whole context)."""
+    h = int(hashlib.sha256(("split3:" + key).encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test else "validation" if h < test + validation else "train"
+
+
+def bipia_contexts_split(base: Path, split: str) -> list[tuple[str, str]]:
+    """BIPIA contexts of one split (by a hash of the whole context: evaluation contexts are never trained on)."""
+    return [(task, c) for task, c in bipia_contexts(base) if split3(c) == split]
+
+
+def bipia_attacks_split(base: Path, split: str) -> list[tuple[str, str]]:
+    """BIPIA attack instructions of one split: per category (5 each), 3 for training, 1 for validation and
+    1 for the test, ranked by a hash, so every category is evaluated on instructions never trained on."""
+    by_cat: dict[str, list[str]] = {}
+    for cat, text in bipia_attacks(base):
+        by_cat.setdefault(cat, []).append(text)
+    out: list[tuple[str, str]] = []
+    for cat, items in by_cat.items():
+        ranked = sorted(items, key=lambda t: hashlib.sha256(t.encode("utf-8")).hexdigest())
+        n = len(ranked)
+        n_test, n_val = max(1, n // 5), max(1, n // 5)
+        parts = {
+            "test": ranked[:n_test],
+            "validation": ranked[n_test : n_test + n_val],
+            "train": ranked[n_test + n_val :],
+        }
+        out.extend((cat, t) for t in parts[split])
+    return out
+
+
+def presidio_split(base: Path, split: str) -> list[dict[str, Any]]:
+    """Presidio synthetic sentences of one split, by template (evaluation templates are never trained on)."""
+    return [r for r in presidio_synth(base) if split3(f"template:{r['template_id']}") == split]
+
+
 def embed(document: str, attack: str, rng: random.Random, min_prefix: int = 0) -> tuple[str, int, int]:
     """Insert `attack` into `document` at a sentence or line boundary; return text and the attack's span."""
     cuts = [m.end() for m in re.finditer(r"[.!?]\s+|\n", document) if m.end() >= min_prefix] or [len(document)]

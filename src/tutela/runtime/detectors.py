@@ -9,7 +9,7 @@ layers the encoding. The prompt-injection detector lives in `tutela.runtime.inje
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -17,6 +17,8 @@ from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache
 from tutela.runtime.code import find_code
+from tutela.runtime.ner import SpacyNer
+from tutela.runtime.ner import installed as ner_installed
 from tutela.runtime.normalize import Normalized, normalize
 from tutela.runtime.pii import ENTITIES, analyze
 from tutela.runtime.secrets import find_secrets
@@ -134,21 +136,33 @@ PII_SEVERITY = {"CREDIT_CARD": Severity.HIGH, "US_SSN": Severity.HIGH, "IBAN_COD
 class PiiConfig(DetectorConfig):
     entities: tuple[str, ...] = Field(default=ENTITIES, description="Presidio entity names to report")
     min_score: float = Field(0.5, ge=0.0, le=1.0)
+    ner: Literal["auto", "spacy", "off"] = Field(
+        "off",
+        description="PERSON from spaCy's NER (tutela[ner]): `auto` when installed, `spacy` required, `off` heuristics",
+    )
 
 
 class PiiDetector(_Base):
     id: ClassVar[str] = "runtime.pii"
+    version: ClassVar[str] = "2"
     categories: ClassVar[tuple[str, ...]] = ("pii",)
     description: ClassVar[str] = (
         "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
     )
     Config: ClassVar[type[DetectorConfig]] = PiiConfig
 
+    def __init__(self, config: Any, models: ModelCache) -> None:
+        super().__init__(config, models)
+        self._ner: Any = None
+        if config.ner == "spacy" or (config.ner == "auto" and ner_installed()):
+            self._ner = SpacyNer()  # loads on first use
+
     def detect(self, subject: TextSubject, ctx: ScanContext) -> Iterator[Finding]:
         norm = normalized(subject, ctx)
         seen: set[tuple[str, int, int]] = set()
+        ner = self._ner.entities if self._ner is not None else None
         for where, view, _ in norm.views():
-            for m in analyze(view.text, self.config.entities, self.config.min_score):
+            for m in analyze(view.text, self.config.entities, self.config.min_score, ner=ner):
                 start, end = view.original_span(m.start, m.end)
                 key = (m.entity, start, end)
                 if key in seen:

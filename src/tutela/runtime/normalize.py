@@ -354,7 +354,10 @@ def _try_hex(token: str) -> str | None:
 
 
 def _try_url(token: str) -> str | None:
-    s = urllib.parse.unquote(token, errors="strict") if "%" in token else token
+    try:
+        s = urllib.parse.unquote(token, errors="strict") if "%" in token else token
+    except UnicodeDecodeError:  # percent-escapes that are not UTF-8: not a text layer
+        return None
     return s if s != token and _looks_textual(s) else None
 
 

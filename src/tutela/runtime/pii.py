@@ -4,15 +4,16 @@ Entity names are Presidio's (EMAIL_ADDRESS, PHONE_NUMBER, CREDIT_CARD, IBAN_CODE
 IP_ADDRESS, PERSON, STREET_ADDRESS), so results interoperate with Presidio-based tooling.
 As in Presidio, a weak pattern scores low, a validator confirms or rejects it, and context words
 near the match ("phone", "ssn", "card") raise the score. Names and street addresses come from
-light heuristics (honorifics, "my name is", street suffixes), not from an NER model: see
-docs/eval/runtime.md for what that costs.
+heuristics (honorifics, "my name is", street suffixes, address cues such as "lives at" / "address:"
+followed by a line with a number, PO and military boxes) and, when `ner` is given (the optional
+spaCy backend, `tutela.runtime.ner`), from its PERSON entities: see docs/eval/runtime.md.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 CONTEXT_WINDOW = 48  # characters before (and after) a match searched for context words
@@ -164,6 +165,23 @@ _ADDRESS = re.compile(
     rf"(?:,?\s+\d{{1,5}}[a-z]?)?"
     rf"|\b(?:Apt\.?|Suite|Unit)\s+\d{{1,5}}\b"
 )
+# an address announced by a cue ("lives at", "address:", "ship to"): the rest of the line (and up to three
+# short following lines) when it holds a number; PO boxes and US military addresses (PSC/Unit ... Box, APO/FPO)
+_ADDRESS_CUE = re.compile(
+    r"(?:\b(?:[Aa]ddress(?:\s+is)?|lives?\s+(?:at|in)|resides?\s+at|located\s+at|(?:office|store|shop|home)\s+is\s+"
+    r"at|(?:ship|send|deliver|mail|post)(?:\s+\w+){0,4}\s+to|moved\s+to|stay(?:ing)?\s+at)\s*:?\s*)"
+    r"(?P<addr>(?=[^\n?!]{0,40}\d)[^\n?!;]{4,90}(?:\n[ \t]*[^\n?!;]{1,40}){0,3})"
+)
+_ADDRESS_BOX = re.compile(
+    r"\b(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w ]{1,20}?,?\s+Box\s+\d{1,5}(?:\s*\n?\s*(?:APO|FPO|DPO)\s+[A-Z]{2}\s+"
+    r"\d{5})?|\b(?:P\.?\s?O\.?\s+Box|Postfach|Apartado)\s+\d{1,6}\b"
+)
+# a postal block: "<number> <street> <number>" then up to four short lines, the last one "<region> <postcode>"
+_ADDRESS_BLOCK = re.compile(
+    r"(?m)^[ \t>]*\d{1,6}[ \t]+[^\W\d][^\n]{1,40}?\d{1,5}[a-z]?\.?[ \t]*(?:\n[ \t>]*[^\n]{0,40}){0,4}?"
+    r"\n[ \t>]*[^\W\d][^\n]{0,30}[ \t]\d{4,6}[ \t]*$"
+)
+_ADDRESS_CORNER = re.compile(r"\b(?:the\s+)?corner\s+of\s+[^\n.?!]{3,60}?\s+and\s+[^\n.?!,]{3,40}")
 _TITLE = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Sir|Madam|Mister)\.?\s+"
 _PERSON_CUE = re.compile(
     rf"(?:\b(?:[Mm]y name is|[Nn]ame:|I am|I'm|[Cc]alled|[Nn]amed|[Dd]ear|[Ss]incerely,?|[Rr]egards,?|"
@@ -185,6 +203,15 @@ _NOT_NAMES = _words(
 def _person(value: str) -> float | None:
     first = value.split()[0]
     if first in _NOT_NAMES:
+        return None
+    return 0.6
+
+
+def _address_cue(value: str) -> float | None:
+    v = value.strip()
+    if not re.search(r"\d", v) or re.fullmatch(r"[\d\s.,:/$%-]+", v):
+        return None  # a bare number or amount, not an address
+    if re.match(r"(?:\d{1,2}(?::\d\d)?\s*(?:am|pm|a\.m\.|p\.m\.)|the\s|a\s|an\s|my\s+(?!\w+\s+\d))", v, re.I):
         return None
     return 0.6
 
@@ -277,8 +304,29 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         re.compile(rf"\b{_CAP}(?:\s+{_CAP})?\s+\d{{1,4}}[a-z]?\b\.?(?!\s*(?:%|percent|years|mins?|minutes|hours))"),
         0.2,
         None,
-        ("address", "live at", "lives at", "located at", "ship to", "deliver to", "moved to", "residence", "address:"),
+        (
+            "address",
+            "live at",
+            "lives at",
+            "located at",
+            "ship to",
+            "deliver to",
+            "moved to",
+            "residence",
+            "address:",
+            "lives on",
+            "is on",
+            "side of",
+            "off at",
+            "sent to",
+            "stay at",
+            "office at",
+        ),
     ),
+    Recognizer("STREET_ADDRESS", "pii.street_address.block", _ADDRESS_BLOCK, 0.7, None, ()),
+    Recognizer("STREET_ADDRESS", "pii.street_address.corner", _ADDRESS_CORNER, 0.6, None, ()),
+    Recognizer("STREET_ADDRESS", "pii.street_address.cue", _ADDRESS_CUE, 0.6, _address_cue, (), group=2),
+    Recognizer("STREET_ADDRESS", "pii.street_address.box", _ADDRESS_BOX, 0.6, None, ("address", "mail", "ship")),
     Recognizer("PERSON", "pii.person", _PERSON_CUE, 0.6, _person, (), group=1),
     Recognizer("PERSON", "pii.person", _PERSON_VERB, 0.45, _person, ("name", "mr", "ms", "mrs", "dr"), group=1),
 )
@@ -293,8 +341,17 @@ def _context_hit(lower: str, start: int, end: int, words: tuple[str, ...]) -> bo
     return any(w in window for w in words)
 
 
-def analyze(text: str, entities: Iterable[str] | None = None, min_score: float = 0.0) -> list[PiiMatch]:
-    """All PII matches in `text` with score >= min_score, overlaps resolved (highest score wins)."""
+NER_SCORE = 0.55  # a PERSON entity from the statistical NER
+
+
+def analyze(
+    text: str,
+    entities: Iterable[str] | None = None,
+    min_score: float = 0.0,
+    ner: Callable[[str], Sequence[tuple[str, int, int]]] | None = None,
+) -> list[PiiMatch]:
+    """All PII matches in `text` with score >= min_score, overlaps resolved (highest score wins).
+    `ner(text)` -> [(label, start, end)] adds the NER backend's PERSON entities."""
     wanted = set(entities) if entities is not None else None
     lower = text.lower()
     candidates: list[PiiMatch] = []
@@ -302,7 +359,12 @@ def analyze(text: str, entities: Iterable[str] | None = None, min_score: float =
         if wanted is not None and rec.entity not in wanted:
             continue
         for m in rec.pattern.finditer(text):
-            start, end = (m.start("name"), m.end("name")) if rec.group else (m.start(), m.end())
+            if rec.group == 2:
+                start, end = m.start("addr"), m.end("addr")
+                while end > start and text[end - 1] in " \t\n,.":
+                    end -= 1
+            else:
+                start, end = (m.start("name"), m.end("name")) if rec.group else (m.start(), m.end())
             value = text[start:end]
             score: float | None = rec.score
             if rec.validate is not None:
@@ -313,6 +375,10 @@ def analyze(text: str, entities: Iterable[str] | None = None, min_score: float =
                 score = min(1.0, score + CONTEXT_BOOST)
             if score >= min_score:
                 candidates.append(PiiMatch(rec.entity, start, end, round(score, 4), rec.rule))
+    if ner is not None and (wanted is None or "PERSON" in wanted):
+        for label, start, end in ner(text):
+            if label == "PERSON" and _person(text[start:end]) is not None and min_score <= NER_SCORE:
+                candidates.append(PiiMatch("PERSON", start, end, NER_SCORE, "pii.person.ner"))
     return _resolve(candidates)
 
 
