@@ -8,6 +8,7 @@ Each comparison is a table in `bench/suite.toml`:
     quick_args = ["--runs", "1"]        # a smoke run (--quick)
     envs = ["dns"]                      # peer environments it needs (bench/envs/<env>.txt)
     timeout_s = 900
+    gpu = true                          # needs a CUDA device: run only with --gpu (the device machine)
 
 Every script writes `bench/results/<name>.json` through `bench.report.write_result`; after the runs,
 docs/benchmarks.md is regenerated from all result files. A comparison that fails is reported and the
@@ -33,7 +34,10 @@ def load_suite() -> dict[str, dict]:
     return tomllib.loads(SUITE.read_text())
 
 
-def run_one(name: str, spec: dict, quick: bool) -> bool:
+def run_one(name: str, spec: dict, quick: bool, gpu: bool = False) -> bool:
+    if spec.get("gpu") and not gpu:
+        print(f"== {name}: skipped, needs a GPU (run with --gpu there); its last result is kept", flush=True)
+        return True
     for env in spec.get("envs", []):
         envs.ensure(env)
     argv = [sys.executable, spec["script"], *(spec.get("quick_args", []) if quick else spec.get("args", []))]
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes, for checking the suite itself")
     parser.add_argument("--render-only", action="store_true", help="only regenerate docs/benchmarks.md")
     parser.add_argument("--list", action="store_true")
+    parser.add_argument("--gpu", action="store_true", help="also run the comparisons that need a CUDA device")
     args = parser.parse_args(argv)
     suite = load_suite()
     if args.list:
@@ -67,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     if not args.render_only:
         for name in args.names or list(suite):
-            if not run_one(name, suite[name], args.quick):
+            if not run_one(name, suite[name], args.quick, args.gpu):
                 failed.append(name)
     DOC.write_text(render(load_results(), order=list(suite)))
     print(f"wrote {DOC.relative_to(ROOT)}" + (f"; failed: {', '.join(failed)}" if failed else ""))
