@@ -13,13 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from tutela.core.detector import ScanContext
 from tutela.core.models import ModelCache
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
-from tutela.dns.names import NameSplitter
 from tutela.dns.subjects import DnsQuery
 
 GOLDEN = Path(__file__).with_name("golden") / "miss_path.json"
@@ -49,9 +46,8 @@ def sample(data: Path) -> list[str]:
 def observe(names: list[str]) -> dict[str, object]:
     models = ModelCache()
     ctx = ScanContext()
-    splitter = NameSplitter()
-    dga = DgaDetector(DgaConfig(), models, splitter)
-    tunnel = TunnelDetector(TunnelConfig(window=False), models, splitter)
+    dga = DgaDetector(DgaConfig(), models)  # built as the sensor builds them: one ModelCache, no splitter
+    tunnel = TunnelDetector(TunnelConfig(window=False), models)
     p_dga, p_tunnel = [], []
     digest = hashlib.sha256()
     for name in names:
@@ -75,6 +71,14 @@ def test_outputs_unchanged_on_two_thousand_names(data_dir: Path) -> None:
         worst = max(abs(a - b) for a, b in zip(got[key], golden[key], strict=True))  # type: ignore[call-overload]
         assert worst <= 1e-6, f"{key} moved by {worst}"
     assert got["findings_sha256"] == golden["findings_sha256"]
+
+
+def test_detectors_on_one_cache_share_one_splitter() -> None:
+    """The sensor builds dns.dga and dns.tunnel with one ModelCache: a new name is split once for both."""
+    models = ModelCache()
+    dga, tunnel = DgaDetector(DgaConfig(), models), TunnelDetector(TunnelConfig(), models)
+    assert dga.scorer.split is tunnel.scorer.split
+    assert DgaDetector(DgaConfig(), ModelCache()).scorer.split is not dga.scorer.split
 
 
 if __name__ == "__main__":
