@@ -178,29 +178,36 @@ class Lexicon:
         """Best cover of `text` by dictionary words (length >= 3), by dynamic programming.
 
         Returns (fraction of characters covered, number of words used, longest word). Words are found
-        by walking the prefix set from each position, so the cost is linear in practice.
+        by walking the prefix set from each position, so the cost is linear in practice. The best cover of
+        text[:i] is ranked by (characters covered, fewer words), packed into one int so that ranking is one
+        comparison: key = covered * (n + 1) + (n - words), with 0 <= n - words <= n.
         """
         n = len(text)
         if n == 0:
             return 0.0, 0, 0
         prefixes = self.prefixes
         words = self.words
-        # best[i] = (covered chars, -words, longest) for text[:i]
-        best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
+        span = n + 1
+        key = [n] * (n + 1)  # covered 0, words 0
+        longest = [0] * (n + 1)
         for i in range(n):
-            cur = best[i]
-            nxt = best[i + 1]
-            if cur[0] > nxt[0] or (cur[0] == nxt[0] and cur[1] > nxt[1]):
-                best[i + 1] = cur
+            cur = key[i]
+            if cur > key[i + 1]:
+                key[i + 1] = cur
+                longest[i + 1] = longest[i]
             j = i + MIN_WORD
-            while j <= n and text[i:j] in prefixes:
-                if text[i:j] in words:
-                    cand = (cur[0] + j - i, cur[1] - 1, max(cur[2], j - i))
-                    if cand[:2] > best[j][:2]:
-                        best[j] = cand
+            while j <= n:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break
+                if piece in words:
+                    cand = cur + (j - i) * span - 1
+                    if cand > key[j]:
+                        key[j] = cand
+                        longest[j] = max(longest[i], j - i)
                 j += 1
-        covered, neg_words, longest = best[n]
-        return covered / n, -neg_words, longest
+        covered, rest = divmod(key[n], span)
+        return covered / n, n - rest, longest[n]
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
