@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 VOWELS = frozenset("aeiou")
@@ -171,7 +172,8 @@ class Lexicon:
         bi = self.bigram
         default = self.bigram_unseen
         n = len(padded) - 1
-        return sum(bi.get(padded[i : i + 2], default) for i in range(n)) / n
+        grams = map(str.__add__, padded, padded[1:])
+        return sum(map(bi.get, grams, repeat(default, n))) / n
 
     # -- dictionary -------------------------------------------------------------------------------
     def segment(self, text: str) -> tuple[float, int, int]:

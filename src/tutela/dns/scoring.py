@@ -174,8 +174,8 @@ class DnsScorer:
 
     def warmup(self) -> None:
         self._dga_model()
-        self._tunnel_model()
-        self._family_model()
+        self._tunnel_model()[0].compile()
+        self._family_model()[0].compile()
 
     # -- DGA ---------------------------------------------------------------------------------------
     def dga_features(self, parts: NameParts) -> list[float]:
