@@ -64,9 +64,15 @@ class CharCnn:
         self.b = np.concatenate([b for _w, b in convs]).astype(np.float32)
         self.window = np.arange(MAX_CHARS)[:, None] + np.arange(self.kmax)[None, :]  # (L, kmax) positions
         self.offset = (np.arange(self.kmax) * self.vocab)[None, :]  # row offset of TABLE[t] in `table`
-        self.lut = np.full(128, OOV, dtype=np.intp)  # ASCII byte -> id; non-ASCII become "?" -> OOV
+        # logit_one: TABLE[t] as separate contiguous arrays, and ASCII byte -> id as a bytes.translate table
+        self.tables = [np.ascontiguousarray(big[t * self.vocab : (t + 1) * self.vocab]) for t in range(self.kmax)]
+        if self.vocab > 256:
+            raise CharCnnError("vocabulary too large for byte ids")
+        ids = [OOV] * 256  # non-ASCII characters were encoded as "?" -> OOV
         for c, i in INDEX.items():
-            self.lut[ord(c)] = i
+            ids[ord(c)] = i
+        self.byte_ids = bytes(ids)
+        self.end_pad = bytes([self.end]) * (self.kmax - 1)
         if self.w_hidden.shape[0] != W.shape[1] or self.w_out.shape[0] != self.w_hidden.shape[1]:
             raise CharCnnError("dense layers do not match the convolutions")
 
@@ -75,13 +81,18 @@ class CharCnn:
         return cls(tensors)
 
     def logit_one(self, label: str, suffix: str) -> float:
+        # One gather of (n, filters) per kernel offset, summed in offset order: the same float32 additions, in
+        # the same order, as summing the (n, kmax, filters) gather of logit_batch (bit-identical), without
+        # building the (n, kmax) index grid or the 3-D array. Ids come from one bytes.translate.
         import numpy as np
 
         text = text_of(label.lower(), suffix.lower()).encode("ascii", "replace")
         n = len(text)
-        pad = np.full(n + self.kmax - 1, self.end, dtype=np.intp)
-        pad[:n] = self.lut[np.frombuffer(text, dtype=np.uint8)]
-        h = self.table[pad[self.window[:n]] + self.offset].sum(axis=1)  # (n, filters of all widths)
+        pad = np.frombuffer(text.translate(self.byte_ids) + self.end_pad, dtype=np.uint8)
+        tables = self.tables
+        h = tables[0].take(pad[:n], axis=0)
+        for t in range(1, self.kmax):
+            h += tables[t].take(pad[t : t + n], axis=0)
         z = np.maximum(h.max(axis=0) + self.b, 0.0)
         hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
         return float(hid @ self.w_out + self.b_out)

@@ -135,6 +135,12 @@ class Forest:
         fn: Callable[[Sequence[float]], list[float]] = namespace["_forest"]
         return fn
 
+    def compile(self) -> None:
+        """Build the one-row evaluator now (the family forest takes ~0.3 s): warmups call this, so the first
+        flagged name on the data path does not pay for it."""
+        if self._one is None:
+            self._one = self._compile()
+
     def raw_one(self, x: Sequence[float]) -> list[float]:
         if self._one is None:
             self._one = self._compile()

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 VOWELS = frozenset("aeiou")
@@ -79,28 +79,56 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _LOG2 = math.log2
 
 
+_TERMS: dict[int, list[float]] = {}  # n -> [c/n * log2(c/n) for c in 0..n], names are at most 253 characters
+
+
+def _terms(n: int) -> list[float]:
+    terms = _TERMS.get(n)
+    if terms is None:
+        terms = [0.0] + [c / n * _LOG2(c / n) for c in range(1, n + 1)]
+        if n <= MAX_LABEL + 3:
+            _TERMS[n] = terms
+    return terms
+
+
 def entropy(text: str) -> float:
-    """Shannon entropy in bits per character."""
+    """Shannon entropy in bits per character.
+
+    The per-count terms come from a table (the same expression, computed once per length) and are summed in
+    order of first occurrence, as summing over a Counter did: the result is bit-for-bit the same."""
     n = len(text)
     if n == 0:
         return 0.0
-    return max(0.0, -sum(c / n * _LOG2(c / n) for c in Counter(text).values()))
+    return max(0.0, -sum(map(_terms(n).__getitem__, map(text.count, dict.fromkeys(text)))))
 
 
 def runs(text: str) -> tuple[int, int, int]:
     """(longest consonant run, longest digit run, digit/letter switches), with C-speed regexes."""
-    cons = max(map(len, _CONSONANT_RUN.findall(text)), default=0)
-    digs = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+    cons, digs = longest_runs(text)
     alnum = text if text.isalnum() and text.isascii() else _NOT_ALNUM.sub("", text)
     return cons, digs, len(_SWITCH.findall(alnum))
 
 
+def longest_runs(text: str) -> tuple[int, int]:
+    """(longest consonant run, longest digit run)."""
+    cons = max(map(len, _CONSONANT_RUN.findall(text)), default=0)
+    digs = max(map(len, _DIGIT_RUN.findall(text)), default=0)
+    return cons, digs
+
+
+_DROP_LETTERS = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+_DROP_VOWELS = str.maketrans("", "", "aeiou")
+_DROP_DIGITS = str.maketrans("", "", "0123456789")
+
+
 def _counts(text: str) -> tuple[int, int, int]:
-    """(letters, vowels, digits) of ASCII-lower text."""
-    digits = sum(text.count(d) for d in "0123456789")
-    vowels = sum(text.count(v) for v in "aeiou")
-    letters = sum(map(LETTERS.__contains__, text))
-    return letters, vowels, digits
+    """(letters, vowels, digits) of ASCII-lower text: what str.translate deletes, one C pass each."""
+    n = len(text)
+    return (
+        n - len(text.translate(_DROP_LETTERS)),
+        n - len(text.translate(_DROP_VOWELS)),
+        n - len(text.translate(_DROP_DIGITS)),
+    )
 
 
 class Lexicon:
@@ -127,61 +155,61 @@ class Lexicon:
     def trigram_scores(self, text: str) -> tuple[float, float, float]:
         """(mean, min log-probability, fraction unseen) of the text's trigrams, with ^ and $ padding."""
         padded = f"^{text}$"
-        tri = self.trigram
-        ctx_unseen = self.trigram_ctx_unseen
-        default = self.trigram_unseen
-        total = 0.0
-        low = 0.0
-        unseen = 0
         n = len(padded) - 2
-        for i in range(n):
-            g = padded[i : i + 3]
-            lp = tri.get(g)
-            if lp is None:
-                unseen += 1
-                lp = ctx_unseen.get(g[:2], default)
-            total += lp
-            if lp < low:
-                low = lp
         if n <= 0:
             return 0.0, 0.0, 0.0
-        return total / n, low, unseen / n
+        grams = list(map("".join, zip(padded, padded[1:], padded[2:], strict=False)))
+        lps = list(map(self.trigram.get, grams))
+        unseen = lps.count(None)
+        if unseen:  # an unseen trigram takes its two-character context's back-off value
+            ctx_get, default = self.trigram_ctx_unseen.get, self.trigram_unseen
+            lps = [ctx_get(g[:2], default) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
+        # sum() adds left to right from 0 as the loop did, and min() with 0.0 is the running minimum from 0.0
+        return sum(lps) / n, min(0.0, *lps), unseen / n
 
     def bigram_mean(self, text: str) -> float:
         padded = f"^{text}$"
         bi = self.bigram
         default = self.bigram_unseen
         n = len(padded) - 1
-        return sum(bi.get(padded[i : i + 2], default) for i in range(n)) / n
+        grams = map(str.__add__, padded, padded[1:])
+        return sum(map(bi.get, grams, repeat(default, n))) / n
 
     # -- dictionary -------------------------------------------------------------------------------
     def segment(self, text: str) -> tuple[float, int, int]:
         """Best cover of `text` by dictionary words (length >= 3), by dynamic programming.
 
         Returns (fraction of characters covered, number of words used, longest word). Words are found
-        by walking the prefix set from each position, so the cost is linear in practice.
+        by walking the prefix set from each position, so the cost is linear in practice. The best cover of
+        text[:i] is ranked by (characters covered, fewer words), packed into one int so that ranking is one
+        comparison: key = covered * (n + 1) + (n - words), with 0 <= n - words <= n.
         """
         n = len(text)
         if n == 0:
             return 0.0, 0, 0
         prefixes = self.prefixes
         words = self.words
-        # best[i] = (covered chars, -words, longest) for text[:i]
-        best: list[tuple[int, int, int]] = [(0, 0, 0)] * (n + 1)
+        span = n + 1
+        key = [n] * (n + 1)  # covered 0, words 0
+        longest = [0] * (n + 1)
         for i in range(n):
-            cur = best[i]
-            nxt = best[i + 1]
-            if cur[0] > nxt[0] or (cur[0] == nxt[0] and cur[1] > nxt[1]):
-                best[i + 1] = cur
+            cur = key[i]
+            if cur > key[i + 1]:
+                key[i + 1] = cur
+                longest[i + 1] = longest[i]
             j = i + MIN_WORD
-            while j <= n and text[i:j] in prefixes:
-                if text[i:j] in words:
-                    cand = (cur[0] + j - i, cur[1] - 1, max(cur[2], j - i))
-                    if cand[:2] > best[j][:2]:
-                        best[j] = cand
+            while j <= n:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break
+                if piece in words:
+                    cand = cur + (j - i) * span - 1
+                    if cand > key[j]:
+                        key[j] = cand
+                        longest[j] = max(longest[i], j - i)
                 j += 1
-        covered, neg_words, longest = best[n]
-        return covered / n, -neg_words, longest
+        covered, rest = divmod(key[n], span)
+        return covered / n, n - rest, longest[n]
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
@@ -219,21 +247,21 @@ class Lexicon:
     def tunnel_features(self, sub: str) -> list[float]:
         """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
         sub = sub[:MAX_LABEL]
-        labels = sub.split(".") if sub else []
         flat = sub.replace(".", "")
         n = len(flat) or 1
         letters, vowels, digits = _counts(flat)
         symbols = len(flat) - letters - digits - flat.count("-")
-        cons_run, digit_run, _ = runs(flat)
+        cons_run, digit_run = longest_runs(flat)
         if flat:
             tri_mean, _, tri_unseen = self.trigram_scores(flat[:64])
             coverage = self.segment(flat[:64])[0]
         else:
             tri_mean, tri_unseen, coverage = 0.0, 0.0, 1.0
+        chars = set(flat)
         return [
             float(len(sub)),
-            float(len(labels)),
-            float(max((len(x) for x in labels), default=0)),
+            float(sub.count(".") + 1 if sub else 0),
+            float(max(map(len, sub.split("."))) if sub else 0),
             entropy(flat),
             digits / n,
             symbols / n,
@@ -243,9 +271,9 @@ class Lexicon:
             coverage,
             float(digit_run),
             float(cons_run),
-            1.0 if flat and all(ch in HEX for ch in flat) else 0.0,
-            1.0 if flat and all(ch in BASE32 for ch in flat) else 0.0,
-            float(len(set(flat))),
+            1.0 if flat and chars <= HEX else 0.0,
+            1.0 if flat and chars <= BASE32 else 0.0,
+            float(len(chars)),
         ]
 
 

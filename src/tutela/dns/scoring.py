@@ -113,16 +113,33 @@ class _Bundle:
         return built
 
 
+def shared_splitter(models: ModelCache) -> NameSplitter:
+    """The NameSplitter shared by everything built on `models` (built once per cache, lists loaded lazily).
+
+    Hung on the smallest DNS model file, which every DNS detector's cache holds anyway: `derived` is the
+    cache's once-per-cache construction, and the splitter depends on no model."""
+    splitter: NameSplitter = models.derived(refs.DGA_CNN_META, "name-splitter", lambda _meta: NameSplitter())
+    return splitter
+
+
 class DnsScorer:
     """Lazily loads what it needs through the ModelCache; the constructor does no I/O."""
 
     def __init__(self, models: ModelCache, splitter: NameSplitter | None = None) -> None:
         self.models = models
-        self.split = splitter or NameSplitter()
+        self._split = splitter
         self._bundle: _Bundle | None = None
         self._dga: tuple[CharCnn, Calibration] | None = None
         self._tunnel: tuple[Forest, Calibration] | None = None
         self._family: tuple[Forest, list[str], dict[str, float]] | None = None
+
+    @property
+    def split(self) -> NameSplitter:
+        """The name splitter: by default one per ModelCache, so dns.dga and dns.tunnel built on one cache (as
+        the sensor builds them) split each new name once and share one parsed PSL."""
+        if self._split is None:
+            self._split = shared_splitter(self.models)
+        return self._split
 
     @property
     def bundle(self) -> _Bundle:
@@ -157,8 +174,8 @@ class DnsScorer:
 
     def warmup(self) -> None:
         self._dga_model()
-        self._tunnel_model()
-        self._family_model()
+        self._tunnel_model()[0].compile()
+        self._family_model()[0].compile()
 
     # -- DGA ---------------------------------------------------------------------------------------
     def dga_features(self, parts: NameParts) -> list[float]:

@@ -62,8 +62,12 @@ class DgaDetector:
         self.scorer.warmup()
         self.scorer.dga(self.scorer.split("warmup.example.com"), families=self.config.families)
 
-    def _score_registrable(self, registrable: str) -> Score:
-        return self.scorer.dga(self.scorer.split(registrable), families=self.config.families)
+    def _score_registrable(self, registrable: str, label: str, suffix: str, private: bool) -> Score:
+        # Cached per registrable domain; label, suffix and private are functions of it (the query name's own
+        # split gives the same ones as splitting the registrable domain), passed so it is not split again.
+        return self.scorer.dga(
+            NameParts(registrable, registrable, label, suffix, private, ""), families=self.config.families
+        )
 
     def judges(self, parts: NameParts) -> bool:
         """False for names without a registrable label or under an ignored top-level suffix."""
@@ -74,7 +78,7 @@ class DgaDetector:
         if not self.judges(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="not judged")
         if self._score is not None:
-            return self._score(parts.registrable)
+            return self._score(parts.registrable, parts.label, parts.suffix, parts.private)
         return self.scorer.dga(parts, families=self.config.families)
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
