@@ -120,3 +120,19 @@ def test_scan_flags_from_runtime_categories() -> None:
     assert flags["injection"] and flags["dlp"] and not flags["malicious_code"]
     out = detected_flags(["exfiltration", "dangerous_sql", "topic"], RESPONSE_FLAGS)
     assert out["url_cats"] and out["db_security"] and out["topic_violation"] and not out["dlp"]
+
+
+def test_channel_policy_blocks_injection_only_when_the_detector_is_sure() -> None:
+    from tutela.core.findings import Action, Finding, Severity
+    from tutela.runtime.gateway.profiles import ChannelConfig, _policy
+
+    def finding(detector: str, severity: Severity) -> Finding:
+        return Finding(
+            detector=detector, detector_version="2", rule="r", category="c", severity=severity,
+            confidence=0.9, message="m",
+        )  # fmt: skip
+
+    policy = _policy(ChannelConfig(), "open")
+    assert policy.decide([finding("runtime.injection", Severity.HIGH)]).action is Action.BLOCK
+    assert policy.decide([finding("runtime.injection", Severity.MEDIUM)]).action is Action.ALERT
+    assert policy.decide([finding("runtime.pii", Severity.MEDIUM)]).action is Action.BLOCK  # unchanged

@@ -272,9 +272,21 @@ class CompiledConfig:
 def _policy(channel: ChannelConfig, on_error: str) -> Policy:
     action = ACTIONS[channel.action]
     threshold = PolicyRule(min_severity=channel.min_severity, min_confidence=channel.min_confidence, action=action)
+    # The injection detector reports a fast-tier-only score below the cascade's `high` band as MEDIUM: the
+    # lexical model alone is not sure enough there to refuse a request (it flags ~4% of benign prompts at its
+    # F1 threshold). Such findings are recorded, not acted on, unless the channel's own `rules` say otherwise.
+    injection_band = (
+        PolicyRule(
+            detector="runtime.injection",
+            min_severity=max(Severity.HIGH, channel.min_severity),
+            min_confidence=channel.min_confidence,
+            action=action,
+        ),
+        PolicyRule(detector="runtime.injection", action=Action.ALERT),
+    )
     return Policy(
         PolicyConfig(
-            rules=(*channel.rules, threshold),
+            rules=(*channel.rules, *injection_band, threshold),
             severity_actions={str(s): Action.ALERT for s in Severity},  # below threshold: recorded only
             on_error=on_error,  # type: ignore[arg-type]
         )
