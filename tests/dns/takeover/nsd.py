@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.dns.takeover.daemon import LoopbackDaemon
 from tests.dns.unbound import free_port
 
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
@@ -22,7 +21,9 @@ def soa(origin: str, serial: int = 1) -> str:
     )
 
 
-class Nsd:
+class Nsd(LoopbackDaemon):
+    name = "nsd"
+
     def __init__(self, workdir: Path, zones: dict[str, str], *, xfr: bool = False) -> None:
         if not Path(NSD).exists():
             pytest.skip("nsd is not installed (scripts/system-deps.sh installs it)")
@@ -58,44 +59,12 @@ class Nsd:
                 conf.append("  provide-xfr: 127.0.0.1 NOKEY")
         self.conf = self.dir / "nsd.conf"
         self.conf.write_text("\n".join(conf) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return "127.0.0.1", self.port
 
     def start(self) -> Nsd:
-        self.proc = subprocess.Popen(
-            [NSD, "-d", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        self.launch(
+            [NSD, "-d", "-c", str(self.conf)], next(iter(self.zones)), need_answer=True, timeout=0.2, log="nsd.log"
         )
-        import dns.message
-        import dns.query
-
-        probe = next(iter(self.zones))
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                log = (self.dir / "nsd.log").read_text() if (self.dir / "nsd.log").exists() else ""
-                raise RuntimeError(f"nsd exited: {err} {log}")
-            try:
-                r = dns.query.udp(dns.message.make_query(probe, "SOA"), "127.0.0.1", port=self.port, timeout=0.2)
-                if r.answer:
-                    return self
-            except Exception:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nsd did not answer within 15 s")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
+        return self
 
     def __enter__(self) -> Nsd:
         return self.start()

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.dns.takeover.daemon import LoopbackDaemon
 from tests.dns.takeover.nsd import free_port
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 
-class Unbound:
+class Unbound(LoopbackDaemon):
+    name = "unbound"
+
     def __init__(self, workdir: Path, stubs: dict[str, tuple[str, int]], refuse: tuple[str, ...] = ()) -> None:
         if not Path(UNBOUND).exists():
             pytest.skip("unbound is not installed (scripts/system-deps.sh installs it)")
@@ -47,38 +48,10 @@ class Unbound:
             conf += ["stub-zone:", f'  name: "{zone}."', f"  stub-addr: {host}@{port}"]
         self.conf = self.dir / "unbound.conf"
         self.conf.write_text("\n".join(conf) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return "127.0.0.1", self.port
 
     def __enter__(self) -> Unbound:
-        import dns.message
-        import dns.query
-
-        self.proc = subprocess.Popen(
-            [UNBOUND, "-d", "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise RuntimeError(f"unbound exited: {err}")
-            try:
-                dns.query.udp(dns.message.make_query("com.", "SOA"), "127.0.0.1", port=self.port, timeout=0.3)
-                return self
-            except Exception:
-                time.sleep(0.05)
-        self.__exit__()
-        raise RuntimeError("unbound did not answer within 15 s")
+        self.launch([UNBOUND, "-d", "-c", str(self.conf)], "com.", need_answer=False, timeout=0.3)
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-            self.proc = None
+        self.stop()
