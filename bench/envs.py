@@ -26,15 +26,27 @@ def peer_python(env: str) -> Path:
     return python
 
 
-def ensure(env: str, base_python: str = "python3") -> Path:
+def _requirements(env: str) -> Path:
     requirements = ENVS / f"{env}.txt"
     if not requirements.exists():
         raise SystemExit(f"no requirements file {requirements}")
+    return requirements
+
+
+def is_current(env: str) -> bool:
+    """The environment exists and was built from the requirements file as it is now."""
+    digest = hashlib.sha256(_requirements(env).read_bytes()).hexdigest()
+    stamp = venv_dir(env) / ".requirements.sha256"
+    return (venv_dir(env) / "bin" / "python").exists() and stamp.exists() and stamp.read_text() == digest
+
+
+def ensure(env: str, base_python: str = "python3") -> Path:
+    requirements = _requirements(env)
+    python = venv_dir(env) / "bin" / "python"
+    if is_current(env):
+        return python
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     stamp = venv_dir(env) / ".requirements.sha256"
-    python = venv_dir(env) / "bin" / "python"
-    if python.exists() and stamp.exists() and stamp.read_text() == digest:
-        return python
     subprocess.run([base_python, "-m", "venv", "--clear", str(venv_dir(env))], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)

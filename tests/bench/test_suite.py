@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.run import load_suite  # noqa: E402
+from bench.run import doc_order, load_suite  # noqa: E402
 
 from bench import report  # noqa: E402
 
@@ -57,7 +57,7 @@ def test_spread_reports_median_and_range() -> None:
 
 
 def test_committed_results_are_suite_results() -> None:
-    names = set(load_suite())
+    names = set(doc_order(load_suite()))
     for path in (ROOT / "bench" / "results").glob("*.json"):
         data = json.loads(path.read_text())
         if data.get("schema") == report.SCHEMA:
@@ -82,8 +82,28 @@ def test_unknown_comparison_is_a_usage_error() -> None:
     assert out.returncode == 2 and "unknown comparison" in out.stderr
 
 
+def test_a_full_run_records_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's own wall time is a result too, counted from when make started; a failure misses the target."""
+    from bench import run
+
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    import time
+
+    def whole_run(outcomes: list[run.Outcome]) -> tuple[dict, list]:
+        run.record_suite_run(outcomes, setup_s=120.0, started=time.monotonic(), started_at=1.0)
+        saved = json.loads((tmp_path / f"{run.SUITE_RUN}.json").read_text())
+        rows = {r[0]: r for r in saved["tables"][0]["rows"]}
+        return rows, saved
+
+    rows, saved = whole_run([run.Outcome("a", "ok", env_s=30.0, run_s=60.0, fresh_envs=("peer",))])
+    assert rows["a"][2] == 90 and "creating peer" in rows["a"][3]
+    assert rows["whole run"][1] == "met" and saved["command"] == "make bench"
+    rows, _ = whole_run([run.Outcome("a", "ok"), run.Outcome("b", "FAILED")])
+    assert rows["whole run"][1] == "MISSED"
+
+
 def test_benchmarks_doc_is_generated_from_the_results() -> None:
     """docs/benchmarks.md carries no hand-edited figure: it equals the render of bench/results/."""
     doc = (ROOT / "docs" / "benchmarks.md").read_text()
-    expected = report.render(report.load_results(), order=list(load_suite()))
+    expected = report.render(report.load_results(), order=doc_order(load_suite()))
     assert doc == expected, "docs/benchmarks.md is stale or hand-edited: run `python -m bench.run --render-only`"
