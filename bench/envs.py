@@ -48,15 +48,26 @@ def ensure(env: str, base_python: str = "python3") -> Path:
     digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
     stamp = venv_dir(env) / ".requirements.sha256"
     subprocess.run([base_python, "-m", "venv", "--clear", str(venv_dir(env))], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", str(requirements)], check=True)
+    # --no-compile: byte-compiling every installed file (TensorFlow alone is thousands) costs minutes of CPU;
+    # the few modules a benchmark imports are compiled on first use
+    pip = [str(python), "-m", "pip", "install", "-q", "--no-compile"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-r", str(requirements)], check=True)
     # a line "# then-pip: ARGS" runs `pip install -q ARGS` afterwards, for what a requirements file cannot say
     # (e.g. one package installed with --no-deps --ignore-requires-python, its dependencies pinned above)
     for line in requirements.read_text().splitlines():
         if line.startswith("# then-pip:"):
-            subprocess.run([str(python), "-m", "pip", "install", "-q", *line.split(":", 1)[1].split()], check=True)
+            subprocess.run([*pip, *line.split(":", 1)[1].split()], check=True)
     stamp.write_text(digest)
     return python
+
+
+def ensure_all(names: list[str], parallel: int = 4) -> None:
+    """Create the missing environments side by side: pip spends much of its time unpacking, not computing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        list(pool.map(ensure, names))
 
 
 if __name__ == "__main__":

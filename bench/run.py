@@ -65,8 +65,12 @@ def run_one(name: str, spec: dict, quick: bool, gpu: bool = False) -> Outcome:
         return Outcome(name, "skipped (no GPU)")
     t0 = time.monotonic()
     fresh = tuple(env for env in spec.get("envs", []) if not envs.is_current(env))
-    for env in spec.get("envs", []):
-        envs.ensure(env)
+    try:
+        for env in spec.get("envs", []):
+            envs.ensure(env)
+    except subprocess.CalledProcessError as exc:
+        print(f"== {name}: FAILED creating its peer environment ({exc})", flush=True)
+        return Outcome(name, "FAILED", env_s=time.monotonic() - t0, fresh_envs=fresh)
     env_s = time.monotonic() - t0
     argv = [sys.executable, spec["script"], *(spec.get("quick_args", []) if quick else spec.get("args", []))]
     print(f"== {name}: {' '.join(argv[1:])}", flush=True)
@@ -79,6 +83,21 @@ def run_one(name: str, spec: dict, quick: bool, gpu: bool = False) -> Outcome:
     run_s = time.monotonic() - started
     print(f"== {name}: {status} in {run_s:.0f} s", flush=True)
     return Outcome(name, status, env_s, run_s, fresh)
+
+
+def prepare_envs(specs: list[dict]) -> Outcome:
+    """Every peer environment the run needs, created up front and side by side (they are independent)."""
+    needed = list(dict.fromkeys(env for spec in specs for env in spec.get("envs", [])))
+    fresh = tuple(env for env in needed if not envs.is_current(env))
+    t0 = time.monotonic()
+    if fresh:
+        print(f"== peer environments: creating {', '.join(fresh)}", flush=True)
+        try:
+            envs.ensure_all(list(fresh))
+        except subprocess.CalledProcessError as exc:
+            print(f"== peer environments: FAILED ({exc})", flush=True)
+            return Outcome("peer environments", "FAILED", env_s=time.monotonic() - t0, fresh_envs=fresh)
+    return Outcome("peer environments", "ok", env_s=time.monotonic() - t0, fresh_envs=fresh)
 
 
 def record_suite_run(outcomes: list[Outcome], setup_s: float, started: float, started_at: float | None) -> None:
@@ -141,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = []
     if not args.render_only:
-        outcomes = [run_one(name, suite[name], args.quick, args.gpu) for name in args.names or list(suite)]
+        names = args.names or list(suite)
+        outcomes = [prepare_envs([suite[n] for n in names if args.gpu or not suite[n].get("gpu")])]
+        outcomes += [run_one(name, suite[name], args.quick, args.gpu) for name in names]
         failed = [o.name for o in outcomes if not o.ok]
         if not args.names and not args.quick:
             record_suite_run(outcomes, setup_s, started, args.started_at)
