@@ -6,11 +6,12 @@ Times are CPU time of the benchmark thread (`time.thread_time`), not wall-clock:
 other processes' load does not count, only what a query costs. Medians of --repeat runs, side by side:
 - miss: every query name is new (no verdict cache hit; PSL split, features and trees all run);
 - amortised: a Zipf-like stream over a smaller set of names, with the detectors' verdict caches;
-- dns.dga alone on new registrable domains: v2 (character CNN in numpy, shipped) vs v1 (lexical
+- dns.dga alone on new registrable domains: v4 (gated pair of character CNNs in numpy, shipped) vs v1 (lexical
   features + forest, as shipped before), same names, side by side; flagged names also pay for the
   explanation features and the top-3 families in both;
 - components: PSL split, DGA features, DGA trees (compiled evaluator vs LightGBM Booster.predict on
-  one row, when lightgbm is installed), the CNN alone, tunnel features + trees;
+  one row, when lightgbm is installed), the CNN alone, tunnel features + trees; v4's stage 1 alone (the
+  size and code of the single v3 CNN) vs the gated pair, interleaved, and how often stage 2 runs;
 - batch: `tutela dns score` throughput (names/s) through NameScorer.
 Names are generated (synthetic hostnames, random DGA-like labels), so no data set is needed.
 """
@@ -192,7 +193,7 @@ def main() -> None:
         for x in feats:
             forest.proba_one(x)
         record("  DGA trees, compiled evaluator (µs)", (time.thread_time() - start) / len(feats) * 1e6)
-        # dns.dga alone, one new registrable domain at a time: v2 (shipped) vs v1, same names
+        # dns.dga alone, one new registrable domain at a time: v4 (shipped) vs v1, same names
         from tutela.dns.scoring import Calibration, dga_judged
 
         regs = [p for p in {p.registrable: p for p in parts}.values() if dga_judged(p)]
@@ -206,13 +207,28 @@ def main() -> None:
 
         unflagged = [p for p in regs if scorer.dga(p).level is None]  # the common case: nothing to explain
         for what, subset in (("new registrable domain", regs), ("new, not flagged", unflagged)):
-            for label, fn in (("v1 forest", v1), ("v2 CNN", scorer.dga)):
+            for label, fn in (("v1 forest", v1), ("v4 CNN pair (shipped)", scorer.dga)):
                 start = timer_start()
                 for p in subset:
                     fn(p)
                 record(f"dns.dga alone, {what}, {label} (µs/name)",
                        (time.thread_time() - start) / max(1, len(subset)) * 1e6)  # fmt: skip
         cnn, _cal = scorer._dga_model()
+        from tutela.dns.charcnn import GatedCnn
+
+        if isinstance(cnn, GatedCnn):  # v4: stage 1 alone is the v3 model's size and code (one cnn128)
+            ordinary = [sp(n) for n in synth.generate(f"g{rep}", POPULAR, 2000, rep)]
+            ordinary = [p for p in ordinary if dga_judged(p)]
+            for what, subset in (("new registrable domains", regs), ("ordinary hostnames", ordinary)):
+                for label, model in (("stage 1 alone (= one v3-size CNN)", cnn.first), ("gated pair", cnn),
+                                     ("stage 1 alone (= one v3-size CNN), again", cnn.first)):  # fmt: skip
+                    start = timer_start()
+                    for p in subset:
+                        model.logit_one(p.label, p.suffix)
+                    record(f"  CNN forward, {what}: {label} (µs/name)",
+                           (time.thread_time() - start) / max(1, len(subset)) * 1e6)  # fmt: skip
+                share = sum(cnn.first.logit_one(p.label, p.suffix) >= cnn.gate for p in subset) / max(1, len(subset))
+                record(f"  stage 2 runs on, {what} (%)", 100 * share)
         start = timer_start()
         for p in regs:
             cnn.logit_one(p.label, p.suffix)
@@ -220,7 +236,7 @@ def main() -> None:
         start = timer_start()
         for i in range(0, len(regs), 4096):
             scorer.dga_many(regs[i : i + 4096])
-        record("batch dns.dga v2 alone, dga_many (names/s)", len(regs) / (time.thread_time() - start))
+        record("batch dns.dga v4 alone, dga_many (names/s)", len(regs) / (time.thread_time() - start))
         if booster is not None:
             import numpy as np
 
@@ -280,7 +296,15 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
     parts = [k for k in results if k.startswith("  ") and not k.startswith("  distinct")]
     batch = [k for k in results if "names/s" in k]
     v1 = spread(results["dns.dga alone, new, not flagged, v1 forest (µs/name)"])["median"]
-    v2 = spread(results["dns.dga alone, new, not flagged, v2 CNN (µs/name)"])["median"]
+    gated_notes = []
+    for what in ("new registrable domains", "ordinary hostnames"):
+        one = results.get(f"  CNN forward, {what}: stage 1 alone (= one v3-size CNN) (µs/name)")
+        pair = results.get(f"  CNN forward, {what}: gated pair (µs/name)")
+        if one and pair:
+            gated_notes.append(
+                f"{what}: gated pair vs stage 1 alone {ratio(spread(pair)['median'], spread(one)['median'])}"
+            )
+    v2 = spread(results["dns.dga alone, new, not flagged, v4 CNN pair (shipped) (µs/name)"])["median"]
     cols = ["measure", "median", "min–max", "target", "median ÷ load factor"]
     write_result(
         "dns_models",
@@ -305,12 +329,17 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
         tables=[
             Table("Inline cost per query (µs CPU)", cols, rows(inline)),
             Table(
-                "dns.dga alone: v2/v3 CNN (shipped) vs v1 forest, same names (µs CPU per name)",
+                "dns.dga alone: v4 CNN pair (shipped) vs v1 forest, same names (µs CPU per name)",
                 cols,
                 rows(dga),
                 note=f"not flagged, CNN vs forest: {ratio(v2, v1)}",
             ),
-            Table("Components (µs CPU)", cols, rows(parts)),
+            Table(
+                "Components (µs CPU)",
+                cols,
+                rows(parts),
+                note="; ".join(gated_notes) + " (stage 1 alone is the size and code of the v3 CNN it replaces)",
+            ),
             Table("Batch (names/s, CPU time)", cols, rows(batch)),
         ],
         not_measured=[

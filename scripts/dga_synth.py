@@ -5,8 +5,11 @@ a family left out of training is mostly missed. These generators teach the conce
 principles rather than from any family's code or output: uniform random letters, letters and digits,
 hexadecimal, pronounceable consonant-vowel syllables, and concatenations of 2-4 English words (from the
 package's own word list, wordfreq-derived: never from a DGA family's word list), some with a hyphen, a digit
-tail or a few random letters. The public suffix of each name is drawn from the benign training names, so the
-suffix carries no signal. Deterministic for a seed.
+tail or a few random letters. v4 adds three kinds (EXTRA_KINDS): letters drawn with English letter
+frequencies ("freq"), pronounceable gibberish from a character bigram chain fitted on the same English word
+list ("markov"), and random letters with one to three digits mixed in ("sparse_digits"); lengths 5-20.
+The public suffix of each name is drawn from the benign training names, so the suffix carries no signal.
+Deterministic for a seed.
 
     from dga_synth import generate
     names = generate(words, benign_texts, n_per_kind=5000, seed=7)   # {kind: ["^label.suffix$", ...]}
@@ -18,6 +21,7 @@ import random
 import string
 
 KINDS = ("alpha", "alnum", "hex", "syllables", "words", "words_noise")
+EXTRA_KINDS = ("freq", "markov", "sparse_digits")
 VOWELS = "aeiou"
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
 
@@ -32,7 +36,50 @@ def _suffixes(benign_texts: list[str]) -> list[str]:
     return out or ["com"]
 
 
-def _label(kind: str, rng: random.Random, words: list[str]) -> str:
+class _English:
+    """Letter frequencies and a character bigram chain fitted on an English word list (no family data)."""
+
+    def __init__(self, words: list[str]) -> None:
+        letters: dict[str, int] = {}
+        nxt: dict[str, dict[str, int]] = {}
+        for w in words:
+            w = "".join(c for c in w.lower() if c in string.ascii_lowercase)
+            for a, b in zip("^" + w, w + "$", strict=True):
+                nxt.setdefault(a, {})[b] = nxt.setdefault(a, {}).get(b, 0) + 1
+            for c in w:
+                letters[c] = letters.get(c, 0) + 1
+        self.letters = sorted(letters) or list(string.ascii_lowercase)
+        self.letter_w = [letters.get(c, 1) for c in self.letters]
+        self.nxt = {a: (sorted(d), [d[k] for k in sorted(d)]) for a, d in nxt.items()}
+
+    def freq(self, rng: random.Random, n: int) -> str:
+        return "".join(rng.choices(self.letters, self.letter_w, k=n))
+
+    def markov(self, rng: random.Random, n: int) -> str:
+        out, prev = [], "^"
+        while len(out) < n:
+            keys, w = self.nxt.get(prev, (self.letters, self.letter_w))
+            c = rng.choices(keys, w)[0]
+            if c == "$":  # a word ended: start a new one, keep going to the drawn length
+                prev = "^"
+                continue
+            out.append(c)
+            prev = c
+        return "".join(out)
+
+
+def _label(kind: str, rng: random.Random, words: list[str], eng: _English | None = None) -> str:
+    if kind in EXTRA_KINDS:
+        assert eng is not None
+        n = rng.randint(5, 20)
+        if kind == "freq":
+            return eng.freq(rng, n)
+        if kind == "markov":
+            return eng.markov(rng, n)
+        chars = list("".join(rng.choice(string.ascii_lowercase) for _ in range(n)))
+        for _ in range(rng.randint(1, 3)):
+            chars[rng.randrange(len(chars))] = rng.choice(string.digits)
+        return "".join(chars)
     if kind == "alpha":
         return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(6, 24)))
     if kind == "alnum":
@@ -60,18 +107,21 @@ def _label(kind: str, rng: random.Random, words: list[str]) -> str:
     raise ValueError(kind)
 
 
-def generate(words: list[str], benign_texts: list[str], n_per_kind: int, seed: int) -> dict[str, list[str]]:
+def generate(
+    words: list[str], benign_texts: list[str], n_per_kind: int, seed: int, kinds: tuple[str, ...] = KINDS
+) -> dict[str, list[str]]:
     rng = random.Random(seed)
+    eng = _English(words) if set(kinds) & set(EXTRA_KINDS) else None
     suffixes = _suffixes(benign_texts)
     long_words = [w for w in words if len(w) >= 4]
     benign = set(benign_texts)
     out: dict[str, list[str]] = {}
-    for kind in KINDS:
+    for kind in kinds:
         names: set[str] = set()
         tries = 0
         while len(names) < n_per_kind and tries < n_per_kind * 20:
             tries += 1
-            label = _label(kind, rng, long_words)
+            label = _label(kind, rng, long_words, eng)
             text = f"^{label}.{rng.choice(suffixes)}$"
             if text not in benign:
                 names.add(text)

@@ -6,6 +6,12 @@ it, writes models/dga_cnn.json (thresholds, training log, data hashes) and the l
 (training/dga_cnn_lofo.json, read by `tutela eval dns`), and updates models/pins.py. If torch is
 importable, it also checks the numpy port against torch on the validation names.
 
+v4 (a run with --ensemble): the v4-recipe model is stage 1 (dga_cnn.safetensors), the v3-recipe model of the
+same run is stage 2 (dga_cnn2.safetensors); the gate is stage 1's logit at 1% validation FPR (its LOW level),
+measured here with the numpy port, and the LOW/MEDIUM/HIGH thresholds are measured on the gated scores. The
+leave-out results of the gated pair become training/dga_cnn_lofo.json, the v3 recipe alone
+dga_cnn_lofo_baseline.json and stage 1 alone dga_cnn_lofo_stage1.json.
+
     .venv/bin/python scripts/install_dga_cnn.py RUN_DIR SPLITS.json
 """
 
@@ -20,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load_file
 
-from tutela.dns.charcnn import CharCnn
+from tutela.dns.charcnn import CharCnn, GatedCnn
 from tutela.dns.models.pins import SHA256
 from tutela.dns.training import train as T
 
@@ -42,7 +48,20 @@ def main(run: Path, splits: Path) -> None:
     assert log["splits_sha256"] == hashlib.sha256(splits.read_bytes()).hexdigest(), "splits file differs"
     weights = PKG / "models" / "dga_cnn.safetensors"
     shutil.copyfile(run / "dga_cnn.safetensors", weights)
-    cnn = CharCnn(load_file(str(weights)))
+    first = CharCnn(load_file(str(weights)))
+    cnn: CharCnn | GatedCnn = first
+    stage2 = None
+    if "ensemble" in log:
+        weights2 = PKG / "models" / "dga_cnn2.safetensors"
+        shutil.copyfile(run / "dga_cnn_v3recipe.safetensors", weights2)
+        z1 = first.logit_batch(pairs(doc["benign"]["val"]))
+        gate = T.threshold_at(z1.tolist(), T.LEVEL_FPR["low"])
+        cnn = GatedCnn(first, CharCnn(load_file(str(weights2))), gate)
+        stage2 = {"gate_logit": gate, "gate_val_fpr": T.LEVEL_FPR["low"],
+                  "stage2_share_val_benign": float((z1 >= gate).mean()),
+                  "recipe": "stage 1: v4 recipe (extra synthetic kinds, suffix-swapped copies); stage 2: v3 recipe",
+                  "weights_sha256": hashlib.sha256(weights2.read_bytes()).hexdigest(),
+                  "train_check": log["ensemble"]}  # fmt: skip
     vb = cnn.logit_batch(pairs(doc["benign"]["val"]))
     p = 1 / (1 + np.exp(-vb))
     thresholds = {lvl: T.threshold_at(p.tolist(), fpr) for lvl, fpr in T.LEVEL_FPR.items()}
@@ -63,13 +82,15 @@ def main(run: Path, splits: Path) -> None:
         X, N = encode(doc["benign"]["val"])
         with torch.no_grad():
             ref = m(X, N).numpy()
-        check["numpy_vs_torch_max_abs_logit"] = float(np.abs(ref - vb).max())
+        check["numpy_vs_torch_max_abs_logit"] = float(
+            np.abs(ref - first.logit_batch(pairs(doc["benign"]["val"]))).max()
+        )
         check["torch"] = torch.__version__
     except ImportError:
         pass
     print(check, thresholds)
     meta = {
-        "version": "2",
+        "version": "4" if stage2 else "2",
         "kind": "charcnn",
         "input": "^label.suffix$, lower-cased, see tutela/dns/training/charset.py",
         "config": log["chosen"],
@@ -83,9 +104,19 @@ def main(run: Path, splits: Path) -> None:
         "data_sha256": log["data_sha256"],
         "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
     }
+    if stage2:
+        meta["stage2"] = stage2
+        meta["v3recipe_check"] = log.get("v3recipe", {}).get("test_check")
     shas = dict(SHA256)
     shas["dga_cnn"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if stage2:
+        shas["dga_cnn2"] = stage2["weights_sha256"]
     shas["dga_cnn_meta"] = T._dump(PKG / "models" / "dga_cnn.json", meta)
+    ens = run / "dga_cnn_lofo_ensemble.json"
+    if stage2 and ens.is_file():
+        stage1 = PKG / "training" / "dga_cnn_lofo_stage1.json"
+        stage1.write_text(json.dumps(lofo, indent=1, sort_keys=True) + "\n")
+        lofo = json.loads(ens.read_text(encoding="utf-8"))
     (PKG / "training" / "dga_cnn_lofo.json").write_text(json.dumps(lofo, indent=1, sort_keys=True) + "\n")
     baseline = run / "dga_cnn_lofo_baseline.json"  # the same folds without synthetic names (--baseline-lofo)
     if baseline.is_file():

@@ -17,6 +17,15 @@ validation TPR at 0.1% validation FPR (full model); leave-family-out models trai
 leave-family-out fold: they belong to no family); --baseline-lofo then also trains the leave-family-out
 models without them, in the same run, for a side-by-side comparison (dga_cnn_lofo_baseline.json).
 --budget stops starting new leave-family-out models after that many seconds (results so far are kept).
+
+v4 options. --extra-kinds adds the synthetic kinds of dga_synth.EXTRA_KINDS; --suffix-swap adds, for every
+real-family training name, a copy under a public suffix drawn from the benign training names (same family, so a
+left-out family loses its copies too): the model must judge the label, not the family's TLD. --recipe-ab trains
+the full model and every leave-out fold twice in the same run: with everything (v4, dga_cnn_lofo.json) and
+without the v4 rows (the v3 recipe, dga_cnn_lofo_baseline.json; full model dga_cnn_v3recipe.safetensors).
+--groups G leaves out G groups of families (family i of the sorted list in group i mod G) instead of one
+family at a time: each family is tested by the model trained without its whole group (stricter, and G
+folds instead of 38).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ MAX_CHARS = 80
 WIDTHS = (2, 3, 4, 5)
 SEED = 7
 LEVEL_FPR = {"low": 0.01, "medium": 0.003, "high": 0.0005}
+BAND = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01)
 
 
 def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,6 +106,10 @@ def main() -> None:
     n_synth = int(_opt("--synthetic", "0") or 0)
     budget = float(_opt("--budget", "1e9") or 1e9)
     only = (_opt("--configs", "") or "").split(",")
+    n_groups = int(_opt("--groups", "0") or 0)
+    ensemble = "--ensemble" in sys.argv  # stage 1 = v4 recipe, stage 2 = v3 recipe, gated at stage 1's LOW
+    recipe_ab = "--recipe-ab" in sys.argv or ensemble
+    select_band = "--select-band" in sys.argv
     out.mkdir(parents=True, exist_ok=True)
     raw = splits_path.read_bytes()
     doc = json.loads(raw)
@@ -118,30 +132,52 @@ def main() -> None:
     tr_y = [0.0] * len(b_tr)
     tr_fam = [-1] * len(b_tr)
     tr_w = [1.0] * len(b_tr)
+    tr_v4 = [False] * len(b_tr)  # rows only the v4 recipe trains on
     for i, f in enumerate(fams):
         items = doc["dga"]["train"][f]
         tr_texts += items
         tr_y += [1.0] * len(items)
         tr_fam += [i] * len(items)
         tr_w += [1.0 / math.sqrt(len(items))] * len(items)
+        tr_v4 += [False] * len(items)
     n_real = len(fams)
+    if "--suffix-swap" in sys.argv:
+        import random
+
+        rng = random.Random(SEED)
+        sufs = [t[1:-1].partition(".")[2] for t in b_tr]
+        sufs = [x for x in sufs if x] or ["com"]
+        for i, f in enumerate(fams):
+            items = doc["dga"]["train"][f]
+            copies = [f"^{t[1:-1].partition('.')[0]}.{rng.choice(sufs)}$" for t in items]
+            tr_texts += copies
+            tr_y += [1.0] * len(copies)
+            tr_fam += [i] * len(copies)
+            tr_w += [1.0 / math.sqrt(len(items))] * len(copies)
+            tr_v4 += [True] * len(copies)
+        log["suffix_swap"] = True
     if n_synth:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from dga_synth import generate, load_words
+        from dga_synth import EXTRA_KINDS, KINDS, generate, load_words
 
-        synth = generate(load_words(_opt("--words") or ""), b_tr, n_synth, SEED)
+        kinds = KINDS + (EXTRA_KINDS if "--extra-kinds" in sys.argv else ())
+        synth = generate(load_words(_opt("--words") or ""), b_tr, n_synth, SEED, kinds)
         log["synthetic"] = {k: len(v) for k, v in synth.items()}
-        for j, (_kind, items) in enumerate(sorted(synth.items())):
+        for j, (kind, items) in enumerate(sorted(synth.items())):
             tr_texts += items
             tr_y += [1.0] * len(items)
             tr_fam += [n_real + j] * len(items)  # never a real family: kept in every leave-family-out fold
             tr_w += [1.0 / math.sqrt(len(items))] * len(items)
+            tr_v4 += [kind in EXTRA_KINDS] * len(items)
         print("synthetic", log["synthetic"], flush=True)
     Xtr, Ntr = encode(tr_texts)
     Ytr = torch.tensor(tr_y)
     Ftr = torch.tensor(tr_fam)
     Wtr = torch.tensor(tr_w, dtype=torch.float32)
-    Xtr, Ntr, Ytr, Ftr, Wtr = (t.to(dev) for t in (Xtr, Ntr, Ytr, Ftr, Wtr))
+    V4 = torch.tensor(tr_v4, dtype=torch.bool)
+    Xtr, Ntr, Ytr, Ftr, Wtr, V4 = (t.to(dev) for t in (Xtr, Ntr, Ytr, Ftr, Wtr, V4))
+    log["train_rows"] = {"all": len(tr_texts), "v4_only": int(V4.sum())}
+    print("rows", log["train_rows"], flush=True)
 
     def weights(keep: torch.Tensor) -> torch.Tensor:
         w = Wtr.clone() * keep
@@ -193,11 +229,14 @@ def main() -> None:
                 vb, vd = score(model, enc["vb"]), score(model, enc["vd"])
                 t01 = threshold_at(vb, 0.001)
                 m = float((vd > t01).mean())
-                hist.append({"epoch": ep + 1, "val_tpr_at_fpr_0.1%": m, "val_auc": auc(vb, vd),
+                # --select-band: the mean validation TPR over FPR 0.05-1% (smoother than the 0.1% point alone)
+                band = float(np.mean([(vd > threshold_at(vb, f)).mean() for f in BAND]))
+                hist.append({"epoch": ep + 1, "val_tpr_at_fpr_0.1%": m, "val_auc": auc(vb, vd), "val_band": band,
                              "loss": float(loss.detach()), "t": round(time.time() - t0, 1)})  # fmt: skip
                 print(hist[-1], flush=True)
-                if m >= best:
-                    best = m
+                crit = band if select_band else m
+                if crit >= best:
+                    best = crit
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if best_state is not None:
             model.load_state_dict(best_state)
@@ -211,7 +250,7 @@ def main() -> None:
     ]
     if only != [""]:
         configs = [c for c in configs if c["name"] in only]
-    epochs = 2 if quick else 14
+    epochs = 1 if quick else 14
     results = {}
     best_cfg, best_val, best_model = None, -1.0, None
     for cfg in configs:
@@ -238,33 +277,109 @@ def main() -> None:
                          "thresholds_logit": {k: threshold_at(vb, f) for k, f in LEVEL_FPR.items()}}  # fmt: skip
     print(log["test_check"], flush=True)
 
+    def combine(a: np.ndarray, b: np.ndarray, gate: float) -> np.ndarray:
+        return np.where(a >= gate, (a + b) / 2, a)
+
+    def test_check(model: nn.Module) -> dict:
+        vb = score(model, enc["vb"])
+        tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
+        t01 = threshold_at(vb, 0.001)
+        test_pos = np.concatenate([score(model, enc_dev(v)) for v in doc["dga"]["test"].values()])
+        return {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
+                "test_fpr": float((tb > t01).mean())}  # fmt: skip
+
+    if recipe_ab:  # the full model of the v3 recipe, same run, same selection rule
+        m3, hist3 = fit(best_cfg, ~V4, epochs, select=True)
+        log["v3recipe"] = {"history": hist3, "test_check": test_check(m3)}
+        state = {k: v.detach().float().cpu().contiguous() for k, v in m3.state_dict().items()}
+        save_file(state, str(out / "dga_cnn_v3recipe.safetensors"), metadata={"config": json.dumps(best_cfg),
+                  "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
+        print("v3recipe", log["v3recipe"]["test_check"], flush=True)
+        if ensemble:
+            va, vb3 = score(best_model, enc["vb"]), score(m3, enc["vb"])
+            gate = threshold_at(va, LEVEL_FPR["low"])
+            vc = combine(va, vb3, gate)
+            ta = score(best_model, enc["tb"])
+            tcb = np.where(tb_mask, combine(ta, score(m3, enc["tb"]), gate), -1e9)
+            tp = np.concatenate([combine(score(best_model, enc_dev(v)), score(m3, enc_dev(v)), gate)
+                                 for v in doc["dga"]["test"].values()])  # fmt: skip
+            t01c = threshold_at(vc, 0.001)
+            log["ensemble"] = {"gate_logit": gate, "stage2_share_val_benign": float((va >= gate).mean()),
+                               "test_check": {"auc": auc(tcb, tp), "tpr_at_val_fpr_0.1%": float((tp > t01c).mean()),
+                                              "test_fpr": float((tcb > t01c).mean())}}  # fmt: skip
+            print("ensemble", log["ensemble"], flush=True)
+
     # leave-family-out: same config, fixed epochs, trained without the family
-    lofo_epochs = 2 if quick else 6
+    lofo_epochs = 1 if quick else 6
 
     runs = [(everything, out / "dga_cnn_lofo.json")]
-    if n_synth and "--baseline-lofo" in sys.argv:
+    if recipe_ab:
+        runs.append((~V4, out / "dga_cnn_lofo_baseline.json"))  # the same folds, v3 recipe
+    elif n_synth and "--baseline-lofo" in sys.argv:
         runs.append((real_only, out / "dga_cnn_lofo_baseline.json"))  # the same folds without synthetic names
     results_lofo: list[dict] = [{} for _ in runs]
+    ens_lofo: dict = {}
     log["lofo_epochs"] = lofo_epochs
     (out / "dga_cnn_train.json").write_text(json.dumps(log, indent=1, sort_keys=True))
-    for fam in sorted(doc["dga_all"]):  # family by family, both variants: a budget cut leaves pairs
+
+    def synth_of(path: Path) -> dict | None:  # the baseline of --recipe-ab trains on the v3 kinds only
+        syn = log.get("synthetic")
+        if syn and recipe_ab and path.name != "dga_cnn_lofo.json":
+            from dga_synth import KINDS
+
+            return {k: v for k, v in syn.items() if k in KINDS}
+        return syn
+
+    all_fams = sorted(doc["dga_all"])
+    if n_groups:
+        folds = [[f for i, f in enumerate(all_fams) if i % n_groups == g] for g in range(n_groups)]
+        folds = [f for f in folds if f]
+    else:
+        folds = [[f] for f in all_fams]
+    log["folds"] = folds
+    for fold in folds:  # fold by fold, both variants: a budget cut leaves pairs
         if time.time() - t0 > budget:
-            print("budget reached: leave-family-out stopped before", fam, flush=True)
+            print("budget reached: leave-family-out stopped before", fold, flush=True)
             break
-        k = fams.index(fam) if fam in fams else -2
-        for (base, path), lofo in zip(runs, results_lofo, strict=True):
-            model, _ = fit(best_cfg, base & (Ftr != k), lofo_epochs, select=False)
-            vb = score(model, enc["vb"])
+        ks = torch.tensor([fams.index(f) for f in fold if f in fams] or [-2], device=dev)
+
+        def fold_metrics(fold: list, vb: np.ndarray, tb: np.ndarray, fam_scores: dict, lofo: dict, name: str) -> None:
             th_high, th01 = threshold_at(vb, LEVEL_FPR["high"]), threshold_at(vb, 0.001)
             th05 = threshold_at(vb, 0.005)
-            s = score(model, enc_dev(doc["dga_all"][fam]))
-            tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
-            lofo[fam] = {"n": len(s), "tpr_high": float((s > th_high).mean()), "tpr_01": float((s > th01).mean()),
-                         "fpr_01": float((tb > th01).mean()), "tpr_05": float((s > th05).mean()),
-                         "fpr_05": float((tb > th05).mean()), "fpr_high": float((tb > th_high).mean())}  # fmt: skip
-            print(path.name, fam, lofo[fam], round(time.time() - t0, 1), flush=True)
-            path.write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs, "synthetic": log.get("synthetic"),
-                "splits_sha256": log["splits_sha256"], "families": lofo}, indent=1, sort_keys=True))  # fmt: skip
+            tb = np.where(tb_mask, tb, -1e9)
+            for fam in fold:
+                s = fam_scores[fam]
+                lofo[fam] = {"n": len(s), "tpr_high": float((s > th_high).mean()),
+                             "tpr_01": float((s > th01).mean()), "fpr_01": float((tb > th01).mean()),
+                             "tpr_05": float((s > th05).mean()), "fpr_05": float((tb > th05).mean()),
+                             "fpr_high": float((tb > th_high).mean())}  # fmt: skip
+                if len(fold) > 1:
+                    lofo[fam]["left_out_with"] = [f for f in fold if f != fam]
+                print(name, fam, lofo[fam], round(time.time() - t0, 1), flush=True)
+
+        fold_scores = []
+        for (base, path), lofo in zip(runs, results_lofo, strict=True):
+            model, _ = fit(best_cfg, base & ~torch.isin(Ftr, ks), lofo_epochs, select=False)
+            vb, tb = score(model, enc["vb"]), score(model, enc["tb"])
+            fs = {fam: score(model, enc_dev(doc["dga_all"][fam])) for fam in fold}
+            fold_scores.append((vb, tb, fs))
+            fold_metrics(fold, vb, tb, fs, lofo, path.name)
+            path.write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs, "synthetic": synth_of(path),
+                "splits_sha256": log["splits_sha256"], "groups": n_groups or None,
+                "suffix_swap": bool(log.get("suffix_swap")) and path.name == "dga_cnn_lofo.json",
+                "families": lofo}, indent=1, sort_keys=True))  # fmt: skip
+        if ensemble:
+            (va, ta, fa), (vb3, tb3, fb3) = fold_scores
+            gate = threshold_at(va, LEVEL_FPR["low"])
+            fc = {fam: combine(fa[fam], fb3[fam], gate) for fam in fold}
+            fold_metrics(fold, combine(va, vb3, gate), combine(ta, tb3, gate), fc, ens_lofo, "ensemble")
+            for fam in fold:
+                ens_lofo[fam]["stage2_share_val_benign"] = float((va >= gate).mean())
+            (out / "dga_cnn_lofo_ensemble.json").write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs,
+                "synthetic": log.get("synthetic"), "splits_sha256": log["splits_sha256"], "groups": n_groups or None,
+                "suffix_swap": bool(log.get("suffix_swap")), "ensemble": "stage 1 (v4 recipe) below its LOW "
+                "threshold, else the mean logit of stage 1 and stage 2 (v3 recipe)", "families": ens_lofo},
+                indent=1, sort_keys=True))  # fmt: skip
     log["seconds"] = round(time.time() - t0, 1)
     (out / "dga_cnn_train.json").write_text(json.dumps(log, indent=1, sort_keys=True))
     print("done", log["seconds"], flush=True)

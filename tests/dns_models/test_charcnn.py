@@ -73,3 +73,41 @@ def test_malformed_weights_are_refused():
 def test_tampered_weights_pin_is_refused():
     with pytest.raises(ModelUnavailable, match="sha256"):
         ModelCache().get(dataclasses.replace(refs.DGA_CNN, sha256="0" * 64))
+
+
+def test_gated_pair_runs_the_second_stage_only_at_the_gate():
+    """v4: the second CNN runs only where the first's logit reaches the gate; there the logit is the mean."""
+    from tutela.dns.charcnn import GatedCnn
+    from tutela.dns.scoring import DnsScorer
+
+    cache = ModelCache()
+    meta = cache.get(refs.DGA_CNN_META)
+    assert 0.0 < meta["stage2"]["stage2_share_val_benign"] < 0.02  # v4: a second stage on about 1% of names
+    first, second = CharCnn(cache.get(refs.DGA_CNN)), CharCnn(cache.get(refs.DGA_CNN2))
+    gated = DnsScorer(cache)._dga_model()[0]
+    assert isinstance(gated, GatedCnn) and gated.gate == meta["stage2"]["gate_logit"]
+    names = [("google", "com"), ("wikipedia", "org"), ("oiyvxttcdjbfjotxsecg", "com"),
+             ("xzz3ug32bale1uo60y7xj6rge", "net"), ("amazon", "co.uk"), ("qsgjqtqtpc", "net"),
+             ("earnestnessbiophysicalohax", "com")]  # fmt: skip
+    z1 = [first.logit_one(*n) for n in names]
+    assert any(z < gated.gate for z in z1) and any(z >= gated.gate for z in z1)  # both paths are exercised
+    calls: list[tuple[str, str]] = []
+
+    class Counting:
+        def logit_one(self, label: str, suffix: str) -> float:
+            calls.append((label, suffix))
+            return second.logit_one(label, suffix)
+
+        def logit_batch(self, batch):
+            calls.extend(batch)
+            return second.logit_batch(batch)
+
+    probe = GatedCnn(first, Counting(), gated.gate)  # type: ignore[arg-type]
+    for n, z in zip(names, z1, strict=True):
+        want = z if z < gated.gate else (z + second.logit_one(*n)) / 2
+        assert probe.logit_one(*n) == pytest.approx(want, abs=1e-9)
+    assert calls == [n for n, z in zip(names, z1, strict=True) if z >= gated.gate]
+    calls.clear()
+    batch = probe.logit_batch(names)
+    assert np.allclose(batch, [gated.logit_one(*n) for n in names], atol=1e-4)
+    assert calls == [n for n, z in zip(names, z1, strict=True) if z >= gated.gate]

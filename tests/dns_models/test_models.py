@@ -23,10 +23,11 @@ def test_model_loads_and_matches_its_pin(ref, models):
     assert sha256_file(ref.path()) == ref.sha256
     spec = models.get(ref)
     assert isinstance(spec, dict)
-    if ref is refs.DGA_CNN:
+    if ref in (refs.DGA_CNN, refs.DGA_CNN2):
         assert spec["emb.weight"].dtype.name == "float32" and spec["emb.weight"].shape[0] == 43
     elif ref is refs.DGA_CNN_META:
-        assert spec["version"] == "2" and "data_sha256" in spec and spec["training"]["seed"] == 7
+        assert spec["version"] == "4" and "data_sha256" in spec and spec["training"]["seed"] == 7
+        assert spec["stage2"]["weights_sha256"] == refs.DGA_CNN2.sha256
     elif ref is not refs.LEXICON:
         forest = Forest(spec)
         assert forest.feature_names in (DGA_FEATURES, TUNNEL_FEATURES, (*DGA_FEATURES, "suffix_code"))

@@ -118,3 +118,29 @@ class CharCnn:
                 hid = np.maximum(z @ self.w_hidden + self.b_hidden, 0.0)
                 out[chunk] = hid @ self.w_out + self.b_out
         return out
+
+
+class GatedCnn:
+    """Two character CNNs as one: the second runs only where the first's logit reaches `gate` (the first's
+    LOW threshold, about 1% of benign names), and there the logit is the mean of both. A name that the first
+    scores below the gate costs the first model alone, so the miss path of ordinary names does not grow."""
+
+    def __init__(self, first: CharCnn, second: CharCnn, gate: float) -> None:
+        self.first = first
+        self.second = second
+        self.gate = float(gate)
+
+    def logit_one(self, label: str, suffix: str) -> float:
+        z = self.first.logit_one(label, suffix)
+        if z < self.gate:
+            return z
+        return (z + self.second.logit_one(label, suffix)) / 2.0
+
+    def logit_batch(self, names: Sequence[tuple[str, str]]) -> Any:
+        import numpy as np
+
+        z = self.first.logit_batch(names)
+        rows = np.flatnonzero(z >= self.gate)
+        if len(rows):
+            z[rows] = (z[rows] + self.second.logit_batch([names[i] for i in rows])) / 2.0
+        return z

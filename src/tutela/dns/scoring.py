@@ -17,7 +17,7 @@ from typing import Any
 from tutela.core.findings import Severity
 from tutela.core.models import ModelCache
 from tutela.dns import models as refs
-from tutela.dns.charcnn import CharCnn
+from tutela.dns.charcnn import CharCnn, GatedCnn
 from tutela.dns.forest import Forest
 from tutela.dns.lexical import Lexicon, explain_dga, explain_tunnel
 from tutela.dns.names import NameParts, NameSplitter
@@ -129,7 +129,7 @@ class DnsScorer:
         self.models = models
         self._split = splitter
         self._bundle: _Bundle | None = None
-        self._dga: tuple[CharCnn, Calibration] | None = None
+        self._dga: tuple[CharCnn | GatedCnn, Calibration] | None = None
         self._tunnel: tuple[Forest, Calibration] | None = None
         self._family: tuple[Forest, list[str], dict[str, float]] | None = None
 
@@ -151,11 +151,16 @@ class DnsScorer:
     def lexicon(self) -> Lexicon:
         return self.bundle.lexicon
 
-    def _dga_model(self) -> tuple[CharCnn, Calibration]:
-        """The character CNN (v2) and its thresholds; the v1 forest (refs.DGA) is no longer served."""
+    def _dga_model(self) -> tuple[CharCnn | GatedCnn, Calibration]:
+        """The character CNN and its thresholds (the v1 forest, refs.DGA, is no longer served). With a
+        `stage2` entry in its metadata (v4), a second CNN runs only on names the first scores at its gate."""
         if self._dga is None:
-            cnn: CharCnn = self.models.derived(refs.DGA_CNN, "charcnn", CharCnn.from_safetensors)
+            cnn: CharCnn | GatedCnn = self.models.derived(refs.DGA_CNN, "charcnn", CharCnn.from_safetensors)
             meta = self.models.get(refs.DGA_CNN_META)
+            stage2 = meta.get("stage2")
+            if stage2:
+                second: CharCnn = self.models.derived(refs.DGA_CNN2, "charcnn", CharCnn.from_safetensors)
+                cnn = GatedCnn(cnn, second, float(stage2["gate_logit"]))
             self._dga = (cnn, Calibration(meta["thresholds"]))
         return self._dga
 

@@ -38,7 +38,7 @@ class DgaDetector:
     id: ClassVar[str] = "dns.dga"
     # 2: character CNN (numpy) instead of the lexical-feature forest; 3: the CNN also trains on generic synthetic
     # DGA names (scripts/dga_synth.py), for families never seen in training
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"
     pillar: ClassVar[str] = "dns"
     side: ClassVar[str] = "request"
     categories: ClassVar[tuple[str, ...]] = ("dga",)
