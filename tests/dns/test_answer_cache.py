@@ -246,9 +246,13 @@ def test_gc_tick_freezes_survivors_and_a_full_pass_unfreezes(tmp_path: Path, mon
     monkeypatch.setattr(server_mod.time, "monotonic", lambda: 1000.0)
 
     async def tick() -> tuple[int, int]:
-        sensor._gc_full_at = 2000.0  # not due: collect the young generation and freeze
+        sensor._gc_full_at = 2000.0  # not due: freeze the survivors, no collection
+        young = gc.get_stats()[0]["collections"]
+        survivor: list[object] = [object()]
         sensor._gc_tick()
         frozen = gc.get_freeze_count()
+        assert gc.get_stats()[0]["collections"] == young  # no pause on the data path
+        assert gc.get_count()[0] < 10 and survivor
         sensor._gc_full_at = 0.0  # due: unfreeze, full collection, freeze again
         cycle: list[object] = []
         cycle.append(cycle)
