@@ -512,7 +512,7 @@ class DnsSensor:
             except (wire.WireError, struct.error):
                 return response, False, None  # the upstream's business; the client's parser will judge it
         query = p.query or DnsQuery(q.name, q.qtype, p.addr[0], "udp")
-        verdict = engine.judge_answer(query, known[0], known[1])
+        verdict = engine.judge_answer(query, known[0], known[1], passive_keys=known[4] if engine.passive else None)
         if verdict.action is Action.ALLOW and not verdict.failures:
             if engine._ttl and not engine._live_for(known[0]):
                 known[2] = p.t0 + engine._ttl
