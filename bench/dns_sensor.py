@@ -314,7 +314,22 @@ def sensor_metrics(port: int) -> dict[str, float]:
         if line.startswith("tutela_dns_") and " " in line and "{" not in line:
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
+        elif line.startswith(("tutela_dns_loop_lag_seconds_bucket", "tutela_dns_gc_collections_total")):
+            key, value = line.rsplit(" ", 1)  # e.g. ..._bucket{le="0.001"} -> ..._bucket_le_0.001
+            out[key.replace('{le="', "_le_").replace('{generation="', "_gen_").rstrip('"}')] = float(value)
     return out
+
+
+def stall_note(m: dict[str, float]) -> str:
+    """GC and event-loop stalls seen by the sensor (its own metrics, dns/stalls.py)."""
+    gcs = sum(m.get(f"tutela_dns_gc_collections_total_gen_{g}", 0) for g in range(3))
+    ticks = m.get("tutela_dns_loop_lag_seconds_bucket_le_+Inf", 0)
+    over = ticks - m.get("tutela_dns_loop_lag_seconds_bucket_le_0.001", 0)
+    return (
+        f"cyclic GC runs {gcs:.0f} (max pause {m.get('tutela_dns_gc_pause_seconds_max', 0) * 1e3:.1f} ms); "
+        f"event-loop lag over 1 ms in {over / max(1, ticks):.2%} of {ticks:,.0f} samples (one every 5 ms), "
+        f"max {m.get('tutela_dns_loop_lag_seconds_max', 0) * 1e3:.1f} ms"
+    )
 
 
 def rotate(names: list[str], r: int) -> list[str]:
@@ -475,7 +490,9 @@ def dns_path_result(
         line = f"{labels.get(t, t)}: verdict-cache hits {hits / max(1, hits + misses):.1%}"
         if ah is not None and am is not None:
             line += f", answer-cache hits {ah / max(1, ah + am):.1%}"
-        notes.append(line + f", upstream timeouts {m.get('tutela_dns_upstream_timeouts_total', 0):.0f}.")
+        notes.append(
+            line + f", upstream timeouts {m.get('tutela_dns_upstream_timeouts_total', 0):.0f}; {stall_note(m)}."
+        )
     notes.append(
         "The machine is a shared 2-core VM: dnsperf, Unbound and the server under test share the two cores "
         f"(load average at the start {args.load_start}); only ratios within this run compare."
@@ -591,7 +608,7 @@ def stage_memory(args: Any, work: Path, files: dict[str, Path], up: int) -> None
             f"{metrics.get('tutela_dns_verdict_cache_misses_total', 0):,.0f}; answer-cache entries at the end "
             f"{metrics.get('tutela_dns_answer_cache_entries', 0):,.0f}, evictions "
             f"{metrics.get('tutela_dns_answer_cache_evictions_total', 0):,.0f}; upstream timeouts "
-            f"{metrics.get('tutela_dns_upstream_timeouts_total', 0):,.0f}.",
+            f"{metrics.get('tutela_dns_upstream_timeouts_total', 0):,.0f}; {stall_note(metrics)}.",
             "Shared 2-core VM: when the sensor cannot keep up, dnsperf's 200-outstanding limit slows the offered "
             "rate, which the 'queries/s reached' row shows.",
         ],

@@ -17,6 +17,7 @@ from tests.dns.test_fastpath import _Capture
 from tutela.core.config import load_settings
 from tutela.core.registry import DetectorRegistry
 from tutela.dns import server as server_mod
+from tutela.dns import stalls as stalls_mod
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache, ttl_layout
 from tutela.dns.engine import DnsEngine
@@ -243,23 +244,27 @@ def test_gc_tick_freezes_survivors_and_a_full_pass_unfreezes(tmp_path: Path, mon
     import gc
 
     sensor, *_ = _sensor(tmp_path / "home", monkeypatch, {"gc_freeze_s": 60, "gc_full_s": 100})
-    monkeypatch.setattr(server_mod.time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(stalls_mod.time, "monotonic", lambda: 1000.0)
 
     async def tick() -> tuple[int, int]:
-        sensor._gc_full_at = 2000.0  # not due: collect the young generation and freeze
-        sensor._gc_tick()
+        sensor.gc.full_at = 2000.0  # not due: freeze the survivors, no collection
+        young = gc.get_stats()[0]["collections"]
+        survivor: list[object] = [object()]
+        sensor.gc.tick()
         frozen = gc.get_freeze_count()
-        sensor._gc_full_at = 0.0  # due: unfreeze, full collection, freeze again
+        assert gc.get_stats()[0]["collections"] == young  # no pause on the data path
+        assert gc.get_count()[0] < 10 and survivor
+        sensor.gc.full_at = 0.0  # due: unfreeze, full collection, freeze again
         cycle: list[object] = []
         cycle.append(cycle)
         del cycle
         before = gc.get_stats()[2]["collections"]
-        sensor._gc_tick()
-        sensor._closing = True  # stop rescheduling
+        sensor.gc.tick()
+        sensor.gc._closing = True  # stop rescheduling
         return frozen, gc.get_stats()[2]["collections"] - before
 
     try:
         frozen, full_runs = asyncio.run(tick())
-        assert frozen > 0 and full_runs == 1 and sensor._gc_full_at == 1100.0
+        assert frozen > 0 and full_runs == 1 and sensor.gc.full_at == 1100.0
     finally:
         gc.unfreeze()

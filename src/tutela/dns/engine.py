@@ -256,18 +256,28 @@ class DnsEngine:
         return live
 
     def judge_answer(
-        self, query: DnsQuery, rcode: int, answers: Sequence[Any], *, subject: DnsResponse | None = None
+        self,
+        query: DnsQuery,
+        rcode: int,
+        answers: Sequence[Any],
+        *,
+        subject: DnsResponse | None = None,
+        passive_keys: Sequence[Any] | None = None,
     ) -> Verdict:
         """Response-side verdict. `answers` are DnsAnswer or anything with name, rtype, ttl, data.
         Findings of cacheable response detectors are cached per (name, type, rcode, answer data
-        without TTLs); the DnsResponse is only built when a detector has to run."""
+        without TTLs); the DnsResponse is only built when a detector has to run. `passive_keys`:
+        the answer's passive-DNS keys when the caller has them (the sensor memoises them)."""
         if self._allow_any and query.name in self.allow:
             return _ALLOWLISTED
         if not self.response_detectors:
             return self.policy.decide()
         if self.passive is not None and rcode == 0 and answers:
-            subject = subject or _response(query, rcode, answers)
-            self.passive.observe(subject)
+            if passive_keys is not None:
+                self.passive.observe_keys(passive_keys)
+            else:
+                subject = subject or _response(query, rcode, answers)
+                self.passive.observe(subject)
         findings: tuple[Finding, ...] = ()
         fails: tuple[DetectorFailure, ...] = ()
         if self.response_cached:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
-import itertools
 import json
 import os
 import random
@@ -42,25 +40,23 @@ from tutela.core.registry import DetectorRegistry
 from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
-from tutela.dns.answercache import AnswerCache
+from tutela.dns.cached import CachedAnswers
 from tutela.dns.engine import DnsEngine
+from tutela.dns.fastpath import FastPath, drop_oldest
 from tutela.dns.settings import DnsSettings
+from tutela.dns.stalls import GcControl, LagSampler
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
 _DOWN_FOR_S = 5.0
 _SWEEP_S = 0.02
+_SWITCH_INTERVAL_S = 0.0005  # how long a background thread may hold the GIL while the loop waits
 _ALLOW = Action.ALLOW
 _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HEADER = wire._HEADER
 _new_question = wire._new_question
 _monotonic = time.monotonic
-
-
-def _drop_oldest(table: dict[Any, Any]) -> None:
-    for old in list(itertools.islice(table, max(1, len(table) // 64))):
-        del table[old]
 
 
 class Upstream:
@@ -144,22 +140,15 @@ class DnsSensor:
         self._questions = wire.QuestionMemo(min(50_000, engine.dns.cache_size))  # repeats skip name decoding
         self._answer_memo: dict[bytes, list[Any]] = {}
         dns = engine.dns
-        # the fast path: raw question bytes -> (verdict valid until, name, qtype, qclass) of clean allows
-        self._fast: dict[bytes, tuple[float, str, int, int]] = {}
-        self._fast_max = max(1, min(dns.cache_size, 200_000))
-        self._fast_ok = bool(engine._ttl) and not engine.every_query_detectors
-        self._clients = engine.top.clients
-        self.answers: AnswerCache | None = (
-            AnswerCache(
-                dns.answer_cache_size,
-                max_ttl=dns.answer_cache_max_ttl,
-                max_negative_ttl=dns.answer_cache_max_negative_ttl,
-            )
-            if dns.answer_cache_size
-            else None
+        self._fast = FastPath(
+            min(dns.cache_size, 200_000), enabled=bool(engine._ttl) and not engine.every_query_detectors
         )
+        self._clients = engine.top.clients
+        self.cached: CachedAnswers | None = CachedAnswers(dns, engine) if dns.answer_cache_size else None
+        self.answers = self.cached.cache if self.cached is not None else None  # the AnswerCache, for metrics
         self.metrics.answer_cache = self.answers
-        self._served: list[Any] = []  # answer-cache entries served since the last passive-DNS drain
+        self.gc = GcControl(dns, self.metrics)
+        self._lag = LagSampler(self.metrics)
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.base_events.Server] = []
@@ -170,16 +159,13 @@ class DnsSensor:
         self.reuse_port = reuse_port
         self._top_path = engine.settings.home / "run" / f"dns-top-{worker}.json"
         self.bound: tuple[str, int] | None = None
-        self._gc_t0 = 0.0
-        self._gc_full_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.engine.warmup()
-        settle_gc()
-        gc.callbacks.append(self._gc_observed)
+        self.gc.start(loop)
         host, port = split_listen(self.listen)
         udp_sock, tcp = None, None
         for _ in range(20 if port == 0 else 1):  # port 0: a port free for both UDP and TCP
@@ -209,11 +195,10 @@ class DnsSensor:
             mhost, mport = split_listen(self.metrics_listen)
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
         loop.call_later(_SWEEP_S, self._sweep)
+        self._lag.start(loop)
         loop.call_later(self.settings.top_interval_s, self._write_top)
-        loop.call_later(1.0, self._drain_served)
-        if self.settings.gc_freeze_s:
-            loop.call_later(self.settings.gc_freeze_s, self._gc_tick)
-        self._gc_full_at = time.monotonic() + self.settings.gc_full_s
+        if self.cached is not None:
+            self.cached.start(loop)
 
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -252,41 +237,12 @@ class DnsSensor:
                 up.transport.close()
         for task in list(self._tasks):
             task.cancel()
-        self.drain_served()
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self._gc_observed)
+        if self.cached is not None:
+            self.cached.close()
+        self.gc.close()
+        self._lag.close()
         self._write_top()
         self.engine.close()
-
-    def _gc_observed(self, phase: str, info: dict[str, int]) -> None:
-        """Time every cyclic GC run: a pause stalls every query in flight (metrics: tutela_dns_gc_*)."""
-        if phase == "start":
-            self._gc_t0 = time.perf_counter()
-            return
-        pause = time.perf_counter() - self._gc_t0
-        m = self.metrics
-        m.gc_collections[min(info.get("generation", 0), 2)] += 1
-        m.gc_pause_s += pause
-        if pause > m.gc_pause_max_s:
-            m.gc_pause_max_s = pause
-
-    def _gc_tick(self) -> None:
-        """Keep the cyclic GC's generations small. The caches hold hundreds of thousands of objects;
-        left in the generations, every collection traverses them (seconds of stall per gen-1 run
-        with a million distinct names, measured). Every `gc_freeze_s` the young generation is
-        collected and the survivors frozen (refcounting still frees them when evicted); every
-        `gc_full_s` everything is unfrozen and collected once, so cyclic garbage cannot pile up."""
-        if self._closing:
-            return
-        now = time.monotonic()
-        if self.settings.gc_full_s and now >= self._gc_full_at:
-            gc.unfreeze()
-            gc.collect()
-            self._gc_full_at = now + self.settings.gc_full_s
-        else:
-            gc.collect(0)
-        gc.freeze()
-        asyncio.get_running_loop().call_later(self.settings.gc_freeze_s, self._gc_tick)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -310,30 +266,25 @@ class DnsSensor:
         now = _monotonic()
         m = self.metrics
         m.queries_udp += 1
-        zero = data.find(0, 12)
-        fast = self._fast.get(data[12 : zero + 5]) if zero > 0 and not data[2] & 0xF8 else None
-        if fast is None or fast[0] <= now or data[4:6] != b"\x00\x01" or len(data) > wire.MAX_MESSAGE:
+        hit = self._fast.lookup(data, now)
+        if hit is None:
             self._slow_query(data, addr, now)
             return
+        fast, qend = hit
         m.cache_hits += 1
         m.allowed += 1
         self._clients[addr[0]] += 1
-        answers = self.answers
+        cached = self.cached
         entry = None
-        if answers is not None:
-            entry = answers.lookup(data[2:], now)
+        if cached is not None:
+            entry = cached.lookup(data[2:], now)
             if entry is not None and not entry.live:
-                body = entry.aged if entry.age == int(now - entry.stored) else answers.body(entry, now)
-                self._udp.sendto(data[:2] + body, addr)  # type: ignore[union-attr]
-                if entry.passive:  # passive DNS counts answers served, cached or not (drained each second)
-                    if not entry.served:
-                        self._served.append(entry)
-                    entry.served += 1
+                self._udp.sendto(cached.serve(entry, data, now), addr)  # type: ignore[union-attr]
                 m.rcodes[entry.rcode] += 1
                 m.observe_latency(_monotonic() - now)
                 return
         qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
-        q = _new_question(wire.Question, (qid, flags, fast[1], fast[2], fast[3], zero + 5, qd, an, ns, ar))
+        q = _new_question(wire.Question, (qid, flags, fast[1], fast[2], fast[3], qend, qd, an, ns, ar))
         self._dispatch(data, q, None, addr, now, entry)
 
     def _slow_query(self, data: bytes, addr: Any, t0: float) -> None:
@@ -358,20 +309,15 @@ class DnsSensor:
             m.allowed += 1
             if self.settings.log_allowed:
                 engine.record(query, verdict, "request")
-            elif self._fast_ok and q.end == data.find(0, 12) + 5:
-                fast = self._fast
-                if len(fast) >= self._fast_max:
-                    _drop_oldest(fast)
-                fast[data[12 : q.end]] = (engine.last_expiry, q.name, q.qtype, q.qclass)
+            else:
+                self._fast.remember(data, q, engine.last_expiry)
         else:
             engine.record(query, verdict, "request")
             answer = engine.answer(verdict, data, q)
             if answer is not None:
                 self._send(answer, addr, t0)
                 return
-        entry = None
-        if self.answers is not None:
-            entry = self.answers.lookup(data[2:], t0)
+        entry = self.cached.lookup(data[2:], t0) if self.cached is not None else None
         self._dispatch(data, q, query, addr, t0, entry)
 
     def _dispatch(
@@ -380,12 +326,7 @@ class DnsSensor:
         """Answer an allowed query: from a cached answer (judged again by the live response-side
         detectors when it has any for its rcode), else by forwarding it upstream."""
         if entry is not None:
-            body = self.answers.body(entry, t0)  # type: ignore[union-attr]
-            response = data[:2] + body
-            if entry.passive:
-                if not entry.served:
-                    self._served.append(entry)
-                entry.served += 1
+            response = self.cached.serve(entry, data, t0)  # type: ignore[union-attr]
             if entry.live:
                 query = query or DnsQuery(q.name, q.qtype, addr[0], "udp")
                 response = self._judge_cached(data, q, query, response, entry)
@@ -441,13 +382,10 @@ class DnsSensor:
     def _deliver(self, p: _Pending, data: bytes, *, cache: bool = False) -> None:
         q = p.q
         response, clean, known = self._judge_upstream(p, data)
-        if clean and cache and self.answers is not None:
-            entry = self.answers.put(p.data[2:], data, q.end, _monotonic())
-            if entry is not None:
-                entry.live = bool(self.engine.response_detectors) and bool(self.engine._live_for(entry.rcode))
-                entry.records = known
-                if known is not None and self.engine.passive is not None:
-                    entry.passive = known[4]
+        if clean and cache and self.cached is not None:
+            engine = self.engine
+            live = bool(engine.response_detectors) and bool(engine._live_for(data[3] & 0x0F))
+            self.cached.store(p.data[2:], data, q.end, _monotonic(), known, live)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
         self._send(wire.with_id(response, q.id), p.addr, p.t0)
@@ -488,7 +426,7 @@ class DnsSensor:
             except (wire.WireError, struct.error):
                 return response, False, None  # the upstream's business; the client's parser will judge it
         query = p.query or DnsQuery(q.name, q.qtype, p.addr[0], "udp")
-        verdict = engine.judge_answer(query, known[0], known[1])
+        verdict = engine.judge_answer(query, known[0], known[1], passive_keys=known[4] if engine.passive else None)
         if verdict.action is Action.ALLOW and not verdict.failures:
             if engine._ttl and not engine._live_for(known[0]):
                 known[2] = p.t0 + engine._ttl
@@ -536,7 +474,7 @@ class DnsSensor:
         known = [rcode, answers, 0.0, False, keys]
         memo = self._answer_memo
         if len(memo) >= _ANSWER_MEMO:
-            _drop_oldest(memo)
+            drop_oldest(memo)
         memo[key] = known
         return known
 
@@ -548,19 +486,9 @@ class DnsSensor:
         return known[0], known[1]
 
     def drain_served(self) -> None:
-        """Count the answers served from the answer cache in passive DNS: one `observe_keys` per
-        cached answer and second, rather than a lock and a dict update per query."""
-        served, self._served = self._served, []
-        passive = self.engine.passive
-        for entry in served:
-            if passive is not None:
-                passive.observe_keys(entry.passive, n=entry.served)
-            entry.served = 0
-
-    def _drain_served(self) -> None:
-        self.drain_served()
-        if not self._closing:
-            asyncio.get_running_loop().call_later(1.0, self._drain_served)
+        """Count the answers served from the answer cache in passive DNS now (tests, shutdown)."""
+        if self.cached is not None:
+            self.cached.drain()
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
@@ -724,14 +652,6 @@ class DnsSensor:
             asyncio.get_running_loop().call_later(self.settings.top_interval_s, self._write_top)
 
 
-def settle_gc() -> None:
-    """Lists, tables, models and the PSL are long-lived: keep them out of the cyclic GC's full passes,
-    and collect less often (the hot path allocates no cycles), so a collection does not stall queries."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -812,6 +732,9 @@ def run(
     sensor = DnsSensor(engine, listen, upstreams, metrics_listen=metrics_listen, worker=worker, reuse_port=workers > 1)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
+    # The spool writers' threads run Python code; with the default 5 ms switch interval each of their
+    # GIL turns stalled every query in flight for up to 5 ms. This process serves DNS only.
+    sys.setswitchinterval(_SWITCH_INTERVAL_S)
     writer.start()
 
     def watch_children() -> None:  # a worker that dies takes the others down: `tutela up` then sees it

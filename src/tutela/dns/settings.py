@@ -33,7 +33,7 @@ class DnsSettings(BaseModel):
     allow: tuple[str, ...] = ()  # names (and their subdomains) never judged
     allow_files: tuple[Path, ...] = ()  # domain-per-line files of the same
     passive_dns: bool = True  # count parsed answers in the store's passive_dns table (`tutela dns history`)
-    gc_freeze_s: float = Field(10.0, ge=0)  # move survivors out of the cyclic GC's reach this often; 0: off
+    gc_freeze_s: float = Field(0.25, ge=0)  # freeze survivors out of the cyclic GC's reach this often; 0: off
     gc_full_s: float = Field(600.0, ge=0)  # a full collection (frozen objects included) this often; 0: never
     store_keeper: bool = True  # DuckDB ingestion in a child process (the sensor only spools), for the p99
     log_allowed: bool = False  # also store an event for every allowed query (costly inline)

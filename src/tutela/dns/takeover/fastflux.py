@@ -15,12 +15,12 @@ tunnelling, tracking or phishing kits.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tutela.dns.lexical import entropy
 from tutela.dns.subjects import DnsResponse
 from tutela.dns.takeover.baseline import AsnTable, prefix_of
 
@@ -29,15 +29,6 @@ A, AAAA = 1, 28
 
 def flux_score(n_addresses: int, n_networks: int) -> float:
     return 1.32 * n_addresses + 18.54 * n_networks - 142.38
-
-
-def entropy(label: str) -> float:
-    """Shannon entropy of the characters, bits. str.count per distinct character: labels are short,
-    and this is several times cheaper than building a Counter for each answer."""
-    if not label:
-        return 0.0
-    n = len(label)
-    return -sum(c / n * math.log2(c / n) for c in map(label.count, set(label)))
 
 
 @dataclass

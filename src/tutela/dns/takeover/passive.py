@@ -147,21 +147,38 @@ class PassiveDnsRecorder(BackgroundFlusher):
             _upsert_table(self.store_path, self.home, table, self.lock_timeout)
 
 
+_CHUNK = 2048  # rows converted per GIL turn: a flush never holds the GIL for long in one C call
+
+
 def _batch_table(batch: dict[tuple[str, str, str], list[int]]) -> Any:
+    """The batch as an Arrow table, built in chunks of _CHUNK rows with the GIL released between
+    them (`time.sleep(0)`): converting a whole batch of tens of thousands of keys is one C call
+    that holds the GIL for milliseconds, during which the sensor's event loop cannot run."""
     import pyarrow as pa
 
-    keys = list(batch)
-    values = list(batch.values())
-    return pa.table(
-        {
-            "name": pa.array([k[0] for k in keys], pa.string()),
-            "rtype": pa.array([k[1] for k in keys], pa.string()),
-            "answer": pa.array([k[2] for k in keys], pa.string()),
-            "first_us": pa.array([v[0] for v in values], pa.int64()),
-            "last_us": pa.array([v[1] for v in values], pa.int64()),
-            "n": pa.array([v[2] for v in values], pa.int64()),
-        }
-    )
+    schema = pa.schema(
+        [("name", pa.string()), ("rtype", pa.string()), ("answer", pa.string()),
+         ("first_us", pa.int64()), ("last_us", pa.int64()), ("n", pa.int64())]
+    )  # fmt: skip
+    items = list(batch.items())
+    batches = []
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        batches.append(
+            pa.record_batch(
+                [
+                    pa.array([k[0] for k, _ in chunk], pa.string()),
+                    pa.array([k[1] for k, _ in chunk], pa.string()),
+                    pa.array([k[2] for k, _ in chunk], pa.string()),
+                    pa.array([v[0] for _, v in chunk], pa.int64()),
+                    pa.array([v[1] for _, v in chunk], pa.int64()),
+                    pa.array([v[2] for _, v in chunk], pa.int64()),
+                ],
+                schema=schema,
+            )
+        )
+        time.sleep(0)
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def _upsert_table(store_path: Path, home: Path, table: Any, lock_timeout: float) -> None:
