@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from tutela.core.detector import ScanContext  # noqa: E402
-from tutela.core.models import ModelCache  # noqa: E402
-from tutela.runtime import datasets as ds  # noqa: E402
-from tutela.runtime.injection import InjectionDetector  # noqa: E402
-from tutela.runtime.subjects import TextSubject  # noqa: E402
+from tutela.core.detector import ScanContext
+from tutela.core.models import ModelCache
+from tutela.runtime import datasets as ds
+from tutela.runtime.injection import InjectionDetector
+from tutela.runtime.subjects import TextSubject
 
 META = ROOT / "src" / "tutela" / "runtime" / "models" / "injection_meta.json"
 LOWS = (0.01, 0.02, 0.04, 0.07)

@@ -86,7 +86,7 @@ class LinearScorer:
         for w in words:
             update(cached(w) or self._word(w))
         pairs = [f"b:{a} {b}" for a, b in itertools.pairwise(words)]
-        update(zip(pairs, map(self.weights.get, pairs, itertools.repeat(0.0))))
+        update(zip(pairs, map(self.weights.get, pairs, itertools.repeat(0.0)), strict=False))
         z = self.bias + sum(feats.values()) / math.sqrt(len(feats))
         if z < -30:
             return 0.0
