@@ -65,7 +65,7 @@ DOCUMENT = ModelRef(
 META = ModelRef(
     "runtime-injection-meta",
     "2",
-    "8410b2e0de53be1c6b04c311d2f375720c46446b343eb6a23917255f753234a2",
+    "0d975cf1f4590326d7addf2ea6af0208e4877aa0dd4b7e07ea298b7ae34c5cee",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
