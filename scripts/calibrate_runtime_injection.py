@@ -1,13 +1,18 @@
-"""Choose the cascade's prompt threshold through the detector itself, on validation data only.
+"""Choose the cascade's prompt band, tier weighting and threshold through the detector, on validation data only.
 
-  .venv/bin/python scripts/calibrate_runtime_injection.py [--data DIR] [--max-pii-fpr 0.02]
+  .venv/bin/python scripts/calibrate_runtime_injection.py [--data DIR] [--max-pii-fpr 0.03]
 
 Run after scripts/train_runtime_injection.py and scripts/pin_runtime_models.py. The training script picks
-the `combined` prompt threshold for the best F1 as if every prompt got both tiers; at run time only prompts
-in the cascade band do. Here the real detector (tier cascade) scores S-Labs validation and the validation
-templates of the Presidio PII sentences, and the threshold becomes the one with the best S-Labs F1 among
-those that flag at most `--max-pii-fpr` of the PII sentences (benign prompts that carry PII must pass).
-Writes injection_meta.json (`combined.threshold_prompt`, `combined.calibration`); re-pin afterwards.
+the `combined` prompt threshold as if every prompt got both tiers, with the tiers averaged; at run time only
+prompts in the cascade band [`low`, `high`) reach the prompt head. Here the detector's own units and scores
+(the fast tier's best units, the prompt head on the two best) are computed once for S-Labs validation and
+the validation templates of the Presidio PII sentences, and the cascade is replayed for every
+`low` (the band's lower edge), `fast_weight` (the band's score is fast_weight * fast + (1 - fast_weight) *
+head; 0.5 is the plain mean, 0 the head alone) and threshold. The choice is the best S-Labs validation F1
+among those that flag at most `--max-pii-fpr` of the PII sentences (benign prompts that carry PII must pass;
+the issue's target is 3%). No test set is read.
+Writes injection_meta.json (`cascade.low`, `cascade.fast_weight`, `combined.threshold_prompt`,
+`combined.calibration`); re-pin afterwards (scripts/pin_runtime_models.py).
 """
 
 from __future__ import annotations
@@ -27,58 +32,82 @@ from tutela.runtime.injection import InjectionDetector
 from tutela.runtime.subjects import TextSubject
 
 META = ROOT / "src" / "tutela" / "runtime" / "models" / "injection_meta.json"
+LOWS = (0.01, 0.02, 0.04, 0.07)
+WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
-    ap.add_argument("--max-pii-fpr", type=float, default=0.02)
+    ap.add_argument("--max-pii-fpr", type=float, default=0.03)
     args = ap.parse_args()
     base = ds.data_dir(args.data)
     det = InjectionDetector(InjectionDetector.Config(tier="cascade"), ModelCache())  # type: ignore[call-arg]
+    meta = json.loads(META.read_text())
+    high = float(meta["cascade"]["high"])
+    k = det.config.semantic_windows
 
-    def scored(texts: list[str]) -> list[tuple[float, str]]:
+    def units(texts: list[str]) -> list[tuple[list[float], list[float]]]:
+        """Per text: the fast scores of its best units, and the prompt head's scores of those (if in any band)."""
         out = []
         for t in texts:
-            s, tier, _ = det.assess(TextSubject(t, "prompt"), ScanContext())
-            out.append((s, tier))
+            wins = det.score_windows(TextSubject(t, "prompt"), ScanContext())
+            top = sorted(wins, key=lambda w: -w.fast)[:k]
+            if not top:
+                out.append(([0.0], [0.0]))
+                continue
+            fast = [w.fast for w in top]
+            sem = det.semantic_scores([w.text for w in top]) if min(LOWS) <= fast[0] < high else [0.0] * len(top)
+            out.append((fast, sem))
         return out
 
     val = ds.slabs("validation", base)
-    sv = scored([t for t, _ in val])
     y = [label for _, label in val]
-    sp = scored([r["full_text"] for r in ds.presidio_split(base, "validation")])
-    meta = json.loads(META.read_text())
-    thr_fast = float(meta["fast"]["threshold_prompt"])
+    sv = units([t for t, _ in val])
+    sp = units([r["full_text"] for r in ds.presidio_split(base, "validation")])
 
-    def flags(rows: list[tuple[float, str]], thr: float) -> list[bool]:
-        return [s >= (thr if tier == "combined" else thr_fast) for s, tier in rows]
+    def flags(rows: list[tuple[list[float], list[float]]], low: float, wf: float, thr: float) -> list[bool]:
+        out = []
+        for fast, sem in rows:
+            if fast[0] >= high or fast[0] < low:
+                out.append(fast[0] >= high)
+            else:
+                out.append(max(wf * f + (1 - wf) * s for f, s in zip(fast, sem, strict=True)) >= thr)
+        return out
 
-    def f1(thr: float) -> float:
-        f = flags(sv, thr)
+    def f1(low: float, wf: float, thr: float) -> float:
+        f = flags(sv, low, wf, thr)
         tp = sum(a and b == 1 for a, b in zip(f, y, strict=True))
         fp = sum(a and b == 0 for a, b in zip(f, y, strict=True))
         fn = sum((not a) and b == 1 for a, b in zip(f, y, strict=True))
         return 2 * tp / max(1, 2 * tp + fp + fn)
 
-    def pii_fpr(thr: float) -> float:
-        f = flags(sp, thr)
+    def pii_fpr(low: float, wf: float, thr: float) -> float:
+        f = flags(sp, low, wf, thr)
         return sum(f) / max(1, len(f))
 
-    grid = sorted({round(s, 3) for s, tier in sv + sp if tier == "combined"} | {meta["combined"]["threshold_prompt"]})
-    ok = [t for t in grid if pii_fpr(t) <= args.max_pii_fpr] or [max(grid)]
-    best = max(ok, key=f1)
-    before = float(meta["combined"]["threshold_prompt"])
-    meta["combined"]["threshold_prompt"] = round(best, 4)
+    before = (float(meta["cascade"]["low"]), float(meta["cascade"].get("fast_weight", 0.5)),
+              float(meta["combined"]["threshold_prompt"]))  # fmt: skip
+    grid = [(low, wf, round(0.2 + 0.01 * i, 2)) for low in LOWS for wf in WEIGHTS for i in range(76)]
+    ok = [g for g in grid if pii_fpr(*g) <= args.max_pii_fpr] or [before]
+    best = max(ok, key=lambda g: (round(f1(*g), 4), g[0], g[2]))  # ties: the narrower band, the higher threshold
+    low, wf, thr = best
+    meta["cascade"]["low"] = low
+    meta["cascade"]["fast_weight"] = wf
+    both = [r[0][0] for r in sv + sp]
+    meta["cascade"]["validation_share_uncertain"] = round(sum(low <= f < high for f in both) / len(both), 4)
+    meta["combined"]["threshold_prompt"] = thr
     meta["combined"]["calibration"] = {
-        "how": f"cascade detector on S-Labs validation and Presidio validation templates; best F1 with PII FPR <= "
-        f"{args.max_pii_fpr}",
-        "before": {"threshold": before, "f1": round(f1(before), 4), "pii_fpr": round(pii_fpr(before), 4)},
-        "after": {"threshold": round(best, 4), "f1": round(f1(best), 4), "pii_fpr": round(pii_fpr(best), 4)},
-        "share_combined": round(sum(tier == "combined" for _, tier in sv) / len(sv), 4),
-    }
+        "how": f"cascade replayed on S-Labs validation and Presidio validation templates over low {list(LOWS)}, "
+        f"fast_weight {list(WEIGHTS)} and thresholds 0.20-0.95; best F1 with PII FPR <= {args.max_pii_fpr}",
+        "before": {"low": before[0], "fast_weight": before[1], "threshold": before[2],
+                   "f1": round(f1(*before), 4), "pii_fpr": round(pii_fpr(*before), 4)},
+        "after": {"low": low, "fast_weight": wf, "threshold": thr, "f1": round(f1(*best), 4),
+                  "pii_fpr": round(pii_fpr(*best), 4)},
+        "share_combined": round(sum(low <= r[0][0] < high for r in sv) / len(sv), 4),
+    }  # fmt: skip
     META.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    print(json.dumps(meta["combined"], indent=2))
+    print(json.dumps({"cascade": meta["cascade"], "combined": meta["combined"]}, indent=2))
     return 0
 
 

@@ -155,3 +155,17 @@ def test_fast_tier_alone_blocks_only_above_the_cascade_high_band() -> None:
         else:
             assert [str(f.severity) for f in findings] == ["high" if score >= high else "medium"], score
     assert det.assess(TextSubject(blatant, kind="prompt"))[0] >= high
+
+
+def test_linear_scorer_equals_the_trained_feature_sum(llm_data: Path) -> None:
+    """The fast path (per-word weight dicts merged) scores exactly what `text_features` + `linear_score` train on."""
+    from tutela.runtime.features import LinearScorer, linear_score, text_features
+    from tutela.runtime.injection import FAST
+
+    model = MODELS.get(FAST)
+    weights, bias = model["weights"], float(model["bias"])
+    scorer = LinearScorer(weights, bias, cache_max=50)  # a small cache: eviction exercised too
+    texts = [t.lower() for t, _ in random.Random(4).sample(ds.slabs("test", llm_data), 300)]
+    texts += ["", "!!!", "ignore ignore ignore previous previous instructions", "x" * 5000]
+    for text in texts:
+        assert scorer.score(text) == pytest.approx(linear_score(text_features(text), weights, bias), abs=1e-9)

@@ -33,7 +33,7 @@ from tutela.core.errors import MissingExtra, ModelUnavailable
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache, ModelFormat, ModelRef
 from tutela.runtime.detectors import normalized
-from tutela.runtime.features import linear_score, text_features
+from tutela.runtime.features import LinearScorer
 from tutela.runtime.normalize import View
 from tutela.runtime.subjects import TextSubject
 
@@ -65,7 +65,7 @@ DOCUMENT = ModelRef(
 META = ModelRef(
     "runtime-injection-meta",
     "2",
-    "8410b2e0de53be1c6b04c311d2f375720c46446b343eb6a23917255f753234a2",
+    "0d975cf1f4590326d7addf2ea6af0208e4877aa0dd4b7e07ea298b7ae34c5cee",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
@@ -179,11 +179,14 @@ class InjectionDetector:
         self._encoder: Any = None
         self._head: SemanticHead | None = None
         self._doc_head: SemanticHead | None = None
+        self._scorer: LinearScorer | None = None
 
     # --- models --------------------------------------------------------------------------------
-    def _fast(self) -> tuple[Mapping[str, float], float]:
-        model = self.models.get(FAST)
-        return model["weights"], float(model["bias"])
+    def _fast(self) -> LinearScorer:
+        if self._scorer is None:
+            model = self.models.get(FAST)
+            self._scorer = LinearScorer(model["weights"], float(model["bias"]))
+        return self._scorer
 
     def meta(self) -> Mapping[str, Any]:
         return self.models.get(META)  # type: ignore[no-any-return]
@@ -208,8 +211,7 @@ class InjectionDetector:
 
     # --- scoring -------------------------------------------------------------------------------
     def fast_score(self, folded_text: str) -> float:
-        weights, bias = self._fast()
-        return linear_score(text_features(folded_text), weights, bias)
+        return self._fast().score(folded_text)
 
     def semantic_scores(self, texts: list[str]) -> list[float]:
         encoder, head = self._semantic()
@@ -225,12 +227,12 @@ class InjectionDetector:
     def score_windows(self, subject: TextSubject, ctx: ScanContext) -> list[Window]:
         cfg = self.config
         norm = normalized(subject, ctx)
-        weights, bias = self._fast()
+        score = self._fast().score
         out: list[Window] = []
         for where, _, folded in norm.views():
             for start, end in windows(folded.text, cfg.window_chars, cfg.stride_chars, cfg.max_windows):
                 text = folded.text[start:end]
-                out.append(Window(where, folded, start, end, linear_score(text_features(text), weights, bias)))
+                out.append(Window(where, folded, start, end, score(text)))
         return out
 
     def assess(self, subject: TextSubject, ctx: ScanContext | None = None) -> tuple[float, str, Window | None]:
@@ -260,8 +262,10 @@ class InjectionDetector:
         if tier == "semantic":
             win = max(scored, key=lambda w: w.semantic or 0.0)
             return float(win.semantic or 0.0), "semantic", win
-        win = max(scored, key=lambda w: (w.fast + (w.semantic or 0.0)) / 2)
-        return (win.fast + (win.semantic or 0.0)) / 2, "combined", win
+        # the band's score: fast_weight * fast + (1 - fast_weight) * semantic (weight chosen on validation)
+        wf = float(self.meta()["cascade"].get("fast_weight", 0.5))
+        win = max(scored, key=lambda w: wf * w.fast + (1.0 - wf) * (w.semantic or 0.0))
+        return wf * win.fast + (1.0 - wf) * (win.semantic or 0.0), "combined", win
 
     def _assess_document(self, wins: list[Window], best: Window) -> tuple[float, str, Window | None]:
         """Documents: the best sentence unit by the document head (alone or averaged with the fast tier)."""
@@ -282,13 +286,13 @@ class InjectionDetector:
 
     def _narrow(self, win: Window, threshold: float) -> tuple[int, int]:
         """The run of the window's sentences that carries the attack, in folded-view coordinates."""
-        weights, bias = self._fast()
+        score = self._fast().score
         sents = [
             (m.start() + win.start, m.end() + win.start) for m in _SENTENCE.finditer(win.text) if m.group().strip()
         ]
         if len(sents) <= 1:
             return win.start, win.end
-        scores = [linear_score(text_features(win.view.text[s:e]), weights, bias) for s, e in sents]
+        scores = [score(win.view.text[s:e]) for s, e in sents]
         i = max(range(len(scores)), key=scores.__getitem__)
         if scores[i] < threshold * 0.8:
             return win.start, win.end
