@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,10 @@ def register(groups: Any) -> None:
     sv.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT (default 127.0.0.1:8480)")
     sv.add_argument("--upstream", help="the upstream's OpenAI base URL, e.g. http://127.0.0.1:8000/v1")
     sv.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles/keys YAML (hot-reloaded)")
+    sv.add_argument(
+        "--workers", type=int, help="processes serving the listen address (SO_REUSEPORT; default gateway.workers, 1)"
+    )
+    sv.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # set by worker 0 for the others
     sv.set_defaults(handler=_serve)
 
     mp = sub.add_parser(
@@ -51,11 +56,19 @@ def register(groups: Any) -> None:
 
 
 def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tutela.core.errors import ConfigError
     from tutela.runtime.gateway.server import gateway_settings, serve
 
     gw = gateway_settings(ctx.settings, upstream=args.upstream, config_file=args.gateway_config)
-    print(json.dumps({"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None}), flush=True)
-    serve(ctx.settings, gw, args.listen, ctx.detectors)
+    if args.workers is not None:
+        if not 1 <= args.workers <= 64:
+            raise ConfigError(f"--workers {args.workers}: between 1 and 64")
+        gw = gw.model_copy(update={"workers": args.workers})
+    if args.worker_index == 0:
+        info = {"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None, "workers": gw.workers}
+        print(json.dumps(info), flush=True)
+    argv = sys.argv[1:]
+    serve(ctx.settings, gw, args.listen, ctx.detectors, worker=args.worker_index, argv=argv)
     return EXIT_CLEAN
 
 
@@ -83,21 +96,26 @@ def _verify(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.gateway.audit import verify
     from tutela.runtime.gateway.server import gateway_settings
 
-    path = args.file
-    if path is None:
+    paths = [args.file]
+    if args.file is None:  # the default log and, with several gateway workers, each worker's own chain
         gw = gateway_settings(ctx.settings)
-        path = gw.audit_file or ctx.settings.home / "gateway" / "audit.jsonl"
-    result = verify(path)
+        first = gw.audit_file or ctx.settings.home / "gateway" / "audit.jsonl"
+        paths = [first, *sorted(first.parent.glob(f"{first.stem}.w[0-9]*{first.suffix}"))]
+    results = [(path, verify(path)) for path in paths]
+    ok = all(r.ok for _, r in results)
     if args.json:
-        emit_json({"file": str(path), **result.to_dict()})
-    elif result.ok:
-        print(f"{path}: {result.records} records, chain intact")
-    elif not path.exists():
-        print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
-    else:
-        at = f" (line {result.line})" if result.line else ""
-        print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
-    return EXIT_CLEAN if result.ok else EXIT_ERROR
+        docs = [{"file": str(path), **r.to_dict()} for path, r in results]
+        emit_json(docs[0] if len(docs) == 1 else docs)
+        return EXIT_CLEAN if ok else EXIT_ERROR
+    for path, result in results:
+        if result.ok:
+            print(f"{path}: {result.records} records, chain intact")
+        elif not path.exists():
+            print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
+        else:
+            at = f" (line {result.line})" if result.line else ""
+            print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
+    return EXIT_CLEAN if ok else EXIT_ERROR
 
 
 def _new_key(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -106,6 +106,7 @@ class Gateway:
         )
         self.audit = AuditLog(settings.audit_file or home / "gateway" / "audit.jsonl")
         self.started = time.time()
+        self.worker = 0  # index among the gateway's worker processes (server.serve)
         self.client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
         key_env = settings.upstream_api_key_env
         self._upstream_key = os.environ.get(key_env) if key_env else None
@@ -276,6 +277,8 @@ class Gateway:
             "status": status,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
+            "pid": os.getpid(),  # with several workers, each answers for itself
+            "worker": self.worker,
             "upstream": self.settings.upstream is not None,
             "config": {
                 "version": self.profiles.version,
