@@ -27,14 +27,21 @@ def register(groups: Any) -> None:
 
     mp = sub.add_parser(
         "mcp-proxy",
-        help="run an MCP server (stdio) behind tutela: tool descriptions, calls and results judged",
-        description="Start COMMAND as an MCP stdio server and relay JSON-RPC between it and the client on this "
-        "process's stdin/stdout, judging tool descriptions, tool-call arguments and results under a profile. "
-        "Point the MCP client at `tutela gateway mcp-proxy -- COMMAND ARGS...` instead of `COMMAND ARGS...`.",
+        help="put tutela in front of an MCP server (stdio or streamable HTTP): tools, prompts, results judged",
+        description="stdio: start COMMAND as an MCP stdio server and relay JSON-RPC between it and the client on "
+        "this process's stdin/stdout; point the MCP client at `tutela gateway mcp-proxy -- COMMAND ARGS...` instead "
+        "of `COMMAND ARGS...`. Streamable HTTP: `--upstream-url URL --listen HOST:PORT` serves an MCP endpoint "
+        "(--path) that relays to the server's URL; point the client at http://HOST:PORT/mcp. Either way tool and "
+        "prompt descriptions, tool-call arguments, tool results, resources and prompts are judged under a profile.",
     )
     mp.add_argument("--profile", help="gateway profile to judge under (default: the config's default_profile)")
     mp.add_argument("--app", help="app name, for the config's `apps:` profile mapping and the events")
     mp.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles YAML (hot-reloaded)")
+    mp.add_argument("--upstream-url", help="the MCP server's streamable-HTTP endpoint, e.g. http://127.0.0.1:8000/mcp")
+    mp.add_argument(
+        "--listen", default="127.0.0.1:8481", help="with --upstream-url: HOST:PORT (default 127.0.0.1:8481)"
+    )
+    mp.add_argument("--path", default="/mcp", help="with --upstream-url: the endpoint path served (default /mcp)")
     mp.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]: the MCP server to run")
     mp.set_defaults(handler=_mcp_proxy)
 
@@ -79,8 +86,13 @@ def _mcp_proxy(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.gateway.server import gateway_settings
 
     argv = args.server[1:] if args.server[:1] == ["--"] else args.server
-    if not argv:
-        raise ConfigError("no MCP server command given", hint="tutela gateway mcp-proxy -- python my_server.py")
+    if argv and args.upstream_url:
+        raise ConfigError("give either an MCP server command (stdio) or --upstream-url (streamable HTTP), not both")
+    if not argv and not args.upstream_url:
+        raise ConfigError(
+            "no MCP server given",
+            hint="tutela gateway mcp-proxy -- python my_server.py, or --upstream-url http://127.0.0.1:8000/mcp",
+        )
     gw = gateway_settings(ctx.settings, config_file=args.gateway_config)
     gateway = Gateway(
         gw,
@@ -89,6 +101,13 @@ def _mcp_proxy(args: argparse.Namespace, ctx: CliContext) -> int:
         registry=ctx.detectors,
         default_specs=ctx.settings.detectors.get("runtime"),
     )
+    if args.upstream_url:
+        from tutela.runtime.gateway.mcp_http import serve_http
+
+        info = {"service": "mcp-proxy", "listen": args.listen, "path": args.path, "upstream": args.upstream_url}
+        print(json.dumps(info), flush=True)
+        serve_http(gateway, args.listen, args.upstream_url, path=args.path, profile=args.profile, app=args.app)
+        return EXIT_CLEAN
     return run_stdio(gateway, argv, profile=args.profile, app=args.app)
 
 
