@@ -20,6 +20,7 @@ With no gateway keys configured the proxy serves loopback clients only, as the g
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator
@@ -251,9 +252,11 @@ def create_mcp_app(proxy: McpHttpProxy, path: str = "/mcp") -> Starlette:
         gateway.guard.warm(list(gateway.profiles.current.profiles.values()))
         gateway.writer.start()
         gateway.audit.start()
+        ingest = asyncio.create_task(gateway.ingest_loop())
         try:
             yield
         finally:
+            ingest.cancel()
             await gateway.client.close()
             gateway.guard.close()
             gateway.audit.close()
