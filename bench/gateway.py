@@ -127,12 +127,13 @@ def wait_workers(pid: int, workers: int, base: str, timeout: float = 120) -> Non
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the gateway's workers)."""
+    """User + system CPU of a process and its children: the gateway's workers, and its short-lived ingest
+    processes (counted through the parent's cutime/cstime once reaped, so a child exiting loses nothing)."""
     total = 0
     for p in [pid, *children(pid)]:
         try:
             f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(f[11]) + int(f[12])
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
         except (OSError, IndexError, ValueError):
             continue
     return total / os.sysconf("SC_CLK_TCK")
