@@ -477,6 +477,9 @@ def report(
         ),
         tables=tables,
         notes=[
+            "Load average when the runs ended (1, 5, 15 min; 2 cores; other engineers' jobs included): "
+            + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            + ". The CPU table's last column says how busy the whole machine was during each wrk run.",
             "At saturation latency is queueing by construction (50 requests in flight / requests/s), so the "
             "latency targets are read from the paced runs; requests/s from the closed-loop runs.",
         ],
