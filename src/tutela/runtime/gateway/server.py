@@ -22,6 +22,7 @@ from tutela.runtime.gateway.app import Gateway, create_app, is_loopback
 from tutela.runtime.gateway.profiles import GatewaySettings
 
 DEFAULT_LISTEN = "127.0.0.1:8480"
+PARENT_ENV = "TUTELA_GATEWAY_PARENT"  # worker 0's pid, for the workers it starts
 
 
 def gateway_settings(
@@ -90,7 +91,8 @@ def _spawn_workers(workers: int, argv: Sequence[str]) -> list[subprocess.Popen[b
     """Workers 1..N-1: this command again with `--worker-index i` (worker 0 is this process)."""
     procs = []
     for i in range(1, workers):
-        procs.append(subprocess.Popen([sys.executable, "-m", "tutela", *argv, "--worker-index", str(i)]))
+        env = {**os.environ, PARENT_ENV: str(os.getpid())}
+        procs.append(subprocess.Popen([sys.executable, "-m", "tutela", *argv, "--worker-index", str(i)], env=env))
     return procs
 
 
@@ -122,7 +124,8 @@ def serve(
     gateway, app = build(settings, gw, listen, registry, worker=worker)
     many = gw.workers > 1 or worker > 0
     if worker > 0:
-        _exit_with_parent(os.getppid())
+        parent = os.environ.get(PARENT_ENV, "")
+        _exit_with_parent(int(parent) if parent.isdigit() else os.getppid())
     sock = _listen_socket(host, port, reuse_port=many)
     config = uvicorn.Config(
         app,
