@@ -23,6 +23,7 @@ def register(groups: Any) -> None:
         "--workers", type=int, help="processes serving the listen address (SO_REUSEPORT; default gateway.workers, 1)"
     )
     sv.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # set by worker 0 for the others
+    sv.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # worker 0's pid
     sv.set_defaults(handler=_serve)
 
     mp = sub.add_parser(
@@ -75,7 +76,7 @@ def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
         info = {"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None, "workers": gw.workers}
         print(json.dumps(info), flush=True)
     argv = sys.argv[1:]
-    serve(ctx.settings, gw, args.listen, ctx.detectors, worker=args.worker_index, argv=argv)
+    serve(ctx.settings, gw, args.listen, ctx.detectors, worker=args.worker_index, argv=argv, parent=args.worker_of)
     return EXIT_CLEAN
 
 

@@ -22,7 +22,6 @@ from tutela.runtime.gateway.app import Gateway, create_app, is_loopback
 from tutela.runtime.gateway.profiles import GatewaySettings
 
 DEFAULT_LISTEN = "127.0.0.1:8480"
-PARENT_ENV = "TUTELA_GATEWAY_PARENT"  # worker 0's pid, for the workers it starts
 
 
 def gateway_settings(
@@ -91,8 +90,8 @@ def _spawn_workers(workers: int, argv: Sequence[str]) -> list[subprocess.Popen[b
     """Workers 1..N-1: this command again with `--worker-index i` (worker 0 is this process)."""
     procs = []
     for i in range(1, workers):
-        env = {**os.environ, PARENT_ENV: str(os.getpid())}
-        procs.append(subprocess.Popen([sys.executable, "-m", "tutela", *argv, "--worker-index", str(i)], env=env))
+        cmd = [sys.executable, "-m", "tutela", *argv, "--worker-index", str(i), "--worker-of", str(os.getpid())]
+        procs.append(subprocess.Popen(cmd))
     return procs
 
 
@@ -115,17 +114,18 @@ def serve(
     *,
     worker: int = 0,
     argv: Sequence[str] | None = None,
+    parent: int | None = None,
 ) -> None:
     """Serve in the foreground. With `gw.workers` > 1, worker 0 (this process) starts the others with
-    `argv` + `--worker-index i`; each binds the listen address with SO_REUSEPORT."""
+    `argv` + `--worker-index i --worker-of PID` (`parent`: a worker stops when PID is gone); each binds
+    the listen address with SO_REUSEPORT."""
     import uvicorn
 
     host, port = split_listen(listen)
     gateway, app = build(settings, gw, listen, registry, worker=worker)
     many = gw.workers > 1 or worker > 0
     if worker > 0:
-        parent = os.environ.get(PARENT_ENV, "")
-        _exit_with_parent(int(parent) if parent.isdigit() else os.getppid())
+        _exit_with_parent(parent or os.getppid())
     sock = _listen_socket(host, port, reuse_port=many)
     config = uvicorn.Config(
         app,
