@@ -12,8 +12,12 @@ the upstream vs through the gateway, alternating within each run, over `--runs` 
   paced        wrk, 50 connections, each waiting a random 0..2x`--pace-ms` between requests (offered load below
                saturation): p50/p99 latency and the difference, the overhead 50 concurrent clients see
   saturated    wrk, 50 connections, closed loop: requests/s
+  CPU          during the paced and saturated runs, the CPU each process used (gateway and its workers, the
+               upstream, wrk itself: is the load generator taking the gateway's cores?)
+Two gateways run side by side: the default (one worker process) and `--workers N` (N processes on the same
+port, SO_REUSEPORT), so the effect of the workers is measured in the same run, interleaved.
   streaming    one client, N streams each way interleaved: time to the first content token and the difference
-Run: .venv/bin/python bench/gateway.py [--requests 1000] [--duration 10] [--runs 3]   (needs `wrk`)
+Run: .venv/bin/python bench/gateway.py [--requests 1000] [--duration 10] [--runs 3] [--workers 2]   (needs `wrk`)
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -78,12 +83,60 @@ def start_upstream(chunks: int = 50) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
-def start_gateway(upstream: str, home: Path) -> tuple[subprocess.Popen[bytes], str, float]:
+def start_gateway(upstream: str, home: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], str, float]:
     """`tutela gateway serve` as shipped: (process, base URL, seconds until it accepts connections)."""
     port = free_port()
     cmd = [sys.executable, "-m", "tutela", "gateway", "serve", "--listen", f"127.0.0.1:{port}", "--upstream", upstream]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
     proc = subprocess.Popen(cmd, env={**os.environ, "TUTELA_HOME": str(home)}, stdout=subprocess.DEVNULL)
-    return proc, f"http://127.0.0.1:{port}/v1", wait_port(port, proc)
+    ready = wait_port(port, proc)
+    if workers > 1:  # every worker listening and warmed up: each answers /health on its own connections
+        wait_workers(proc.pid, workers, f"http://127.0.0.1:{port}")
+    return proc, f"http://127.0.0.1:{port}/v1", ready
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def wait_workers(pid: int, workers: int, base: str, timeout: float = 120) -> None:
+    import httpx
+
+    t0 = time.monotonic()
+    while len(children(pid)) < workers - 1:
+        if time.monotonic() - t0 > timeout:
+            raise SystemExit("gateway workers did not start")
+        time.sleep(0.1)
+    seen: set[str] = set()
+    while len(seen) < workers and time.monotonic() - t0 < timeout:  # new connections land on every worker
+        with httpx.Client(timeout=30) as client:
+            r = client.get(base + "/health")
+            if r.status_code == 200:
+                seen.add(str(r.json().get("pid")))
+        time.sleep(0.05)
+    if len(seen) < workers:
+        raise SystemExit(f"only {len(seen)} of {workers} gateway workers answered /health")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children: the gateway's workers, and its short-lived ingest
+    processes (counted through the parent's cutime/cstime once reaped, so a child exiting loses nothing)."""
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def stop(*procs: subprocess.Popen[bytes]) -> None:
@@ -149,7 +202,10 @@ def wrk(url: str, duration: float, connections: int, pace_ms: float | None, scri
         text += f"function delay()\n  return math.random(0, {2 * pace_ms:.0f})\nend\n"
     lua.write_text(text)
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s", "--latency", "-s", str(lua), url]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk's own CPU: the only child reaped meanwhile
+    wrk_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if "99" not in lat or rps is None:
@@ -162,6 +218,7 @@ def wrk(url: str, duration: float, connections: int, pace_ms: float | None, scri
         "p99_ms": _ms(lat["99"]),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": sock.group(1) if sock else "",
+        "wrk_cpu_pct": round(100 * wrk_cpu / duration, 1),
     }
 
 
@@ -207,18 +264,44 @@ def fuzz(base: str, examples: int, report_dir: Path) -> dict[str, Any]:
     }
 
 
-def one_run(direct: str, gateway: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    bases = {"direct": direct, "gateway": gateway}
+def one_run(
+    direct: str, gateways: dict[str, tuple[str, int]], up_pid: int, args: argparse.Namespace, tmp: Path
+) -> dict[str, Any]:
+    """gateways: name -> (base URL, pid); "gateway" is the default one-worker gateway."""
+    one = {"direct": direct, "gateway": gateways["gateway"][0]}
     run: dict[str, Any] = {}
-    seq = sequential(bases, args.requests)
+    seq = sequential(one, args.requests)
     run["sequential"] = {k: {"p50_ms": pct(v, 50), "p99_ms": pct(v, 99)} for k, v in seq.items()}
+    bases = {"direct": direct, **{k: v[0] for k, v in gateways.items()}}
+    pids = {"upstream": up_pid, **{k: v[1] for k, v in gateways.items()}}
     for mode, pace in (("paced", args.pace_ms), ("saturated", None)):
-        run[mode] = {
-            name: wrk(base + "/chat/completions", args.duration, 50, pace, tmp) for name, base in bases.items()
-        }
-    ttft = first_tokens(bases, args.streams)
+        run[mode] = {}
+        for name, base in bases.items():
+            before = {k: cpu_seconds(p) for k, p in pids.items()}
+            t0 = time.monotonic()
+            res = wrk(base + "/chat/completions", args.duration, 50, pace, tmp)
+            wall = time.monotonic() - t0
+            # CPU (% of one core) of each process over this wrk run: the side under test, the upstream, wrk
+            res["cpu_pct"] = {k: round(100 * (cpu_seconds(p) - before[k]) / wall, 1) for k, p in pids.items()}
+            res["cpu_pct"]["wrk"] = res.pop("wrk_cpu_pct")
+            res["machine_busy_pct"] = machine_busy(wall)
+            run[mode][name] = res
+    ttft = first_tokens(one, args.streams)
     run["first_token"] = {k: {"p50_ms": pct(v, 50), "p99_ms": pct(v, 99)} for k, v in ttft.items()}
     return run
+
+
+_LAST_STAT: list[tuple[int, int]] = []
+
+
+def machine_busy(_: float) -> float:
+    """Busy share of all cores since the previous call (other people's jobs included), percent."""
+    fields = list(map(int, Path("/proc/stat").read_text().splitlines()[0].split()[1:]))
+    total, idle = sum(fields), fields[3] + fields[4]
+    prev = _LAST_STAT[-1] if _LAST_STAT else (0, 0)
+    _LAST_STAT.append((total, idle))
+    dt = total - prev[0]
+    return round(100 * (dt - (idle - prev[1])) / dt, 1) if prev[0] and dt else float("nan")
 
 
 def main() -> None:
@@ -229,6 +312,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pace-ms", type=float, default=250.0, help="mean per-connection wait in the paced runs")
     ap.add_argument("--fuzz-examples", type=int, default=30, help="schemathesis examples per operation (0: skip)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the second gateway (1: no second)")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run scripts/system-deps.sh")
@@ -237,16 +321,23 @@ def main() -> None:
         tmp = Path(tmp_name)
         up, direct = start_upstream()
         gw, gateway, startup_s = start_gateway(direct, tmp / "home")
+        procs = [gw, up]
         try:
+            gateways = {"gateway": (gateway, gw.pid)}
+            if args.workers > 1:
+                gwn, gateway_n, _ = start_gateway(direct, tmp / "home-workers", args.workers)
+                procs.insert(0, gwn)
+                gateways["workers"] = (gateway_n, gwn.pid)
+            machine_busy(0)
             runs = []
             for i in range(args.runs):
                 print(f"run {i + 1}/{args.runs} ...", flush=True)
-                runs.append(one_run(direct, gateway, args, tmp))
+                runs.append(one_run(direct, gateways, up.pid, args, tmp))
                 print(json.dumps(runs[-1]), flush=True)
             rss = rss_mib(gw.pid)
             fuzzed = fuzz(gateway.removesuffix("/v1"), args.fuzz_examples, tmp / "fuzz") if args.fuzz_examples else None
         finally:
-            stop(gw, up)
+            stop(*procs)
     report(args, runs, fuzzed, startup_s, rss, started)
 
 
@@ -258,8 +349,8 @@ def report(
     rss: float,
     started: float,
 ) -> None:
-    def diff(section: str, key: str) -> dict[str, float]:
-        return spread([r[section]["gateway"][key] - r[section]["direct"][key] for r in runs])
+    def diff(section: str, key: str, name: str = "gateway") -> dict[str, float]:
+        return spread([r[section][name][key] - r[section]["direct"][key] for r in runs])
 
     def side(section: str, name: str, key: str) -> dict[str, float]:
         return spread([r[section][name][key] for r in runs])
@@ -272,6 +363,11 @@ def report(
     rps = side("saturated", "gateway", "rps")
     ttft50, ttft99 = diff("first_token", "p50_ms"), diff("first_token", "p99_ms")
     seq50, seq99 = diff("sequential", "p50_ms"), diff("sequential", "p99_ms")
+    workers = "workers" in runs[0]["paced"]
+    w = args.workers
+    if workers:
+        wp50, wp99 = diff("paced", "p50_ms", "workers"), diff("paced", "p99_ms", "workers")
+        wrps = side("saturated", "workers", "rps")
     targets = Table(
         f"Gateway vs direct, default profile (fast tier), {args.runs} runs",
         ["measure", "median", "min–max", "target", ""],
@@ -283,7 +379,16 @@ def report(
             row("added time to first token p99, ms", ttft99, "(<= 10)", ttft99["median"] <= 10),
             row("added latency p50, one client, ms", seq50, "", None),
             row("added latency p99, one client, ms", seq99, "", None),
-        ],
+        ]
+        + (
+            [
+                row(f"--workers {w}: added latency p50 at 50 clients (paced), ms", wp50, "<= 5", wp50["median"] <= 5),
+                row(f"--workers {w}: added latency p99 at 50 clients (paced), ms", wp99, "<= 25", wp99["median"] <= 25),
+                row(f"--workers {w}: requests/s, 50 clients closed loop", wrps, ">= 300", wrps["median"] >= 300, 0),
+            ]
+            if workers
+            else []
+        ),
         note="Added = gateway minus direct, per run, each pair measured back to back in the same run.",
     )
     sides = Table(
@@ -311,7 +416,32 @@ def report(
         + [["gateway start-up to accepting connections, s", "", f"{startup_s:.2f}", ""]]
         + [["gateway RSS after the runs, MiB", "", f"{rss:.0f}", ""]],
     )
-    tables = [targets, sides]
+    names = ["direct", "gateway"] + (["workers"] if workers else [])
+    label = {"direct": "direct", "gateway": "gateway, 1 worker", "workers": f"gateway, {w} workers"}
+
+    def cpu(mode: str, name: str, proc: str) -> str:
+        return f"{spread([r[mode][name]['cpu_pct'][proc] for r in runs])['median']:.0f}"
+
+    cpu_rows = [
+        [
+            f"{mode}: {label[name]}",
+            f"{side(mode, name, 'rps')['median']:.0f}",
+            cpu(mode, name, name) if name != "direct" else "",
+            cpu(mode, name, "upstream"),
+            cpu(mode, name, "wrk"),
+            f"{spread([r[mode][name]['machine_busy_pct'] for r in runs])['median']:.0f}",
+        ]
+        for mode in ("paced", "saturated")
+        for name in names
+    ]
+    cpu_table = Table(
+        "Where the CPU goes: each process's CPU during each 50-connection wrk run (% of one core, medians)",
+        ["run", "requests/s", "gateway", "upstream", "wrk (load generator)", "machine busy, % of all cores"],
+        cpu_rows,
+        note="Machine busy counts every process on the machine, other engineers' jobs included; the rest of the "
+        "columns are the benchmark's own processes (gateway = all its worker processes).",
+    )
+    tables = [targets, sides, cpu_table]
     if fuzzed is not None:
         tables.append(
             Table(
@@ -323,7 +453,7 @@ def report(
     command = (
         f".venv/bin/python bench/gateway.py --requests {args.requests} --streams {args.streams} "
         f"--duration {args.duration:g} --runs {args.runs} --pace-ms {args.pace_ms:g} "
-        f"--fuzz-examples {args.fuzz_examples}"
+        f"--fuzz-examples {args.fuzz_examples} --workers {args.workers}"
     )
     path = write_result(
         "gateway",
@@ -334,8 +464,9 @@ def report(
         target="added latency p50 <= 5 ms and p99 <= 25 ms at 50 concurrent clients; >= 300 requests/s; "
         "streaming time-to-first-token overhead <= 10 ms; no 5xx from a schemathesis run (fast-tier detectors)",
         about=(
-            "`tutela gateway serve` (uvicorn, uvloop, httptools; one process; default profile = the fast tier: "
-            "injection (lexical tier), secrets, PII, obfuscation on prompts; secrets on the system prompt; "
+            "`tutela gateway serve` (uvicorn, uvloop, httptools; one process, and side by side the same with "
+            f"`--workers {args.workers}`, that many processes on one port with SO_REUSEPORT; default profile = the "
+            "fast tier: injection (lexical tier), secrets, PII, obfuscation on prompts; secrets on the system prompt; "
             "secrets, PII, URLs, SQL on answers) in front of a canned OpenAI-compatible upstream that answers in "
             "tens of microseconds, so the difference direct vs gateway is the gateway's own cost. The request is "
             "a ~570-character system + user prompt; the answer 43 characters, or a stream of 50 four-character "
@@ -346,13 +477,15 @@ def report(
         ),
         tables=tables,
         notes=[
+            "Load average when the runs ended (1, 5, 15 min; 2 cores; other engineers' jobs included): "
+            + ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            + ". The CPU table's last column says how busy the whole machine was during each wrk run.",
             "At saturation latency is queueing by construction (50 requests in flight / requests/s), so the "
             "latency targets are read from the paced runs; requests/s from the closed-loop runs.",
         ],
         not_measured=[
             "TLS to the upstream (a real provider is HTTPS; the local upstream is plain HTTP)",
             "the injection detector's semantic tier (MiniLM encoder) and topics: not in the default fast tier",
-            "several gateway processes (one uvicorn worker; the audit chain is per process)",
             "long prompts: the fast tier's cost grows with the text (bench/runtime_detectors.py)",
         ],
         versions=package_versions(["uvicorn", "starlette", "uvloop", "httptools", "orjson", "schemathesis"])

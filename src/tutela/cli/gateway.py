@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,30 @@ def register(groups: Any) -> None:
     sv.add_argument("--listen", default="127.0.0.1:8480", help="HOST:PORT (default 127.0.0.1:8480)")
     sv.add_argument("--upstream", help="the upstream's OpenAI base URL, e.g. http://127.0.0.1:8000/v1")
     sv.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles/keys YAML (hot-reloaded)")
+    sv.add_argument(
+        "--workers", type=int, help="processes serving the listen address (SO_REUSEPORT; default gateway.workers, 1)"
+    )
+    sv.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # set by worker 0 for the others
+    sv.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # worker 0's pid
     sv.set_defaults(handler=_serve)
 
     mp = sub.add_parser(
         "mcp-proxy",
-        help="run an MCP server (stdio) behind tutela: tool descriptions, calls and results judged",
-        description="Start COMMAND as an MCP stdio server and relay JSON-RPC between it and the client on this "
-        "process's stdin/stdout, judging tool descriptions, tool-call arguments and results under a profile. "
-        "Point the MCP client at `tutela gateway mcp-proxy -- COMMAND ARGS...` instead of `COMMAND ARGS...`.",
+        help="put tutela in front of an MCP server (stdio or streamable HTTP): tools, prompts, results judged",
+        description="stdio: start COMMAND as an MCP stdio server and relay JSON-RPC between it and the client on "
+        "this process's stdin/stdout; point the MCP client at `tutela gateway mcp-proxy -- COMMAND ARGS...` instead "
+        "of `COMMAND ARGS...`. Streamable HTTP: `--upstream-url URL --listen HOST:PORT` serves an MCP endpoint "
+        "(--path) that relays to the server's URL; point the client at http://HOST:PORT/mcp. Either way tool and "
+        "prompt descriptions, tool-call arguments, tool results, resources and prompts are judged under a profile.",
     )
     mp.add_argument("--profile", help="gateway profile to judge under (default: the config's default_profile)")
     mp.add_argument("--app", help="app name, for the config's `apps:` profile mapping and the events")
     mp.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles YAML (hot-reloaded)")
+    mp.add_argument("--upstream-url", help="the MCP server's streamable-HTTP endpoint, e.g. http://127.0.0.1:8000/mcp")
+    mp.add_argument(
+        "--listen", default="127.0.0.1:8481", help="with --upstream-url: HOST:PORT (default 127.0.0.1:8481)"
+    )
+    mp.add_argument("--path", default="/mcp", help="with --upstream-url: the endpoint path served (default /mcp)")
     mp.add_argument("server", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]: the MCP server to run")
     mp.set_defaults(handler=_mcp_proxy)
 
@@ -51,11 +64,19 @@ def register(groups: Any) -> None:
 
 
 def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
+    from tutela.core.errors import ConfigError
     from tutela.runtime.gateway.server import gateway_settings, serve
 
     gw = gateway_settings(ctx.settings, upstream=args.upstream, config_file=args.gateway_config)
-    print(json.dumps({"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None}), flush=True)
-    serve(ctx.settings, gw, args.listen, ctx.detectors)
+    if args.workers is not None:
+        if not 1 <= args.workers <= 64:
+            raise ConfigError(f"--workers {args.workers}: between 1 and 64")
+        gw = gw.model_copy(update={"workers": args.workers})
+    if args.worker_index == 0:
+        info = {"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None, "workers": gw.workers}
+        print(json.dumps(info), flush=True)
+    argv = sys.argv[1:]
+    serve(ctx.settings, gw, args.listen, ctx.detectors, worker=args.worker_index, argv=argv, parent=args.worker_of)
     return EXIT_CLEAN
 
 
@@ -66,8 +87,13 @@ def _mcp_proxy(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.gateway.server import gateway_settings
 
     argv = args.server[1:] if args.server[:1] == ["--"] else args.server
-    if not argv:
-        raise ConfigError("no MCP server command given", hint="tutela gateway mcp-proxy -- python my_server.py")
+    if argv and args.upstream_url:
+        raise ConfigError("give either an MCP server command (stdio) or --upstream-url (streamable HTTP), not both")
+    if not argv and not args.upstream_url:
+        raise ConfigError(
+            "no MCP server given",
+            hint="tutela gateway mcp-proxy -- python my_server.py, or --upstream-url http://127.0.0.1:8000/mcp",
+        )
     gw = gateway_settings(ctx.settings, config_file=args.gateway_config)
     gateway = Gateway(
         gw,
@@ -76,6 +102,13 @@ def _mcp_proxy(args: argparse.Namespace, ctx: CliContext) -> int:
         registry=ctx.detectors,
         default_specs=ctx.settings.detectors.get("runtime"),
     )
+    if args.upstream_url:
+        from tutela.runtime.gateway.mcp_http import serve_http
+
+        info = {"service": "mcp-proxy", "listen": args.listen, "path": args.path, "upstream": args.upstream_url}
+        print(json.dumps(info), flush=True)
+        serve_http(gateway, args.listen, args.upstream_url, path=args.path, profile=args.profile, app=args.app)
+        return EXIT_CLEAN
     return run_stdio(gateway, argv, profile=args.profile, app=args.app)
 
 
@@ -83,21 +116,26 @@ def _verify(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.gateway.audit import verify
     from tutela.runtime.gateway.server import gateway_settings
 
-    path = args.file
-    if path is None:
+    paths = [args.file]
+    if args.file is None:  # the default log and, with several gateway workers, each worker's own chain
         gw = gateway_settings(ctx.settings)
-        path = gw.audit_file or ctx.settings.home / "gateway" / "audit.jsonl"
-    result = verify(path)
+        first = gw.audit_file or ctx.settings.home / "gateway" / "audit.jsonl"
+        paths = [first, *sorted(first.parent.glob(f"{first.stem}.w[0-9]*{first.suffix}"))]
+    results = [(path, verify(path)) for path in paths]
+    ok = all(r.ok for _, r in results)
     if args.json:
-        emit_json({"file": str(path), **result.to_dict()})
-    elif result.ok:
-        print(f"{path}: {result.records} records, chain intact")
-    elif not path.exists():
-        print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
-    else:
-        at = f" (line {result.line})" if result.line else ""
-        print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
-    return EXIT_CLEAN if result.ok else EXIT_ERROR
+        docs = [{"file": str(path), **r.to_dict()} for path, r in results]
+        emit_json(docs[0] if len(docs) == 1 else docs)
+        return EXIT_CLEAN if ok else EXIT_ERROR
+    for path, result in results:
+        if result.ok:
+            print(f"{path}: {result.records} records, chain intact")
+        elif not path.exists():
+            print(f"{path}: no audit log here (the gateway writes one once it has served a request)")
+        else:
+            at = f" (line {result.line})" if result.line else ""
+            print(f"{path}: BROKEN after {result.records} good records{at}: {result.problem}")
+    return EXIT_CLEAN if ok else EXIT_ERROR
 
 
 def _new_key(args: argparse.Namespace, ctx: CliContext) -> int:

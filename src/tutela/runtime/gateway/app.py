@@ -13,6 +13,7 @@ import gc
 import ipaddress
 import itertools
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -78,6 +79,9 @@ class Metrics:
     upstream_errors: Counter[str] = field(default_factory=Counter)
     overhead_ms_sum: float = 0.0
     overhead_count: int = 0
+    ingested: int = 0  # events moved into DuckDB by the ingest process
+    ingest_errors: int = 0
+    last_ingest_error: str | None = None
 
 
 class Gateway:
@@ -101,11 +105,11 @@ class Gateway:
         self.guard = Guard(settings.detector_threads)
         self.budgets = Budgets()
         self.metrics = Metrics()
-        self.writer = writer or EventWriter(
-            home, store_path, flush_interval=0.5, ingest_interval=settings.store_ingest_interval_s
-        )
+        # ingestion into DuckDB runs in a process of its own (ingest_loop), never on the serving process
+        self.writer = writer or EventWriter(home, store_path, flush_interval=0.5, ingest_interval=None)
         self.audit = AuditLog(settings.audit_file or home / "gateway" / "audit.jsonl")
         self.started = time.time()
+        self.worker = 0  # index among the gateway's worker processes (server.serve)
         self.client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
         key_env = settings.upstream_api_key_env
         self._upstream_key = os.environ.get(key_env) if key_env else None
@@ -121,14 +125,44 @@ class Gateway:
         self.writer.start()
         self.audit.start()
         reload = asyncio.create_task(self._reload_loop())
+        ingest = asyncio.create_task(self.ingest_loop())
         try:
             yield
         finally:
             reload.cancel()
+            ingest.cancel()
             await self.client.close()
             self.guard.close()
             self.audit.close()
             self.writer.close()
+
+    async def ingest_loop(self) -> None:
+        """Every `store_ingest_interval_s`, move the spool into DuckDB in a child process (ingest.py)."""
+        interval = self.settings.store_ingest_interval_s
+        if interval is None:
+            return
+        from tutela.core.store import spool
+
+        while True:
+            await asyncio.sleep(interval)
+            if not spool.pending_segments(self.home):
+                continue
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tutela.runtime.gateway.ingest", str(self.home), str(self.writer.store_path),
+                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                out, err = await proc.communicate()
+            except asyncio.CancelledError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                raise
+            if proc.returncode == 0:
+                self.metrics.ingested += int(out.strip() or 0)
+            else:
+                self.metrics.ingest_errors += 1
+                self.metrics.last_ingest_error = err.decode("utf-8", "replace").strip()[-300:]
 
     async def _reload_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -276,6 +310,8 @@ class Gateway:
             "status": status,
             "version": __version__,
             "uptime_s": round(time.time() - self.started, 1),
+            "pid": os.getpid(),  # with several workers, each answers for itself
+            "worker": self.worker,
             "upstream": self.settings.upstream is not None,
             "config": {
                 "version": self.profiles.version,
@@ -301,6 +337,9 @@ class Gateway:
             "fail_open": self.guard.health.fail_open,
             "fail_closed": self.guard.health.fail_closed,
             "events_dropped": self.writer.dropped,
+            "events_ingested": self.metrics.ingested,
+            "ingest_errors": self.metrics.ingest_errors,
+            "last_ingest_error": self.metrics.last_ingest_error,
             "audit_errors": self.audit.errors,
         }
 
@@ -329,6 +368,10 @@ class Gateway:
         lines.append(f"tutela_gateway_config_error {1 if self.profiles.last_error else 0}")
         lines.append("# TYPE tutela_gateway_events_dropped_total counter")
         lines.append(f"tutela_gateway_events_dropped_total {self.writer.dropped}")
+        lines.append("# TYPE tutela_gateway_events_ingested_total counter")
+        lines.append(f"tutela_gateway_events_ingested_total {self.metrics.ingested}")
+        lines.append("# TYPE tutela_gateway_ingest_errors_total counter")
+        lines.append(f"tutela_gateway_ingest_errors_total {self.metrics.ingest_errors}")
         return "\n".join(lines) + "\n"
 
 

@@ -1,7 +1,8 @@
-"""MCP proxy mode: tutela between an MCP client and a real MCP server (stdio transport).
+"""MCP proxy mode: tutela between an MCP client and a real MCP server.
 
 `tutela gateway mcp-proxy [--profile P] -- COMMAND [ARGS...]` starts the server as a subprocess and
-relays newline-delimited JSON-RPC both ways, judging under the profile what crosses:
+relays newline-delimited JSON-RPC both ways (stdio transport); `--upstream-url` proxies the
+streamable-HTTP transport instead (mcp_http.py). Either way the profile judges what crosses:
 
   tools/list result     each tool's description and input schema (channel `tool_output`: tool poisoning);
                         a tool that is blocked, or not on the profile's tool allow-list, is removed from
@@ -12,9 +13,13 @@ relays newline-delimited JSON-RPC both ways, judging under the profile what cros
   tools/call result     text content and structured content (channel `tool_output`: injection in tool
                         output); blocked -> replaced by an `isError` result, redact -> text rewritten
   resources/read result text contents (channel `document`); blocked -> a JSON-RPC error
+  prompts/list result   each prompt's description and argument descriptions (channel `tool_output`:
+                        poisoning); a blocked prompt is removed from the list the client sees
+  prompts/get result    the messages' text (channel `tool_output`: the server's prompt goes into the
+                        client's conversation); blocked -> a JSON-RPC error, redact -> text rewritten
 
 Every judged message is an event in the store and a line of the audit chain (route `mcp:<method>`).
-Everything else (initialize, notifications, prompts, server-to-client requests) passes unchanged. Lines
+Everything else (initialize, notifications, server-to-client requests) passes unchanged. Lines
 are bounded (`MAX_LINE`); a line that is not JSON-RPC is dropped and reported on stderr, never forwarded.
 """
 
@@ -120,6 +125,74 @@ class McpGuard:
             return {**msg, "result": await self._tool_result(tool or "", result)}
         if method == "resources/read":
             return await self._resource(msg, result)
+        if method == "prompts/list":
+            return {**msg, "result": await self._prompts_list(result)}
+        if method == "prompts/get":
+            return await self._prompt(msg, result)
+        return msg
+
+    async def _prompts_list(self, result: dict[str, Any]) -> dict[str, Any]:
+        prompts = result.get("prompts")
+        if not isinstance(prompts, list):
+            return result
+        caller = self.caller()
+        kept: list[Any] = []
+        for prompt in prompts:
+            if not isinstance(prompt, dict):
+                continue
+            t0 = time.perf_counter()
+            name = str(prompt.get("name", ""))
+            items = [Item(f"prompts[{name}].description", str(prompt.get("description") or ""))]
+            for i, arg in enumerate(prompt.get("arguments") if isinstance(prompt.get("arguments"), list) else []):
+                if isinstance(arg, dict) and isinstance(arg.get("description"), str):
+                    items.append(Item(f"prompts[{name}].arguments[{i}].description", arg["description"]))
+            j = await self.gateway.guard.judge(caller.profile, "tool_output", items)
+            extra = {"prompt": name, "description_sha256": digest(orjson.dumps(prompt, option=orjson.OPT_SORT_KEYS))}
+            self._record("prompts/list", caller, j.verdict, t0, extra)
+            if j.verdict.action is Action.BLOCK:
+                _log(f"prompt {name!r} withheld from the client: {_reasons(j.verdict)}")
+                continue
+            if j.redacted is not None and j.verdict.action is Action.REDACT and "description" in prompt:
+                prompt = {**prompt, "description": j.redacted[0]}
+            kept.append(prompt)
+        return {**result, "prompts": kept}
+
+    async def _prompt(self, msg: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+        """prompts/get: the messages the client will put into its conversation, judged like tool output."""
+        caller = self.caller()
+        t0 = time.perf_counter()
+        messages = result.get("messages") if isinstance(result.get("messages"), list) else []
+        items: list[Item] = []
+        slots: list[int | None] = []  # message index of each item whose text can be rewritten
+        if isinstance(result.get("description"), str):
+            items.append(Item("description", result["description"]))
+            slots.append(None)
+        for i, m in enumerate(messages):
+            content = m.get("content") if isinstance(m, dict) else None
+            if isinstance(content, dict) and content.get("type") == "text" and isinstance(content.get("text"), str):
+                items.append(Item(f"messages[{i}].content.text", content["text"]))
+                slots.append(i)
+            elif isinstance(content, dict) and isinstance(content.get("resource"), dict):
+                text = content["resource"].get("text")
+                if isinstance(text, str):
+                    items.append(Item(f"messages[{i}].content.resource.text", text))
+                    slots.append(None)
+        j = await self.gateway.guard.judge(caller.profile, "tool_output", items)
+        kept = [s for s, it in zip(slots, items, strict=True) if it.text]  # judge() drops empty items
+        out_sha = digest(orjson.dumps(result, option=orjson.OPT_SORT_KEYS))
+        tr_id = self._record("prompts/get", caller, j.verdict, t0, {"output_sha256": out_sha})
+        if j.verdict.action is Action.BLOCK:
+            message = f"tutela withheld this prompt: {_reasons(j.verdict)} (tr_id {tr_id})"
+            return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": BLOCKED_CODE, "message": message}}
+        if j.verdict.action is Action.REDACT and j.redacted is not None:
+            if any(s is None and new != it.text for s, new, it in zip(kept, j.redacted, j.items, strict=True)):
+                message = f"tutela withheld this prompt: a part to redact cannot be rewritten (tr_id {tr_id})"
+                return {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": BLOCKED_CODE, "message": message}}
+            messages = list(messages)
+            for s, new in zip(kept, j.redacted, strict=True):
+                if s is not None:
+                    messages[s] = {**messages[s], "content": {**messages[s]["content"], "text": new}}
+            return {**msg, "result": {**result, "messages": messages}}
         return msg
 
     async def _tools_list(self, result: dict[str, Any]) -> dict[str, Any]:

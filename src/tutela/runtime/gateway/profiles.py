@@ -207,6 +207,10 @@ class GatewaySettings(GatewayConfig):
     detector_threads: int = Field(4, ge=1, le=64)
     max_concurrency: int = Field(1024, ge=1)  # connections and requests in flight; beyond it uvicorn answers 503
     store_ingest_interval_s: float | None = Field(30.0, gt=0)  # readers ingest the spool too
+    # processes serving the listen address (SO_REUSEPORT): detectors are CPU-bound Python, so one process
+    # uses one core. Each worker keeps its own audit chain (audit.jsonl, audit.w1.jsonl, ...) and its own
+    # budget counters: with N workers a caller's rate and spend limits are enforced per worker.
+    workers: int = Field(1, ge=1, le=64)
 
     def gateway_config(self) -> GatewayConfig:
         return GatewayConfig(**{k: getattr(self, k) for k in GatewayConfig.model_fields})

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +36,24 @@ def gateway_settings(
     return gw.model_copy(update=update) if update else gw
 
 
+def worker_audit_file(path: Path, worker: int) -> Path:
+    """Worker 0 writes `audit.jsonl`, worker i `audit.w<i>.jsonl`: one hash chain per process."""
+    if worker == 0:
+        return path
+    return path.with_name(f"{path.stem}.w{worker}{path.suffix}")
+
+
 def build(
     settings: TutelaSettings,
     gw: GatewaySettings,
     listen: str,
     registry: DetectorRegistry | None = None,
+    worker: int = 0,
 ) -> tuple[Gateway, Any]:
     host, _ = split_listen(listen)
+    if worker:
+        audit = gw.audit_file or settings.home / "gateway" / "audit.jsonl"
+        gw = gw.model_copy(update={"audit_file": worker_audit_file(audit, worker)})
     gateway = Gateway(
         gw,
         home=settings.home,
@@ -43,6 +61,7 @@ def build(
         registry=registry or DetectorRegistry.load(),
         default_specs=settings.detectors.get("runtime"),  # tutela's `detectors.runtime` pipeline, if set
     )
+    gateway.worker = worker
     if not gateway.profiles.current.keys and not is_loopback(host):
         raise ServiceError(
             f"no gateway keys are configured: refusing to listen on {host}",
@@ -51,11 +70,63 @@ def build(
     return gateway, create_app(gateway)
 
 
-def serve(settings: TutelaSettings, gw: GatewaySettings, listen: str, registry: DetectorRegistry | None = None) -> None:
+def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:  # the kernel spreads new connections over the workers' sockets
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ServiceError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def _spawn_workers(workers: int, argv: Sequence[str]) -> list[subprocess.Popen[bytes]]:
+    """Workers 1..N-1: this command again with `--worker-index i` (worker 0 is this process)."""
+    procs = []
+    for i in range(1, workers):
+        cmd = [sys.executable, "-m", "tutela", *argv, "--worker-index", str(i), "--worker-of", str(os.getpid())]
+        procs.append(subprocess.Popen(cmd))
+    return procs
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker stops when the process that started it is gone (killed without a chance to stop us)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="tutela-gateway-parent", daemon=True).start()
+
+
+def serve(
+    settings: TutelaSettings,
+    gw: GatewaySettings,
+    listen: str,
+    registry: DetectorRegistry | None = None,
+    *,
+    worker: int = 0,
+    argv: Sequence[str] | None = None,
+    parent: int | None = None,
+) -> None:
+    """Serve in the foreground. With `gw.workers` > 1, worker 0 (this process) starts the others with
+    `argv` + `--worker-index i --worker-of PID` (`parent`: a worker stops when PID is gone); each binds
+    the listen address with SO_REUSEPORT."""
     import uvicorn
 
     host, port = split_listen(listen)
-    _, app = build(settings, gw, listen, registry)
+    gateway, app = build(settings, gw, listen, registry, worker=worker)
+    many = gw.workers > 1 or worker > 0
+    if worker > 0:
+        _exit_with_parent(parent or os.getppid())
+    sock = _listen_socket(host, port, reuse_port=many)
     config = uvicorn.Config(
         app,
         host=host,
@@ -73,7 +144,34 @@ def serve(settings: TutelaSettings, gw: GatewaySettings, listen: str, registry: 
     sys.setswitchinterval(0.001)
     if gw.upstream is None:
         print("tutela gateway: no upstream configured; serving the scan API only", file=sys.stderr, flush=True)
-    uvicorn.Server(config).run()
+    children: list[subprocess.Popen[bytes]] = []
+    if worker == 0 and gw.workers > 1:
+        budgeted = [
+            p.name
+            for p in gateway.profiles.current.profiles.values()
+            if any(v is not None for v in (p.config.budgets.requests, p.config.budgets.tokens, p.config.budgets.cost))
+        ]
+        if budgeted:
+            print(
+                f"tutela gateway: {gw.workers} workers each count budgets on their own: a caller may get up to "
+                f"{gw.workers}x the limits of profiles {', '.join(budgeted)}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if argv is None:
+            raise ServiceError("several gateway workers need the command line to start them with")
+        children = _spawn_workers(gw.workers, argv)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        sock.close()
 
 
 SERVICE = ServiceSpec(
@@ -82,5 +180,5 @@ SERVICE = ServiceSpec(
     description="AI gateway: OpenAI/Anthropic-compatible firewall and scan API",
     default_listen=DEFAULT_LISTEN,
     protocol="http",
-    argv=lambda settings, listen: ["gateway", "serve", "--listen", listen],
+    argv=lambda settings, listen: ["gateway", "serve", "--listen", listen],  # gateway.workers: from the config
 )

@@ -327,5 +327,7 @@ class UpstreamClient:
         finally:
             self.release(conn)
 
-    async def stream(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> Stream:
-        return Stream(self, await self._open("POST", url, content, headers))
+    async def stream(
+        self, url: str, *, content: bytes | None, headers: Mapping[str, str], method: str = "POST"
+    ) -> Stream:
+        return Stream(self, await self._open(method, url, content, headers))
