@@ -38,6 +38,9 @@ class Recognizer:
     validate: Callable[[str], float | None] | None = None  # new score, or None to reject
     context: tuple[str, ...] = ()
     group: int = 0
+    # the fewest digits any match holds: on ASCII text with fewer, the regex is skipped (an exact
+    # prefilter; on other text `\d` also matches non-ASCII digits, so every recogniser runs)
+    min_digits: int = 0
 
 
 # --- validators -----------------------------------------------------------------------------------
@@ -234,6 +237,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.3,
         _credit_card,
         ("card", "credit", "visa", "mastercard", "amex", "cc", "payment", "debit", "pan"),
+        min_digits=12,
     ),
     Recognizer(
         "IBAN_CODE",
@@ -242,6 +246,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.4,
         _iban,
         ("iban", "bank", "account", "transfer"),
+        min_digits=2,
     ),
     Recognizer(
         "US_SSN",
@@ -250,6 +255,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.3,
         _ssn,
         ("ssn", "social security", "social", "security number", "ss#", "tax id", "taxpayer"),
+        min_digits=9,
     ),
     Recognizer(
         "IP_ADDRESS",
@@ -289,6 +295,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
             "landline",
             "ring",
         ),
+        min_digits=4,
     ),
     Recognizer(
         "STREET_ADDRESS",
@@ -344,6 +351,9 @@ def _context_hit(lower: str, start: int, end: int, words: tuple[str, ...]) -> bo
 NER_SCORE = 0.55  # a PERSON entity from the statistical NER
 
 
+_NO_DIGITS = dict.fromkeys(range(ord("0"), ord("9") + 1))
+
+
 def analyze(
     text: str,
     entities: Iterable[str] | None = None,
@@ -354,9 +364,10 @@ def analyze(
     `ner(text)` -> [(label, start, end)] adds the NER backend's PERSON entities."""
     wanted = set(entities) if entities is not None else None
     lower = text.lower()
+    digits = len(text) - len(text.translate(_NO_DIGITS)) if text.isascii() else len(text)
     candidates: list[PiiMatch] = []
     for rec in RECOGNIZERS:
-        if wanted is not None and rec.entity not in wanted:
+        if (wanted is not None and rec.entity not in wanted) or digits < rec.min_digits:
             continue
         for m in rec.pattern.finditer(text):
             if rec.group == 2:
