@@ -15,9 +15,9 @@ docs/benchmarks.md is regenerated from all result files. A comparison that fails
 suite goes on; the exit status is 1 if any failed.
 
 A full run of the whole suite (no names, not --quick) also records itself as `bench/results/suite_run.json`:
-the wall time of each comparison (with the creation of its peer environments) and of the whole run, counted
-from `--started-at` (`make bench` passes the moment make started, so installing tutela counts too) — the
-evidence for issue 9's "end to end in under 45 minutes on a fresh machine".
+the wall time of creating the peer environments (up front, side by side), of each comparison and of the
+whole run, counted from `--started-at` (`make bench` passes the moment make started, so installing tutela
+counts too) — the evidence for issue 9's "end to end in under 45 minutes on a fresh machine".
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def record_suite_run(outcomes: list[Outcome], setup_s: float, started: float, st
         title="The suite itself: `make bench` end to end",
         issue=9,
         command="make bench" if started_at is not None else "python -m bench.run",
-        about="Wall time of the last full run of the suite: each comparison with the creation of the peer "
-        "environments it needed (fresh ones are named), and the whole run, " + counted,
+        about="Wall time of the last full run of the suite: creating the peer environments that did not exist "
+        "(named), each comparison, and the whole run, " + counted,
         target=f"issue 9: `make bench` end to end on a fresh machine of this kind in under {BUDGET_MIN} minutes",
         tables=[Table("Wall time (s)", ["step", "status", "seconds", "note"], rows)],
         notes=[
