@@ -60,18 +60,14 @@ class Outcome:
 
 
 def run_one(name: str, spec: dict, quick: bool, gpu: bool = False) -> Outcome:
+    """One comparison; its peer environments were created by prepare_envs()."""
     if spec.get("gpu") and not gpu:
         print(f"== {name}: skipped, needs a GPU (run with --gpu there); its last result is kept", flush=True)
         return Outcome(name, "skipped (no GPU)")
-    t0 = time.monotonic()
-    fresh = tuple(env for env in spec.get("envs", []) if not envs.is_current(env))
-    try:
-        for env in spec.get("envs", []):
-            envs.ensure(env)
-    except subprocess.CalledProcessError as exc:
-        print(f"== {name}: FAILED creating its peer environment ({exc})", flush=True)
-        return Outcome(name, "FAILED", env_s=time.monotonic() - t0, fresh_envs=fresh)
-    env_s = time.monotonic() - t0
+    missing = [env for env in spec.get("envs", []) if not envs.is_current(env)]
+    if missing:  # prepare_envs() could not create it
+        print(f"== {name}: FAILED, no peer environment {', '.join(missing)}", flush=True)
+        return Outcome(name, "FAILED")
     argv = [sys.executable, spec["script"], *(spec.get("quick_args", []) if quick else spec.get("args", []))]
     print(f"== {name}: {' '.join(argv[1:])}", flush=True)
     started = time.monotonic()
@@ -82,7 +78,7 @@ def run_one(name: str, spec: dict, quick: bool, gpu: bool = False) -> Outcome:
         status = "timed out"
     run_s = time.monotonic() - started
     print(f"== {name}: {status} in {run_s:.0f} s", flush=True)
-    return Outcome(name, status, env_s, run_s, fresh)
+    return Outcome(name, status, run_s=run_s)
 
 
 def prepare_envs(specs: list[dict]) -> Outcome:

@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,47 +41,14 @@ sys.path.insert(0, str(ROOT))
 
 from bench.envs import peer_python  # noqa: E402
 from bench.report import Table, package_versions, spread, write_result  # noqa: E402
-from tutela.core.detector import ScanContext  # noqa: E402
 from tutela.core.models import ModelCache  # noqa: E402
 from tutela.runtime import datasets as ds  # noqa: E402
 from tutela.runtime.detectors import PiiDetector  # noqa: E402
-from tutela.runtime.evaluation import PII_TARGETS, _Scorer, recall_at_fpr  # noqa: E402
+from tutela.runtime.evaluation import PII_TARGETS, _Scorer, pii_overlap_scores, pii_spans, recall_at_fpr  # noqa: E402
 from tutela.runtime.injection import windows  # noqa: E402
 from tutela.runtime.ner import installed as ner_installed  # noqa: E402
-from tutela.runtime.subjects import TextSubject  # noqa: E402
 
 PRESIDIO_AS = {"LOCATION": "STREET_ADDRESS"}  # Presidio has no street-address recogniser; LOCATION is closest
-
-
-def prf(rows: list[dict[str, Any]], preds: list[list[tuple[str, int, int]]]) -> dict[str, dict[str, float]]:
-    tp_gold: Counter[str] = Counter()
-    n_gold: Counter[str] = Counter()
-    ok_pred: Counter[str] = Counter()
-    n_pred: Counter[str] = Counter()
-    for r, ps in zip(rows, preds, strict=True):
-        gold = [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]]
-        gold = [g for g in gold if g[0] in PII_TARGETS]
-        ps = [p for p in ps if p[0] in PII_TARGETS]
-        for ent, a, b in ps:
-            n_pred[ent] += 1
-            ok_pred[ent] += any(g[0] == ent and a < g[2] and g[1] < b for g in gold)
-        for ent, a, b in gold:
-            n_gold[ent] += 1
-            tp_gold[ent] += any(p[0] == ent and p[1] < b and a < p[2] for p in ps)
-    out = {}
-    for ent in PII_TARGETS:
-        p = ok_pred[ent] / max(1, n_pred[ent])
-        r_ = tp_gold[ent] / max(1, n_gold[ent])
-        out[ent] = {"precision": round(p, 4), "recall": round(r_, 4), "f1": round(2 * p * r_ / max(1e-9, p + r_), 4)}
-    return out
-
-
-def tutela_pii(det: PiiDetector, text: str) -> list[tuple[str, int, int]]:
-    out = []
-    for f in det.detect(TextSubject(text), ScanContext()):
-        assert f.span is not None
-        out.append((str(f.evidence["entity"]), f.span.start, f.span.end))
-    return out
 
 
 def pii_part(base: Path, quick: bool, rounds: int) -> dict[str, Any]:
@@ -96,7 +62,7 @@ def pii_part(base: Path, quick: bool, rounds: int) -> dict[str, Any]:
         tools["tutela+ner"] = PiiDetector(PiiDetector.Config(ner="spacy"), models)  # type: ignore[call-arg]
     res: dict[str, Any] = {"n": len(rows), "f1": {}, "ms_per_text": {}, "versions": {}}
     for name, det in tools.items():
-        res["f1"][name] = prf(rows, [tutela_pii(det, t) for t in texts])
+        res["f1"][name] = pii_overlap_scores(rows, [pii_spans(det, t) for t in texts])
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(texts, fh)
         texts_file = fh.name
@@ -119,14 +85,14 @@ def pii_part(base: Path, quick: bool, rounds: int) -> dict[str, Any]:
         res["versions"] = ask("versions")
         raw = ask("predict")
         preds = [[(PRESIDIO_AS.get(e, e), a, b) for e, a, b, _ in ps] for ps in raw]
-        res["f1"]["presidio"] = prf(rows, preds)
+        res["f1"]["presidio"] = pii_overlap_scores(rows, preds)
         times: dict[str, list[float]] = {k: [] for k in [*tools, "presidio"]}
         for _ in range(rounds):  # A/B/C passes alternate
             for name, det in tools.items():
                 per = []
                 for t in texts:
                     t0 = time.perf_counter()
-                    tutela_pii(det, t)
+                    pii_spans(det, t)
                     per.append(time.perf_counter() - t0)
                 times[name].append(statistics.fmean(per) * 1000)
             times["presidio"].append(statistics.fmean(ask("time")) * 1000)

@@ -11,16 +11,13 @@ import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
-import yaml
 
-from tests.dns.test_fastpath import _Capture
-from tutela.core.config import load_settings
+from tests.dns.test_fastpath import _Capture, captured_sensor
 from tutela.core.registry import DetectorRegistry
 from tutela.dns import server as server_mod
 from tutela.dns import stalls as stalls_mod
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache, ttl_layout
-from tutela.dns.engine import DnsEngine
 from tutela.dns.server import DnsSensor
 
 
@@ -121,7 +118,6 @@ def _sensor(home: Path, monkeypatch: pytest.MonkeyPatch, dns_settings: dict[str,
     clock = _Clock()
     monkeypatch.setattr(server_mod, "_monotonic", clock)
     monkeypatch.setattr("tutela.dns.engine.time.monotonic", clock)
-    home.mkdir(parents=True)
     config = {
         "detectors": {
             "dns": [
@@ -132,15 +128,7 @@ def _sensor(home: Path, monkeypatch: pytest.MonkeyPatch, dns_settings: dict[str,
         },
         "dns": dns_settings or {},
     }
-    (home / "config.yaml").write_text(yaml.safe_dump(config))
-    registry = DetectorRegistry.load()
-    settings = load_settings(home / "config.yaml", detectors=registry)
-    engine = DnsEngine.from_settings(settings, registry)
-    sensor = DnsSensor(engine, "127.0.0.1:0", ["127.0.0.1:9"])
-    client, upstream = _Capture(), _Capture()
-    sensor._udp = client  # type: ignore[assignment]
-    sensor.upstreams[0].transport = upstream  # type: ignore[assignment]
-    return sensor, client, upstream, clock
+    return (*captured_sensor(home, config, DetectorRegistry.load()), clock)
 
 
 def _ask(sensor: DnsSensor, client: _Capture, upstream: _Capture, query: bytes, addr: Any, answer: Any) -> bytes:

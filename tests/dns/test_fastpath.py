@@ -220,15 +220,11 @@ class CountingPerClient(CountingCached):
         return []
 
 
-def _sensor(home: Path, ttl: float) -> tuple[DnsSensor, _Capture, _Capture]:
-    registry = DetectorRegistry.load().override(
-        {"dns.test_counting_cached": CountingCached, "dns.test_counting_client": CountingPerClient}  # type: ignore[dict-item]
-    )
+def captured_sensor(
+    home: Path, config: dict[str, Any], registry: DetectorRegistry
+) -> tuple[DnsSensor, _Capture, _Capture]:
+    """A sensor built from `config` whose client and upstream sockets are captures (no network)."""
     home.mkdir(parents=True)
-    config = {
-        "detectors": {"dns": [{"id": "dns.test_counting_cached"}, {"id": "dns.test_counting_client"}]},
-        "dns": {"cache_ttl_s": ttl},
-    }
     (home / "config.yaml").write_text(yaml.safe_dump(config))
     settings = load_settings(home / "config.yaml", detectors=registry)
     engine = DnsEngine.from_settings(settings, registry)
@@ -237,6 +233,17 @@ def _sensor(home: Path, ttl: float) -> tuple[DnsSensor, _Capture, _Capture]:
     sensor._udp = client  # type: ignore[assignment]
     sensor.upstreams[0].transport = upstream  # type: ignore[assignment]
     return sensor, client, upstream
+
+
+def _sensor(home: Path, ttl: float) -> tuple[DnsSensor, _Capture, _Capture]:
+    registry = DetectorRegistry.load().override(
+        {"dns.test_counting_cached": CountingCached, "dns.test_counting_client": CountingPerClient}  # type: ignore[dict-item]
+    )
+    config = {
+        "detectors": {"dns": [{"id": "dns.test_counting_cached"}, {"id": "dns.test_counting_client"}]},
+        "dns": {"cache_ttl_s": ttl},
+    }
+    return captured_sensor(home, config, registry)
 
 
 def _answer(forwarded: bytes) -> bytes:

@@ -1,5 +1,5 @@
 """`tutela gateway mcp-proxy --upstream-url`: the streamable-HTTP transport, between the official `mcp` SDK's
-client and a real MCP server (the SDK's MCPServer, tests/gateway/mcp_http_server.py), answering with SSE
+client and a real MCP server (the SDK's MCPServer, tests/runtime/mcp_server.py), answering with SSE
 streams or with JSON, judged by tutela's real runtime detectors (the fast tier)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tests.runtime.conftest import free_port
 from tutela.core.store import EventStore
 from tutela.runtime.gateway.audit import verify
 
-SERVER = str(Path(__file__).with_name("mcp_http_server.py"))
+SERVER = str(Path(__file__).parents[1] / "runtime" / "mcp_server.py")
 AWS_KEY = "AKIAZ7Q4N2XW5R8KLM3P"
 
 
@@ -62,7 +62,7 @@ def running(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Ite
 @contextlib.contextmanager
 def proxy_stack(home: Path, json_answers: bool) -> Iterator[str]:
     server_port, proxy_port = free_port(), free_port()
-    server = [sys.executable, SERVER, str(server_port), *(["--json"] if json_answers else [])]
+    server = [sys.executable, SERVER, "http", str(server_port), *(["--json"] if json_answers else [])]
     proxy = [sys.executable, "-m", "tutela", "gateway", "mcp-proxy", "--listen", f"127.0.0.1:{proxy_port}",
              "--upstream-url", f"http://127.0.0.1:{server_port}/mcp"]  # fmt: skip
     with running(server, server_port), running(proxy, proxy_port, {**os.environ, "TUTELA_HOME": str(home)}):

@@ -13,20 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from bench.gateway import children
 
 from tests.runtime.conftest import free_port
 from tests.runtime.fake_upstream import FakeUpstream
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
 
 
 def _alive(pid: int) -> bool:
@@ -61,7 +51,7 @@ def test_two_workers_share_the_port_and_keep_one_audit_chain_each(tmp_path: Path
             assert len(pids) == 2, "the second worker never answered"
             assert proc.pid in pids
             worker = (pids - {proc.pid}).pop()
-            assert _children(proc.pid) == [worker]
+            assert children(proc.pid) == [worker]
 
             n = 40
             body = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
