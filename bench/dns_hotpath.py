@@ -284,10 +284,10 @@ def measure(detector_set: str, args: argparse.Namespace, work: Path, hosts: Path
         h.prepare(seg)
     m = h.engine.metrics
     h.run(warm)
-    hits0, misses0 = m.cache_hits, m.cache_misses
+    hits0, misses0 = m.verdict_cache_hits(), m.cache_misses
     h.forwarded = 0
     us = h.run(timed) / len(timed) / 1000
-    hits, misses = m.cache_hits - hits0, m.cache_misses - misses0
+    hits, misses = m.verdict_cache_hits() - hits0, m.cache_misses - misses0
     forwarded = h.forwarded / len(timed)
     ns: Counter[str] = Counter()
     calls: Counter[str] = Counter()

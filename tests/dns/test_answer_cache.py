@@ -160,7 +160,7 @@ def test_repeats_come_from_the_cache_with_the_clients_id_and_aged_ttls(
     clock.now += 258
     _ask(sensor, client, upstream, _query("www.example.com", 3), ("10.0.0.1", 5), good)
     assert len(upstream.sent) == 2  # expired: asked again
-    assert sensor.answers is not None and sensor.answers.hits == 1
+    assert sensor.answers is not None and sensor.metrics.answer_cache_hits() == 1
 
 
 def test_blocked_names_are_blocked_before_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -263,7 +263,7 @@ def test_verdict_cache_and_metrics_endpoint(upstream: int, start_sensor: StartSe
     for _ in range(5):
         ask(s.port, "good.example.com")
     ask(s.port, "ads.tracker.example.net")
-    assert s.engine.metrics.cache_hits >= 4
+    assert s.engine.metrics.verdict_cache_hits() >= 4
     body = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read().decode()
     assert 'tutela_dns_queries_total{transport="udp"} 6' in body
     assert 'tutela_dns_verdicts_total{action="block",category="blocklist"} 1' in body

@@ -45,6 +45,7 @@ class _Entry:
         "served",
         "stored",
         "ttls",
+        "until",
     )
 
     def __init__(self, body: bytes, stored: float, expires: float, offsets: tuple[int, ...], ttls: tuple[int, ...]):
@@ -60,6 +61,7 @@ class _Entry:
         self.passive: Any = ()  # passive-DNS keys of the answer, counted on every hit
         self.served = 0  # hits since the sensor last counted them in passive DNS
         self.live = False  # a live response-side detector must see every hit (set by the sensor)
+        self.until = 0.0  # the sensor's hot path may serve it until then (monotonic; set by the sensor)
 
 
 def _skip_name(data: bytes, pos: int) -> int:

@@ -43,7 +43,7 @@ class CachedAnswers:
             entry.served += 1
         return data[:2] + body
 
-    def store(self, key: bytes, response: bytes, question_end: int, now: float, records: Any, live: bool) -> None:
+    def store(self, key: bytes, response: bytes, question_end: int, now: float, records: Any, live: bool) -> Any:
         """Cache a clean upstream answer; `records` is the sensor's memo entry of its parsed answers
         ([rcode, answers, ..., passive keys]) or None; `live`: live response-side detectors must see
         every hit of it."""
@@ -53,6 +53,7 @@ class CachedAnswers:
             entry.records = records
             if records is not None and self._owner is not None and self._owner.passive is not None:
                 entry.passive = records[4]
+        return entry
 
     # -- passive DNS ---------------------------------------------------------------------------
 

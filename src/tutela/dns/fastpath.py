@@ -46,11 +46,13 @@ class FastPath:
             return None
         return entry, zero + 5
 
-    def remember(self, data: bytes, q: wire.Question, valid_until: float) -> None:
-        """Keep a clean allow for the query `data` (parsed as `q`) until `valid_until`."""
+    def remember(self, data: bytes, q: wire.Question, valid_until: float) -> float:
+        """Keep a clean allow for the query `data` (parsed as `q`) until `valid_until`; returns
+        `valid_until` when kept, else 0.0 (off, or a compressed question only the slow path reads)."""
         if not self.enabled or q.end != data.find(0, 12) + 5:
-            return  # off, or the question is compressed: only the slow path reads it
+            return 0.0
         table = self.table
         if len(table) >= self.max_size:
             drop_oldest(table)
         table[data[12 : q.end]] = (valid_until, q.name, q.qtype, q.qclass)
+        return valid_until

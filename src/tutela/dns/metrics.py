@@ -1,6 +1,12 @@
 """Sensor counters and a latency histogram, exposed in Prometheus text format (version 0.0.4).
 
 Plain attributes and dicts updated on the event loop thread: no locks, no client library.
+
+The sensor's hot path (a repeated query answered from the answer cache, server.py) counts itself in
+`hot` only (answers by rcode, each faster than the first latency bucket, their latencies summed in
+`hot_latency_s`); one slower than that goes through `count_hot_late` and the usual counters. Every
+total read from here (queries, allows, verdict-cache hits, rcodes, the latency histogram, answer
+cache hits) adds the hot counts, so nothing is sampled or estimated.
 """
 
 from __future__ import annotations
@@ -49,16 +55,51 @@ class Metrics:
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
+        self.hot = [0] * 16  # hot-path answers by rcode (each a query, a clean allow, a verdict and answer cache hit)
+        self.hot_latency_s = 0.0  # their summed latency (each under BUCKETS[0])
+        self.hot_late = 0  # hot-path answers slower than BUCKETS[0], counted the usual way as well
+
+    def count_hot_late(self, rcode: int, seconds: float) -> None:
+        """A hot-path answer that took longer than the first latency bucket: counted one by one."""
+        self.queries_udp += 1
+        self.allowed += 1
+        self.cache_hits += 1
+        self.rcodes[rcode] += 1
+        self.observe_latency(seconds)
+        self.hot_late += 1
+
+    def hot_hits(self) -> int:
+        """Queries answered on the hot path."""
+        return sum(self.hot) + self.hot_late
+
+    def verdict_cache_hits(self) -> int:
+        return self.cache_hits + sum(self.hot)
+
+    def answer_cache_hits(self) -> int:
+        cache = self.answer_cache
+        return (cache.hits if cache is not None else 0) + self.hot_hits()
 
     @property
     def queries(self) -> dict[str, int]:
-        return {"tcp": self.queries_tcp, "udp": self.queries_udp}
+        return {"tcp": self.queries_tcp, "udp": self.queries_udp + sum(self.hot)}
 
     def verdict_counts(self) -> Counter[tuple[str, str]]:
         counts = Counter(self.verdicts)
-        if self.allowed:
-            counts[("allow", "-")] += self.allowed
+        allowed = self.allowed + sum(self.hot)
+        if allowed:
+            counts[("allow", "-")] += allowed
         return counts
+
+    def response_counts(self) -> list[int]:
+        """Responses sent to clients, by rcode."""
+        return [a + b for a, b in zip(self.rcodes, self.hot, strict=True)]
+
+    def latency_histogram(self) -> tuple[list[int], float, int]:
+        """(count per bucket, the last one +Inf; sum of seconds; count)."""
+        fast = sum(self.hot)
+        counts = list(self._latency)
+        counts[0] += fast
+        return counts, self._latency_sum + self.hot_latency_s, self._latency_count + fast
 
     def observe_latency(self, seconds: float) -> None:
         self._latency[bisect.bisect_left(BUCKETS, seconds)] += 1
@@ -96,10 +137,11 @@ class Metrics:
             "tutela_dns_responses_total",
             "counter",
             "Responses sent to clients, by rcode.",
-            [(f'{{rcode="{RCODE_NAMES.get(r, str(r))}"}}', n) for r, n in enumerate(self.rcodes) if n] or [("", 0)],
+            [(f'{{rcode="{RCODE_NAMES.get(r, str(r))}"}}', n) for r, n in enumerate(self.response_counts()) if n]
+            or [("", 0)],
         )
         for name, help_, value in (
-            ("tutela_dns_verdict_cache_hits_total", "Verdict cache hits.", self.cache_hits),
+            ("tutela_dns_verdict_cache_hits_total", "Verdict cache hits.", self.verdict_cache_hits()),
             ("tutela_dns_verdict_cache_misses_total", "Verdict cache misses.", self.cache_misses),
             ("tutela_dns_malformed_total", "Malformed queries (FORMERR or dropped).", self.malformed),
             ("tutela_dns_upstream_timeouts_total", "Upstream attempts that timed out.", self.upstream_timeouts),
@@ -146,7 +188,11 @@ class Metrics:
         cache = self.answer_cache
         if cache is not None:
             for name, help_, value in (
-                ("tutela_dns_answer_cache_hits_total", "Queries answered from the answer cache.", cache.hits),
+                (
+                    "tutela_dns_answer_cache_hits_total",
+                    "Queries answered from the answer cache.",
+                    self.answer_cache_hits(),
+                ),
                 ("tutela_dns_answer_cache_misses_total", "Answer cache misses.", cache.misses),
                 ("tutela_dns_answer_cache_evictions_total", "Answers evicted when full.", cache.evictions),
             ):
@@ -160,10 +206,11 @@ class Metrics:
         lines.append("# HELP tutela_dns_latency_seconds Time from query received to answer sent.")
         lines.append("# TYPE tutela_dns_latency_seconds histogram")
         cumulative = 0
-        for bound, n in zip((*BUCKETS, float("inf")), self._latency, strict=True):
+        counts, total_s, count = self.latency_histogram()
+        for bound, n in zip((*BUCKETS, float("inf")), counts, strict=True):
             cumulative += n
             le = "+Inf" if bound == float("inf") else f"{bound:g}"
             lines.append(f'tutela_dns_latency_seconds_bucket{{le="{le}"}} {cumulative}')
-        lines.append(f"tutela_dns_latency_seconds_sum {self._latency_sum:.6f}")
-        lines.append(f"tutela_dns_latency_seconds_count {self._latency_count}")
+        lines.append(f"tutela_dns_latency_seconds_sum {total_s:.6f}")
+        lines.append(f"tutela_dns_latency_seconds_count {count}")
         return "\n".join(lines) + "\n"

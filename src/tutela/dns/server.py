@@ -40,10 +40,12 @@ from tutela.core.registry import DetectorRegistry
 from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
+from tutela.dns.answercache import AnswerCache
 from tutela.dns.cached import CachedAnswers
 from tutela.dns.engine import DnsEngine
 from tutela.dns.fastpath import FastPath, drop_oldest
 from tutela.dns.settings import DnsSettings
+from tutela.dns.metrics import BUCKETS
 from tutela.dns.stalls import GcControl, LagSampler
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
@@ -54,6 +56,8 @@ _SWITCH_INTERVAL_S = 0.0005  # how long a background thread may hold the GIL whi
 _ALLOW = Action.ALLOW
 _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
+_HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
+_aged = AnswerCache.body
 _HEADER = wire._HEADER
 _new_question = wire._new_question
 _monotonic = time.monotonic
@@ -74,10 +78,13 @@ class Upstream:
 
 
 class _Pending:
-    __slots__ = ("addr", "attempts", "data", "deadline", "q", "qbytes", "query", "t0", "uid", "upstream")
+    __slots__ = ("addr", "attempts", "data", "deadline", "fast_until", "q", "qbytes", "query", "t0", "uid", "upstream")
 
-    def __init__(self, data: bytes, q: wire.Question, query: DnsQuery | None, addr: Any, t0: float) -> None:
+    def __init__(
+        self, data: bytes, q: wire.Question, query: DnsQuery | None, addr: Any, t0: float, fast_until: float = 0.0
+    ) -> None:
         self.data = data
+        self.fast_until = fast_until
         self.q = q
         self.query = query
         self.addr = addr
@@ -146,6 +153,7 @@ class DnsSensor:
         self._clients = engine.top.clients
         self.cached: CachedAnswers | None = CachedAnswers(dns, engine) if dns.answer_cache_size else None
         self.answers = self.cached.cache if self.cached is not None else None  # the AnswerCache, for metrics
+        self._hot_get = self.answers._entries.get if self.answers is not None else {}.get
         self.metrics.answer_cache = self.answers
         self.gc = GcControl(dns, self.metrics)
         self._lag = LagSampler(self.metrics)
@@ -260,10 +268,37 @@ class DnsSensor:
             m.rcodes[data[3] & 0x0F] += 1
 
     def on_query(self, data: bytes, addr: Any) -> None:
-        """A UDP query. The common case runs inline here: a question seen before (same bytes) whose
-        verdict is a fresh clean allow is answered from the answer cache or forwarded, with no
-        parsing, no detector call and no subject object."""
+        """A UDP query. The hot path runs inline here: the exact query (all but its id) was answered
+        from the answer cache before, its request-side verdict is still a fresh clean allow and no
+        live response-side detector must see its answer (`_Entry.until`, set by `_arm`): the cached
+        bytes go out with the client's id (TTLs aged), with no parsing, no detector call, no object
+        built. Counters are a list index and a float add (see Metrics.hot); top clients one Counter
+        add; passive DNS one int (drained once a second by CachedAnswers)."""
         now = _monotonic()
+        entry = self._hot_get(data[2:])
+        if entry is not None and entry.until > now:
+            self._udp.sendto(  # type: ignore[union-attr]
+                data[:2] + (entry.aged if entry.age == int(now - entry.stored) else _aged(entry, now)), addr
+            )
+            if entry.passive:
+                if not entry.served:
+                    self.cached._served.append(entry)  # type: ignore[union-attr]
+                entry.served += 1
+            self._clients[addr[0]] += 1
+            m = self.metrics
+            t = _monotonic() - now
+            if t < _HOT_BUCKET:
+                m.hot[entry.rcode] += 1
+                m.hot_latency_s += t
+            else:
+                m.count_hot_late(entry.rcode, t)
+            return
+        self._query(data, addr, now)
+
+    def _query(self, data: bytes, addr: Any, now: float) -> None:
+        """A query off the hot path: a question seen before (same bytes) whose verdict is a fresh
+        clean allow is answered from the answer cache or forwarded, with no parsing, no detector call
+        and no subject object; anything else is parsed and judged (`_slow_query`)."""
         m = self.metrics
         m.queries_udp += 1
         hit = self._fast.lookup(data, now)
@@ -279,13 +314,21 @@ class DnsSensor:
         if cached is not None:
             entry = cached.lookup(data[2:], now)
             if entry is not None and not entry.live:
+                self._arm(entry, fast[0])
                 self._udp.sendto(cached.serve(entry, data, now), addr)  # type: ignore[union-attr]
                 m.rcodes[entry.rcode] += 1
                 m.observe_latency(_monotonic() - now)
                 return
         qid, flags, qd, an, ns, ar = _HEADER.unpack_from(data)
         q = _new_question(wire.Question, (qid, flags, fast[1], fast[2], fast[3], qend, qd, an, ns, ar))
-        self._dispatch(data, q, None, addr, now, entry)
+        self._dispatch(data, q, None, addr, now, entry, fast[0])
+
+    @staticmethod
+    def _arm(entry: Any, verdict_until: float) -> None:
+        """Let the hot path serve a cached answer until its request-side verdict or the answer
+        expires, whichever is first (never when a live response-side detector must see it)."""
+        if verdict_until and not entry.live:
+            entry.until = min(entry.expires, verdict_until)
 
     def _slow_query(self, data: bytes, addr: Any, t0: float) -> None:
         m = self.metrics
@@ -305,12 +348,13 @@ class DnsSensor:
         query = DnsQuery(q.name, q.qtype, addr[0], "udp")
         engine = self.engine
         verdict = engine.judge_query(query)
+        fast_until = 0.0  # until when the hot path may serve this query's cached answer
         if verdict.action is _ALLOW and not verdict.failures:
             m.allowed += 1
             if self.settings.log_allowed:
                 engine.record(query, verdict, "request")
             else:
-                self._fast.remember(data, q, engine.last_expiry)
+                fast_until = self._fast.remember(data, q, engine.last_expiry)
         else:
             engine.record(query, verdict, "request")
             answer = engine.answer(verdict, data, q)
@@ -318,14 +362,23 @@ class DnsSensor:
                 self._send(answer, addr, t0)
                 return
         entry = self.cached.lookup(data[2:], t0) if self.cached is not None else None
-        self._dispatch(data, q, query, addr, t0, entry)
+        self._dispatch(data, q, query, addr, t0, entry, fast_until)
 
     def _dispatch(
-        self, data: bytes, q: wire.Question, query: DnsQuery | None, addr: Any, t0: float, entry: Any
+        self,
+        data: bytes,
+        q: wire.Question,
+        query: DnsQuery | None,
+        addr: Any,
+        t0: float,
+        entry: Any,
+        fast_until: float = 0.0,
     ) -> None:
         """Answer an allowed query: from a cached answer (judged again by the live response-side
-        detectors when it has any for its rcode), else by forwarding it upstream."""
+        detectors when it has any for its rcode), else by forwarding it upstream. `fast_until`:
+        until when its request-side verdict is a clean allow the hot path may reuse (0: never)."""
         if entry is not None:
+            self._arm(entry, fast_until)
             response = self.cached.serve(entry, data, t0)  # type: ignore[union-attr]
             if entry.live:
                 query = query or DnsQuery(q.name, q.qtype, addr[0], "udp")
@@ -336,7 +389,7 @@ class DnsSensor:
             self.metrics.overload_drops += 1
             self._send(wire.make_error(data, q, wire.SERVFAIL), addr, t0)
             return
-        self._forward(_Pending(data, q, query, addr, t0))
+        self._forward(_Pending(data, q, query, addr, t0, fast_until))
 
     def _pick(self, attempt: int) -> int:
         ups = self.upstreams
@@ -385,7 +438,9 @@ class DnsSensor:
         if clean and cache and self.cached is not None:
             engine = self.engine
             live = bool(engine.response_detectors) and bool(engine._live_for(data[3] & 0x0F))
-            self.cached.store(p.data[2:], data, q.end, _monotonic(), known, live)
+            entry = self.cached.store(p.data[2:], data, q.end, _monotonic(), known, live)
+            if entry is not None:
+                self._arm(entry, p.fast_until)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
         self._send(wire.with_id(response, q.id), p.addr, p.t0)
