@@ -44,8 +44,8 @@ from tutela.dns.answercache import AnswerCache
 from tutela.dns.cached import CachedAnswers
 from tutela.dns.engine import DnsEngine
 from tutela.dns.fastpath import FastPath, drop_oldest
-from tutela.dns.settings import DnsSettings
 from tutela.dns.metrics import BUCKETS
+from tutela.dns.settings import DnsSettings
 from tutela.dns.stalls import GcControl, LagSampler
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
