@@ -1,7 +1,11 @@
 """Registrable domains from the Public Suffix List bundled in the `publicsuffixlist` package.
 
-The list ships inside the wheel and is never fetched at run time. Lookups are memoised in one
-bounded LRU, since the same names repeat inline.
+The list ships inside the wheel and is never fetched at run time. A brand-new name costs one
+right-to-left walk (`SuffixIndex.count_public`): a set lookup per label, stopping at the first
+suffix that no rule extends, so "host.site.com" costs two steps, not `publicsuffixlist`'s join and
+three set lookups per candidate depth from the deepest down. The walk gives exactly what
+`PublicSuffixList.privatesuffix` gives (a test compares them on real and rule-derived names).
+Results are memoised in one bounded LRU, since the same names repeat inline.
 """
 
 from __future__ import annotations
@@ -18,14 +22,80 @@ def _public_suffix_list() -> Any:
     return PublicSuffixList()
 
 
+class SuffixIndex:
+    """The list's rules ("com", "*.ck", "!www.ck") and every label-suffix of a rule ("ck"): a suffix
+    outside `stems` cannot be matched by any rule, nor can any longer suffix ending with it."""
+
+    __slots__ = ("rules", "stems")
+
+    def __init__(self, rules: frozenset[str]) -> None:
+        self.rules = rules
+        stems: set[str] = set()
+        for rule in rules:
+            stem = rule[1:] if rule.startswith("!") else rule
+            if stem.startswith("*."):
+                stem = stem[2:]
+            parts = stem.split(".")
+            for k in range(len(parts)):
+                stems.add(".".join(parts[k:]))
+        self.stems = frozenset(stems)
+
+    def count_public(self, labels: list[str]) -> int:
+        """Labels in the public suffix of a name (lower-case labels, none empty), unknown TLDs
+        public: `PublicSuffixList._countpublic(labels, accept_unknown=True)`. The deepest matching
+        suffix decides, by its rule: exception (one label less), wildcard (one more, unless it is
+        the whole name), exact."""
+        ll = len(labels)
+        if ll == 1:
+            return 1
+        rules, stems = self.rules, self.stems
+        found = 1  # unknown TLD: public
+        depth = 1
+        s = labels[-1]
+        while s in stems:
+            if "!" + s in rules:
+                found = depth - 1
+            elif "*." + s in rules:
+                found = depth + 1 if depth < ll else depth
+            elif s in rules:
+                found = depth
+            if depth == ll:
+                break
+            depth += 1
+            s = labels[-depth] + "." + s
+        return found
+
+
+@cache
+def _index() -> SuffixIndex:
+    return SuffixIndex(_public_suffix_list()._publicsuffix)
+
+
+def registrable_of(name: str, index: SuffixIndex | None = None) -> str:
+    """The registrable domain (public suffix plus one label) of a name; the name itself when it has
+    none (a public suffix, an empty label)."""
+    name = name.rstrip(".").lower()
+    labels = name.split(".")
+    if "" in labels:
+        return name
+    publen = (index or _index()).count_public(labels)
+    if not publen or len(labels) <= publen:
+        return name
+    return ".".join(labels[-publen - 1 :])
+
+
 _SHARED_CACHE = 1 << 17
 
 
 @lru_cache(maxsize=_SHARED_CACHE)
 def _registrable(name: str) -> str:
-    name = name.rstrip(".").lower()
-    found: str | None = _public_suffix_list().privatesuffix(name)
-    return found or name
+    return registrable_of(name)
+
+
+@lru_cache(maxsize=4096)
+def _known_tld(tld: str) -> bool:
+    psl = _public_suffix_list()
+    return bool(tld) and psl.is_public(tld) and psl.publicsuffix(tld, accept_unknown=False) is not None
 
 
 class Registrable:
@@ -43,9 +113,7 @@ class Registrable:
 
     def known_suffix(self, name: str) -> bool:
         """Whether the name's TLD is on the list (unknown TLDs are not public)."""
-        self._psl = _public_suffix_list()
-        tld = name.rstrip(".").lower().rpartition(".")[2]
-        return bool(tld) and self._psl.is_public(tld) and self._psl.publicsuffix(tld, accept_unknown=False) is not None
+        return _known_tld(name.rstrip(".").lower().rpartition(".")[2])
 
     def public_suffix(self, name: str) -> str | None:
         self._psl = _public_suffix_list()
