@@ -91,7 +91,7 @@ def test_served_answers_drain_in_slices_with_the_loop_free_between_them() -> Non
     interleaved: list[int] = []
 
     async def run() -> None:
-        cached._drain_tick(None, 0)  # first slice now, the rest on later loop iterations
+        cached.counts._drain_tick(None, 0)  # first slice now, the rest on later loop iterations
         interleaved.append(len(engine.passive.counts))
         for _ in range(4):
             await asyncio.sleep(0)

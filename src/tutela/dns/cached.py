@@ -5,7 +5,8 @@ answers, and counting what it serves in passive DNS.
 around it. Passive DNS counts every answer served, cached or not: a hit only bumps the entry's
 `served` count, and the counts are drained into the passive-DNS recorder once a second, in slices
 of `DRAIN_SLICE` entries with the event loop free between them (a second's worth of distinct
-answers drained at once stalled the loop for milliseconds).
+answers drained at once stalled the loop for milliseconds). `ServedCounts` does that, for the
+cache's hits and for repeated upstream answers alike.
 """
 
 from __future__ import annotations
@@ -21,45 +22,25 @@ DRAIN_SLICE = 256  # cached answers counted in passive DNS per loop callback
 DRAIN_EVERY_S = 1.0
 
 
-class CachedAnswers:
-    def __init__(self, dns: DnsSettings, owner: Any = None) -> None:
-        self.cache = AnswerCache(
-            dns.answer_cache_size, max_ttl=dns.answer_cache_max_ttl, max_negative_ttl=dns.answer_cache_max_negative_ttl
-        )
+class ServedCounts:
+    """Answers served since the last drain, counted in passive DNS once a second. Anything with
+    `passive` (its passive-DNS keys) and `served` (an int) can be counted: the answer cache's
+    entries and the sensor's memo of upstream answers. On the data path a serve costs one int
+    add (plus one list append on the first serve since the last drain)."""
+
+    def __init__(self, owner: Any = None) -> None:
         self._owner = owner  # the DnsEngine: its `passive` (a PassiveDnsRecorder or None) is set after it is built
-        self._served: list[Any] = []  # entries served since the last drain
+        self.pending: list[Any] = []  # served since the last drain
         self._closing = False
 
-    def lookup(self, key: bytes, now: float) -> Any:
-        """The fresh entry for a query key (`data[2:]`), or None."""
-        return self.cache.lookup(key, now)
-
-    def serve(self, entry: Any, data: bytes, now: float) -> bytes:
-        """The cached answer to the query `data` (its id, TTLs aged), counted for passive DNS."""
-        body = entry.aged if entry.age == int(now - entry.stored) else self.cache.body(entry, now)
-        if entry.passive:
-            if not entry.served:
-                self._served.append(entry)
-            entry.served += 1
-        return data[:2] + body
-
-    def store(self, key: bytes, response: bytes, question_end: int, now: float, records: Any, live: bool) -> Any:
-        """Cache a clean upstream answer; `records` is the sensor's memo entry of its parsed answers
-        ([rcode, answers, ..., passive keys]) or None; `live`: live response-side detectors must see
-        every hit of it."""
-        entry = self.cache.put(key, response, question_end, now)
-        if entry is not None:
-            entry.live = live
-            entry.records = records
-            if records is not None and self._owner is not None and self._owner.passive is not None:
-                entry.passive = records[4]
-        return entry
-
-    # -- passive DNS ---------------------------------------------------------------------------
+    def note(self, entry: Any) -> None:
+        if not entry.served:
+            self.pending.append(entry)
+        entry.served += 1
 
     def drain(self) -> None:
         """Count every served answer in passive DNS now (shutdown, tests)."""
-        served, self._served = self._served, []
+        served, self.pending = self.pending, []
         self._drain_slice(served, 0, len(served))
 
     def _drain_slice(self, served: list[Any], start: int, stop: int) -> None:
@@ -78,7 +59,7 @@ class CachedAnswers:
 
     def _drain_tick(self, served: list[Any] | None, start: int) -> None:
         if served is None:
-            served, self._served = self._served, []
+            served, self.pending = self.pending, []
         stop = min(start + DRAIN_SLICE, len(served))
         self._drain_slice(served, start, stop)
         if self._closing:
@@ -89,3 +70,46 @@ class CachedAnswers:
             loop.call_soon(self._drain_tick, served, stop)
         else:
             loop.call_later(DRAIN_EVERY_S, self._drain_tick, None, 0)
+
+
+class CachedAnswers:
+    def __init__(self, dns: DnsSettings, owner: Any = None, counts: ServedCounts | None = None) -> None:
+        self.cache = AnswerCache(
+            dns.answer_cache_size, max_ttl=dns.answer_cache_max_ttl, max_negative_ttl=dns.answer_cache_max_negative_ttl
+        )
+        self._owner = owner  # the DnsEngine: its `passive` (a PassiveDnsRecorder or None) is set after it is built
+        self.counts = counts if counts is not None else ServedCounts(owner)
+
+    def lookup(self, key: bytes, now: float) -> Any:
+        """The fresh entry for a query key (`data[2:]`), or None."""
+        return self.cache.lookup(key, now)
+
+    def serve(self, entry: Any, data: bytes, now: float) -> bytes:
+        """The cached answer to the query `data` (its id, TTLs aged), counted for passive DNS."""
+        body = entry.aged if entry.age == int(now - entry.stored) else self.cache.body(entry, now)
+        if entry.passive:
+            self.counts.note(entry)
+        return data[:2] + body
+
+    def store(self, key: bytes, response: bytes, question_end: int, now: float, records: Any, live: bool) -> Any:
+        """Cache a clean upstream answer; `records` is the sensor's memo entry of its parsed answers
+        ([rcode, answers, ..., passive keys]) or None; `live`: live response-side detectors must see
+        every hit of it. Returns the entry (None when not cacheable)."""
+        entry = self.cache.put(key, response, question_end, now)
+        if entry is not None:
+            entry.live = live
+            entry.records = records
+            if records is not None and self._owner is not None and self._owner.passive is not None:
+                entry.passive = records[4]
+        return entry
+
+    # the passive-DNS counts of what it served (shared with the sensor's upstream answers)
+
+    def drain(self) -> None:
+        self.counts.drain()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.counts.start(loop)
+
+    def close(self) -> None:
+        self.counts.close()

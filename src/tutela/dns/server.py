@@ -41,7 +41,7 @@ from tutela.core.services import split_listen
 from tutela.core.store import EventWriter
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache
-from tutela.dns.cached import CachedAnswers
+from tutela.dns.cached import CachedAnswers, ServedCounts
 from tutela.dns.engine import DnsEngine
 from tutela.dns.fastpath import FastPath, drop_oldest
 from tutela.dns.metrics import BUCKETS
@@ -61,6 +61,18 @@ _aged = AnswerCache.body
 _HEADER = wire._HEADER
 _new_question = wire._new_question
 _monotonic = time.monotonic
+
+
+class _Known(list):  # type: ignore[type-arg]
+    """A memo entry of an upstream answer: [rcode, answers, clean-until, clean, passive keys], plus
+    `passive`/`served` so ServedCounts can count its repeats in passive DNS."""
+
+    __slots__ = ("passive", "served")
+
+    def __init__(self, items: Any) -> None:
+        super().__init__(items)
+        self.passive: Any = ()
+        self.served = 0
 
 
 class Upstream:
@@ -151,7 +163,8 @@ class DnsSensor:
             min(dns.cache_size, 200_000), enabled=bool(engine._ttl) and not engine.every_query_detectors
         )
         self._clients = engine.top.clients
-        self.cached: CachedAnswers | None = CachedAnswers(dns, engine) if dns.answer_cache_size else None
+        self.served = ServedCounts(engine)  # passive-DNS counts of repeated answers, drained once a second
+        self.cached: CachedAnswers | None = CachedAnswers(dns, engine, self.served) if dns.answer_cache_size else None
         self.answers = self.cached.cache if self.cached is not None else None  # the AnswerCache, for metrics
         self._hot_get = self.answers._entries.get if self.answers is not None else {}.get
         self.metrics.answer_cache = self.answers
@@ -205,8 +218,7 @@ class DnsSensor:
         loop.call_later(_SWEEP_S, self._sweep)
         self._lag.start(loop)
         loop.call_later(self.settings.top_interval_s, self._write_top)
-        if self.cached is not None:
-            self.cached.start(loop)
+        self.served.start(loop)
 
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -245,8 +257,7 @@ class DnsSensor:
                 up.transport.close()
         for task in list(self._tasks):
             task.cancel()
-        if self.cached is not None:
-            self.cached.close()
+        self.served.close()
         self.gc.close()
         self._lag.close()
         self._write_top()
@@ -273,7 +284,7 @@ class DnsSensor:
         live response-side detector must see its answer (`_Entry.until`, set by `_arm`): the cached
         bytes go out with the client's id (TTLs aged), with no parsing, no detector call, no object
         built. Counters are a list index and a float add (see Metrics.hot); top clients one Counter
-        add; passive DNS one int (drained once a second by CachedAnswers)."""
+        add; passive DNS one int (drained once a second by ServedCounts)."""
         now = _monotonic()
         entry = self._hot_get(data[2:])
         if entry is not None and entry.until > now:
@@ -282,7 +293,7 @@ class DnsSensor:
             )
             if entry.passive:
                 if not entry.served:
-                    self.cached._served.append(entry)  # type: ignore[union-attr]
+                    self.served.pending.append(entry)
                 entry.served += 1
             self._clients[addr[0]] += 1
             m = self.metrics
@@ -470,9 +481,10 @@ class DnsSensor:
         key = response[3:]
         known = self._answer_memo.get(key)
         if known is not None and known[3] and known[2] > p.t0:  # clean, no live detector for its rcode
-            passive = engine.passive
-            if passive is not None and known[4]:
-                passive.observe_keys(known[4])
+            if known.passive:
+                if not known.served:
+                    self.served.pending.append(known)
+                known.served += 1
             return response, True, known
         q = p.q
         if known is None:
@@ -526,7 +538,8 @@ class DnsSensor:
         answers = tuple([DnsAnswer(r.name, r.rtype, r.ttl, r.data) for r in records])
         passive = self.engine.passive
         keys = passive.keys_for(rcode, answers) if passive is not None else ()
-        known = [rcode, answers, 0.0, False, keys]
+        known = _Known((rcode, answers, 0.0, False, keys))
+        known.passive = keys
         memo = self._answer_memo
         if len(memo) >= _ANSWER_MEMO:
             drop_oldest(memo)
@@ -542,8 +555,7 @@ class DnsSensor:
 
     def drain_served(self) -> None:
         """Count the answers served from the answer cache in passive DNS now (tests, shutdown)."""
-        if self.cached is not None:
-            self.cached.drain()
+        self.served.drain()
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ from pathlib import Path
 import dns.message
 import dns.query
 import dns.rcode
+import pytest
 
 from tests.dns.conftest import StartSensor
 from tutela.cli.dns import with_protected_zones
@@ -51,13 +52,19 @@ def test_idle_hijack_guard_is_left_out(upstream: int, start_sensor: StartSensor)
     assert [d.id for d in s.engine.detectors] == ["dns.rebinding"]
 
 
-def test_parsed_answers_feed_passive_dns(upstream: int, start_sensor: StartSensor, tutela_home: Path) -> None:
-    s = start_sensor([f"127.0.0.1:{upstream}"], detectors=[{"id": "dns.rebinding"}])
+@pytest.mark.parametrize("answer_cache_size", [100, 0])
+def test_parsed_answers_feed_passive_dns(
+    upstream: int, start_sensor: StartSensor, tutela_home: Path, answer_cache_size: int
+) -> None:
+    s = start_sensor(
+        [f"127.0.0.1:{upstream}"], detectors=[{"id": "dns.rebinding"}], dns={"answer_cache_size": answer_cache_size}
+    )
     recorder = PassiveDnsRecorder(tutela_home, tutela_home / "events.duckdb")
     s.engine.passive = recorder
     for _ in range(3):
         assert ask(s.port, "good.example.com").answer
-    # the second and third came from the answer cache: counted when the sensor drains its hit counts
+    # the second and third came from the answer cache (or, with it off, the memo of upstream answers):
+    # counted when the sensor drains its counts
     done = threading.Event()
     s.loop.call_soon_threadsafe(lambda: (s.sensor.drain_served(), done.set()))
     assert done.wait(5)
