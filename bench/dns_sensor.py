@@ -26,7 +26,9 @@ of 20 brands, NXDOMAIN bursts and random-subdomain floods, records events and pa
 
 Stages (--stages):
   throughput  dnsperf, 200 queries outstanding, --duration s per target per round; the targets'
-              order rotates each round (interleaved A/B, so machine drift hits every side); --runs rounds
+              order rotates each round (interleaved A/B, so machine drift hits every side); --runs rounds.
+              Also each server's CPU time per answered query (its process tree from /proc: threads, the
+              store keeper, workers), a cost figure that other load on the machine moves less than qps
   latency     dnsperf -Q --latency-qps (5,000) for --latency-s s per target per round, same rotation:
               average latency (dnsperf's) and p50/p99 of the per-query latencies of `dnsperf -v`
   fuzz        --fuzz inputs (mutated, truncated and random packets) through the fast-path parser and
@@ -238,6 +240,24 @@ def _version(cmd: list[str]) -> str:
     return m.group(1) if m else "?"
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by a process, its threads and its descendants (the
+    sensor's store keeper, SO_REUSEPORT workers); 0.0 when unknown."""
+    if pid is None:
+        return 0.0
+    total, todo, tick = 0.0, [pid], os.sysconf("SC_CLK_TCK")
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -336,13 +356,22 @@ def rotate(names: list[str], r: int) -> list[str]:
     return names[r % len(names) :] + names[: r % len(names)]
 
 
-def stage_throughput(args: Any, ports: dict[str, int], files: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
+def stage_throughput(
+    args: Any, ports: dict[str, int], files: dict[str, Path], pids: dict[str, int] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """dnsperf at full speed per target; also the server's CPU time per answered query (its own
+    process tree, so a load-independent cost figure on a shared machine; not for Unbound)."""
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in ports}
+    pids = pids or {}
     for r in range(args.runs):
         for t in rotate(list(ports), r):
+            before = cpu_s(pids.get(t))
             res = dnsperf(ports[t], files["queries"], args.duration)
+            if t in pids and res.get("completed"):
+                res["cpu_us_per_query"] = round((cpu_s(pids[t]) - before) / res["completed"] * 1e6, 2)
             runs[t].append(res)
-            print(f"throughput round {r + 1} {t}: {res['qps']:,.0f} qps", flush=True)
+            print(f"throughput round {r + 1} {t}: {res['qps']:,.0f} qps, {res.get('cpu_us_per_query')} µs CPU/query",
+                  flush=True)  # fmt: skip
     return runs
 
 
@@ -416,12 +445,14 @@ def dns_path_result(
         rows = []
         for t in thr:
             peer = {"tutela_nocache": "dnsmasq_nocache", "tutela_cache": "dnsmasq_cache"}.get(t)
+            cpu = [r["cpu_us_per_query"] for r in thr[t] if r.get("cpu_us_per_query") is not None]
             rows.append(
                 [
                     labels.get(t, t),
                     _fmt(med[t]),
                     f"{med[t]['median'] / ub:.3f}",
                     f"{med[t]['median'] / med[peer]['median']:.2f}×" if peer in med else "",
+                    _fmt(spread(cpu), 1) if cpu else "",
                 ]
             )
         met = med.get("tutela_cache", {}).get("median", 0) >= 40_000
@@ -429,7 +460,13 @@ def dns_path_result(
             Table(
                 f"Queries/s, 200 outstanding, {args.duration:.0f} s per run, {args.runs} interleaved rounds "
                 f"(issue 3 target >= 40,000 with every detector: {'met' if met else 'missed'} with the answer cache)",
-                ["target", "queries/s median (min–max)", "ratio to Unbound", "tutela / dnsmasq (same cache mode)"],
+                [
+                    "target",
+                    "queries/s median (min–max)",
+                    "ratio to Unbound",
+                    "tutela / dnsmasq (same cache mode)",
+                    "server CPU µs per query",
+                ],
                 rows,
             )
         )
@@ -680,6 +717,7 @@ def run_comparison(
     fz: dict[str, Any] | None,
 ) -> None:
     ports = {"unbound": up}
+    pids: dict[str, int] = {}
     metric_ports: dict[str, int] = {}
     with contextlib.ExitStack() as stack:
         for t in targets:
@@ -687,10 +725,11 @@ def run_comparison(
                 continue
             port = free_port()
             if t == "raw_forwarder":
-                stack.enter_context(started([sys.executable, __file__, "--raw-forwarder", str(port), str(up)], port))
+                argv = [sys.executable, __file__, "--raw-forwarder", str(port), str(up)]
+                pids[t] = stack.enter_context(started(argv, port))
             elif t.startswith("dnsmasq"):
                 size = 0 if t.endswith("nocache") else DNSMASQ_CACHE
-                stack.enter_context(started(dnsmasq_argv(work, port, up, size, files["dnsmasq"]), port))
+                pids[t] = stack.enter_context(started(dnsmasq_argv(work, port, up, size, files["dnsmasq"]), port))
             else:
                 dns: dict[str, Any] = {"answer_cache_size": 0} if "nocache" in t else {}
                 if "_inproc" in t:  # DuckDB work in the sensor's own threads (before the store keeper)
@@ -699,12 +738,13 @@ def run_comparison(
                 metric_ports[t] = free_port()
                 env = {**os.environ, "TUTELA_HOME": str(work / f"home-{t}")}
                 workers = 2 if t.endswith("_w2") else args.workers  # e.g. tutela_cache_w2: two processes
-                stack.enter_context(started(tutela_argv(config, port, up, metric_ports[t], workers), port, env))
+                argv = tutela_argv(config, port, up, metric_ports[t], workers)
+                pids[t] = stack.enter_context(started(argv, port, env))
             ports[t] = port
         ordered = {t: ports[t] for t in targets if t in ports}
         for port in ordered.values():
             dnsperf(port, files["queries"], 3)  # warm-up: caches, newly-observed state
-        thr = stage_throughput(args, ordered, files) if "throughput" in stages else {}
+        thr = stage_throughput(args, ordered, files, pids) if "throughput" in stages else {}
         lat = stage_latency(args, ordered, files) if "latency" in stages else {}
         metrics = {t: sensor_metrics(p) for t, p in metric_ports.items()}
     dns_path_result(args, started_at, thr, lat, fz, metrics)
