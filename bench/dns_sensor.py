@@ -334,7 +334,13 @@ def sensor_metrics(port: int) -> dict[str, float]:
         if line.startswith("tutela_dns_") and " " in line and "{" not in line:
             key, value = line.rsplit(" ", 1)
             out[key] = float(value)
-        elif line.startswith(("tutela_dns_loop_lag_seconds_bucket", "tutela_dns_gc_collections_total")):
+        elif line.startswith(
+            (
+                "tutela_dns_loop_lag_seconds_bucket",
+                "tutela_dns_gc_collections_total",
+                "tutela_dns_latency_seconds_bucket",
+            )
+        ):
             key, value = line.rsplit(" ", 1)  # e.g. ..._bucket{le="0.001"} -> ..._bucket_le_0.001
             out[key.replace('{le="', "_le_").replace('{generation="', "_gen_").rstrip('"}')] = float(value)
     return out
@@ -375,15 +381,40 @@ def stage_throughput(
     return runs
 
 
-def stage_latency(args: Any, ports: dict[str, int], files: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
+def tail_note(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What the sensor itself saw during one latency run (deltas of its metrics): the share of
+    event-loop lag samples over 1 ms (stalls: GC, GIL, CPU contention), the share of answers that
+    took over 1 ms inside the sensor, and cyclic GC runs."""
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    ticks = delta("tutela_dns_loop_lag_seconds_bucket_le_+Inf")
+    answers = delta("tutela_dns_latency_seconds_bucket_le_+Inf")
+    return {
+        "lag_over_1ms_share": round((ticks - delta("tutela_dns_loop_lag_seconds_bucket_le_0.001")) / max(1, ticks), 4),
+        "answers_over_1ms_in_sensor_share": round(
+            (answers - delta("tutela_dns_latency_seconds_bucket_le_0.001")) / max(1, answers), 5
+        ),
+        "gc_runs": sum(delta(f"tutela_dns_gc_collections_total_gen_{g}") for g in range(3)),
+    }
+
+
+def stage_latency(
+    args: Any, ports: dict[str, int], files: dict[str, Path], metric_ports: dict[str, int] | None = None
+) -> dict[str, list[dict[str, Any]]]:
     runs: dict[str, list[dict[str, Any]]] = {t: [] for t in ports}
+    metric_ports = metric_ports or {}
     for r in range(args.runs):
         for t in rotate(list(ports), r):
+            before = sensor_metrics(metric_ports[t]) if t in metric_ports else None
             res = dnsperf(ports[t], files["queries"], args.latency_s, qps=args.latency_qps, verbose=True)
+            if before is not None:
+                res["sensor"] = tail_note(before, sensor_metrics(metric_ports[t]))
             runs[t].append(res)
             print(
                 f"latency round {r + 1} {t}: avg {res['avg_latency_s'] * 1e3:.3f} ms, "
-                f"p99 {res.get('p99_ms')} ms, {res['qps']:,.0f} qps",
+                f"p99 {res.get('p99_ms')} ms, {res['qps']:,.0f} qps" + (f", sensor {res['sensor']}" if before else ""),
                 flush=True,
             )
     return runs
@@ -530,6 +561,18 @@ def dns_path_result(
         notes.append(
             line + f", upstream timeouts {m.get('tutela_dns_upstream_timeouts_total', 0):.0f}; {stall_note(m)}."
         )
+    for t, v in lat.items():
+        seen = [r["sensor"] for r in v if r.get("sensor")]
+        if seen:
+            lag = statistics.median(x["lag_over_1ms_share"] for x in seen)
+            inside = statistics.median(x["answers_over_1ms_in_sensor_share"] for x in seen)
+            notes.append(
+                f"{labels.get(t, t)}, during the {args.latency_qps:,} queries/s runs (medians of the rounds): "
+                f"event-loop lag over 1 ms in {lag:.2%} of samples, answers taking over 1 ms inside the sensor "
+                f"{inside:.3%}, cyclic GC runs {sum(x['gc_runs'] for x in seen):.0f}: what the sensor does not see "
+                "itself (dnsperf's p99 above these) is waiting to run (CPU shared with dnsperf, Unbound, the "
+                "store keeper and other load) and the kernel's queues."
+            )
     notes.append(
         "The machine is a shared 2-core VM: dnsperf, Unbound and the server under test share the two cores "
         f"(load average at the start {args.load_start}); only ratios within this run compare."
@@ -745,7 +788,7 @@ def run_comparison(
         for port in ordered.values():
             dnsperf(port, files["queries"], 3)  # warm-up: caches, newly-observed state
         thr = stage_throughput(args, ordered, files, pids) if "throughput" in stages else {}
-        lat = stage_latency(args, ordered, files) if "latency" in stages else {}
+        lat = stage_latency(args, ordered, files, metric_ports) if "latency" in stages else {}
         metrics = {t: sensor_metrics(p) for t, p in metric_ports.items()}
     dns_path_result(args, started_at, thr, lat, fz, metrics)
 
