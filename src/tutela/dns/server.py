@@ -59,6 +59,8 @@ _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 d
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
+_U16_PACK = wire._U16.pack
+_getrandbits = random.getrandbits
 _new_question = wire._new_question
 _monotonic = time.monotonic
 
@@ -156,6 +158,7 @@ class DnsSensor:
         self.metrics_listen = metrics_listen
         self.metrics = engine.metrics
         self.pending: dict[int, _Pending] = {}
+        self._timeout_s = engine.dns.timeout_s
         self._questions = wire.QuestionMemo(min(50_000, engine.dns.cache_size))  # repeats skip name decoding
         self._answer_memo: dict[bytes, list[Any]] = {}
         dns = engine.dns
@@ -412,18 +415,21 @@ class DnsSensor:
 
     def _forward(self, p: _Pending) -> None:
         pending = self.pending
-        uid = random.getrandbits(16)
+        uid = _getrandbits(16)
         while uid in pending:
-            uid = random.getrandbits(16)
+            uid = _getrandbits(16)
         p.uid = uid
-        p.upstream = self._pick(p.attempts)
-        p.attempts += 1
-        p.deadline = time.monotonic() + self.settings.timeout_s
+        attempts = p.attempts
+        ups = self.upstreams
+        index = 0 if attempts == 0 and not ups[0].down_until else self._pick(attempts)
+        p.upstream = index
+        p.attempts = attempts + 1
+        p.deadline = deadline = time.monotonic() + self._timeout_s
         pending[uid] = p
-        self._timeouts.append((p.deadline, uid, p))
-        transport = self.upstreams[p.upstream].transport
+        self._timeouts.append((deadline, uid, p))
+        transport = ups[index].transport
         if transport is not None:
-            transport.sendto(wire.with_id(p.data, uid))
+            transport.sendto(_U16_PACK(uid) + p.data[2:])  # the query with our id
 
     def on_upstream(self, index: int, data: bytes) -> None:
         if len(data) < 12:
@@ -454,7 +460,11 @@ class DnsSensor:
                 self._arm(entry, p.fast_until)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
-        self._send(wire.with_id(response, q.id), p.addr, p.t0)
+        if self._udp is not None:
+            self._udp.sendto(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
+        m = self.metrics
+        m.observe_latency(time.monotonic() - p.t0)
+        m.rcodes[response[3] & 0x0F] += 1
 
     @staticmethod
     def _client_size(data: bytes, q: wire.Question) -> int:
