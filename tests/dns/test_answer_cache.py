@@ -256,3 +256,35 @@ def test_gc_tick_freezes_survivors_and_a_full_pass_unfreezes(tmp_path: Path, mon
         assert frozen > 0 and full_runs == 1 and sensor.gc.full_at == 1100.0
     finally:
         gc.unfreeze()
+
+
+def test_hot_path_ends_with_the_verdict_and_every_total_counts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repeat is served from the hot path only while its request-side verdict is fresh: after the
+    verdict cache's TTL the query is judged again (then served from the cache and re-armed)."""
+    sensor, client, upstream, clock = _sensor(tmp_path / "home", monkeypatch, {"cache_ttl_s": 10})
+    m = sensor.metrics
+
+    def good(fwd: bytes) -> bytes:
+        return _response(fwd, ["www.example.com. 300 IN A 192.0.2.1"])
+
+    _ask(sensor, client, upstream, _query("www.example.com", 1), ("10.0.0.1", 5), good)
+    clock.now += 1
+    _ask(sensor, client, upstream, _query("www.example.com", 2), ("10.0.0.2", 5), good)
+    assert m.hot[wire.NOERROR] == 1 and len(upstream.sent) == 1
+    misses = m.cache_misses
+    clock.now += 10  # the verdict expired, the answer has not
+    again = _ask(sensor, client, upstream, _query("www.example.com", 3), ("10.0.0.1", 5), good)
+    assert m.hot[wire.NOERROR] == 1 and m.cache_misses == misses + 1  # judged again, not hot
+    assert len(upstream.sent) == 1 and _ttls(again) == [289]  # ... and answered from the cache
+    clock.now += 1
+    _ask(sensor, client, upstream, _query("www.example.com", 4), ("10.0.0.1", 5), good)
+    assert m.hot[wire.NOERROR] == 2  # re-armed
+    body = m.render()
+    assert 'tutela_dns_queries_total{transport="udp"} 4' in body
+    assert 'tutela_dns_responses_total{rcode="NOERROR"} 4' in body
+    assert "tutela_dns_latency_seconds_count 4" in body
+    assert "tutela_dns_answer_cache_hits_total 3" in body
+    assert 'tutela_dns_verdicts_total{action="allow",category="-"} 4' in body
+    assert sensor.engine.top.clients == {"10.0.0.1": 3, "10.0.0.2": 1}
