@@ -125,12 +125,13 @@ class TunnelDetector:
         if not self.config.window:
             return found
         with self._lock:
-            ev = self.window.observe(
+            ev = self.window.observe_reportable(
                 subject.client, parts.registrable, parts.sub, subject.qtype, ent, confidence, self.clock()
             )
         # a HIGH session finding on every query (each is blocked); lower levels only when they change
         if (
-            ev.level is not None
+            ev is not None
+            and ev.level is not None
             and (ev.level == "high" or ev.changed)
             and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
         ):
