@@ -12,6 +12,9 @@ other processes' load does not count, only what a query costs. Medians of --repe
 - components: PSL split, DGA features, DGA trees (compiled evaluator vs LightGBM Booster.predict on
   one row, when lightgbm is installed), the CNN alone, tunnel features + trees; v4's stage 1 alone (the
   size and code of the single v3 CNN) vs the gated pair, interleaved, and how often stage 2 runs;
+- miss by stage: each name of a miss through every stage in turn (PSL split, CNN pair, features, families,
+  Finding, tunnel features, trees, window), so the miss figures above break into parts (per name of the set,
+  a stage that runs for some names only is averaged over all);
 - batch: `tutela dns score` throughput (names/s) through NameScorer.
 Names are generated (synthetic hostnames, random DGA-like labels), so no data set is needed.
 """
@@ -176,6 +179,14 @@ def main() -> None:
         )
         uniq = len({q.name for q in stream})
         record("  distinct names in that stream (%)", 100 * uniq / len(stream))
+        # the miss paths broken into stages, each name through every stage in turn (as on the data path, so
+        # each stage pays for what the others pushed out of the CPU caches)
+        for what, subset in (
+            ("ordinary hostnames", list(dict.fromkeys(synth.generate(f"s{rep}", POPULAR, 3000, rep)))),
+            ("random-label names", [n for n in qs if _random_label(n)]),
+        ):
+            for key, value in stage_costs(models, subset).items():
+                record(f"  miss by stage, {what}: {key} (µs)", value)
         # components
         sp = NameSplitter()
         sp.warmup()
@@ -266,6 +277,69 @@ def main() -> None:
     report(args, results, started)
 
 
+def stage_costs(models: ModelCache, names_: list[str]) -> dict[str, float]:
+    """CPU µs per name of each stage of the miss path, with fresh caches: the PSL split; dns.dga's CNN pair
+    (cached per registrable domain, so once per new one); for names at LOW or above, the lexical features (the
+    explanation and the family model's input), the family model and the Finding; dns.tunnel's features,
+    its trees with the calibration, and the per-client window update."""
+    from tutela.dns.scoring import Score, _sigmoid, dga_judged
+
+    sp = NameSplitter()
+    sp.warmup()
+    dga = DgaDetector(DgaConfig(), models, sp)
+    scorer = dga.scorer
+    cnn, cal = scorer._dga_model()
+    lex = scorer.lexicon
+    forest, tcal = scorer._tunnel_model()
+    window = TunnelDetector(TunnelConfig(), models, sp).window
+    stages = ("PSL split", "dns.dga: CNN pair, new registrable domains", "dns.dga: lexical features, flagged",
+              "dns.dga: families, flagged", "dns.dga: Finding, flagged", "dns.tunnel: features",
+              "dns.tunnel: trees + calibration", "dns.tunnel: window update")  # fmt: skip
+    acc = dict.fromkeys(stages, 0.0)
+    seen: set[str] = set()
+    clock = time.thread_time
+    start = timer_start()
+    for name in names_:
+        t0 = clock()
+        p = sp(name)
+        t1 = clock()
+        acc["PSL split"] += t1 - t0
+        if dga_judged(p) and p.registrable not in seen:
+            seen.add(p.registrable)
+            prob = _sigmoid(cnn.logit_one(p.label, p.suffix))
+            conf = cal.confidence(prob)
+            level = cal.level(conf)
+            t2 = clock()
+            acc["dns.dga: CNN pair, new registrable domains"] += t2 - t1
+            if level is not None:
+                x = scorer.dga_features(p)
+                t3 = clock()
+                fams = scorer.families(p, x)
+                t4 = clock()
+                dga.finding(Score("dga", p.registrable, prob, conf, level, tuple(x), fams))
+                t5 = clock()
+                acc["dns.dga: lexical features, flagged"] += t3 - t2
+                acc["dns.dga: families, flagged"] += t4 - t3
+                acc["dns.dga: Finding, flagged"] += t5 - t4
+        if p.sub:
+            t6 = clock()
+            x = lex.tunnel_features(p.sub)
+            t7 = clock()
+            tconf = tcal.confidence(forest.proba_one(x)[0])
+            tcal.level(tconf)
+            t8 = clock()
+            window.observe_reportable("10.0.0.1", p.registrable, p.sub, 1, x[3], tconf, 0.0)
+            t9 = clock()
+            acc["dns.tunnel: features"] += t7 - t6
+            acc["dns.tunnel: trees + calibration"] += t8 - t7
+            acc["dns.tunnel: window update"] += t9 - t8
+    total = time.thread_time() - start
+    n = max(1, len(names_))
+    out = {k: v / n * 1e6 for k, v in acc.items()}
+    out["all stages (incl. timer calls)"] = total / n * 1e6
+    return out
+
+
 TARGETS = {
     "miss, mixed stream (µs/query)": 50.0,
     "miss, ordinary hostnames (µs/query)": 50.0,
@@ -293,7 +367,8 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
 
     inline = [k for k in results if k.startswith(("miss", "amortised", "hit", "  distinct"))]
     dga = [k for k in results if k.startswith("dns.dga alone")]
-    parts = [k for k in results if k.startswith("  ") and not k.startswith("  distinct")]
+    staged = [k for k in results if k.startswith("  miss by stage")]
+    parts = [k for k in results if k.startswith("  ") and not k.startswith(("  distinct", "  miss by stage"))]
     batch = [k for k in results if "names/s" in k]
     v1 = spread(results["dns.dga alone, new, not flagged, v1 forest (µs/name)"])["median"]
     gated_notes = []
@@ -333,6 +408,15 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
                 cols,
                 rows(dga),
                 note=f"not flagged, CNN vs forest: {ratio(v2, v1)}",
+            ),
+            Table(
+                "The miss paths by stage (µs CPU per name of the set)",
+                cols,
+                rows(staged),
+                note="each name goes through every stage in turn, as on the data path, so a stage pays for the "
+                "CPU-cache misses the others cause (a stage timed alone in a loop, as under Components, is "
+                "faster); stages that run for some names only (new registrable domains, flagged names, names with "
+                "a subdomain) are averaged over all names of the set",
             ),
             Table(
                 "Components (µs CPU)",

@@ -177,8 +177,12 @@ class Forest:
         n_trees = len(self.trees)
         feat = np.zeros((n_trees, TABLE_BITS), dtype=np.intp)
         thr = np.full((n_trees, TABLE_BITS), -np.inf)
-        codes = np.arange(1 << TABLE_BITS)
-        table = np.zeros((n_trees, 1 << TABLE_BITS))
+        # unused slots are always False, so codes stay below 2**bits: a table no larger than the trees need
+        # (64 entries a tree for the family forest; the table is read once per tree and row, so its size is
+        # what the data path pulls through the caches)
+        bits = max(len(t["split"]) for t in self.trees)
+        codes = np.arange(1 << bits)
+        table = np.zeros((n_trees, 1 << bits))
         for i, tree in enumerate(self.trees):
             k = len(tree["split"])
             feat[i, :k] = tree["split"]
@@ -195,7 +199,7 @@ class Forest:
                 go_left = (codes[inner] >> at) & 1 == 1
                 node[inner] = np.where(go_left, left[at], right[at])
             table[i] = leaf[~node]
-        base = np.arange(n_trees, dtype=np.intp) << TABLE_BITS
+        base = np.arange(n_trees, dtype=np.intp) << bits
         return feat.reshape(-1), thr.reshape(-1), table.reshape(-1), base
 
     def _table_one(self, x: Sequence[float]) -> list[float]:
