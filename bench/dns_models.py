@@ -4,7 +4,9 @@
 
 Times are CPU time of the benchmark thread (`time.thread_time`), not wall-clock: on a shared machine
 other processes' load does not count, only what a query costs. Medians of --repeat runs, side by side:
-- miss: every query name is new (no verdict cache hit; PSL split, features and trees all run);
+- miss: every query name is new (no verdict cache hit; the split, features and trees all run). The detectors
+  get a fresh RegistrableSplitter per run, as the sensor's shared splitter (scoring.shared_splitter): a new
+  name under a registrable domain seen earlier in the run skips the PSL walk (dns/splitcache.py);
 - amortised: a Zipf-like stream over a smaller set of names, with the detectors' verdict caches;
 - dns.dga alone on new registrable domains: v4 (gated pair of character CNNs in numpy, shipped) vs v1 (lexical
   features + forest, as shipped before), same names, side by side; flagged names also pay for the
@@ -45,6 +47,7 @@ from tutela.dns.batch import NameScorer
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
 from tutela.dns.names import NameSplitter
+from tutela.dns.splitcache import RegistrableSplitter
 from tutela.dns.subjects import DnsQuery
 from tutela.dns.training import synth
 
@@ -124,7 +127,7 @@ def main() -> None:
         record("reference: entropy of an 11-char label (µs)", per_item(reference_entropy, ["abcdefghijk"] * 20000))
         qs = names(args.queries, seed=100 + rep)
         queries = [DnsQuery(name=n, qtype=1, client="10.0.0.1") for n in qs]
-        splitter = NameSplitter()
+        splitter = RegistrableSplitter()
         splitter.warmup()
         dga = DgaDetector(DgaConfig(), models, splitter)
         tun = TunnelDetector(TunnelConfig(), models, splitter)
@@ -145,7 +148,7 @@ def main() -> None:
                 [DnsQuery(n) for n in qs if _random_label(n)],
             ),
         ):
-            sp_k = NameSplitter()
+            sp_k = RegistrableSplitter()
             sp_k.warmup()
             d_k = DgaDetector(DgaConfig(), models, sp_k)
             t_k = TunnelDetector(TunnelConfig(), models, sp_k)
@@ -158,7 +161,7 @@ def main() -> None:
         rng = random.Random(rep)
         weights = [1.0 / (i + 1) for i in range(len(queries))]
         stream = rng.choices(queries, weights=weights, k=len(queries) * 2)
-        splitter2 = NameSplitter()
+        splitter2 = RegistrableSplitter()
         splitter2.warmup()
         dga2 = DgaDetector(DgaConfig(), models, splitter2)
         tun2 = TunnelDetector(TunnelConfig(), models, splitter2)
@@ -191,6 +194,9 @@ def main() -> None:
         sp = NameSplitter()
         sp.warmup()
         record("  PSL split, miss (µs)", per_item(sp.split, qs))
+        rsp = RegistrableSplitter()
+        rsp.warmup()
+        record("  RegistrableSplitter (what the detectors use), miss (µs)", per_item(rsp.split, qs))
         parts = [sp(n) for n in qs]
         scorer = dga.scorer
         lex = scorer.lexicon
@@ -284,7 +290,7 @@ def stage_costs(models: ModelCache, names_: list[str]) -> dict[str, float]:
     its trees with the calibration, and the per-client window update."""
     from tutela.dns.scoring import Score, _sigmoid, dga_judged
 
-    sp = NameSplitter()
+    sp = RegistrableSplitter()
     sp.warmup()
     dga = DgaDetector(DgaConfig(), models, sp)
     scorer = dga.scorer
@@ -292,8 +298,9 @@ def stage_costs(models: ModelCache, names_: list[str]) -> dict[str, float]:
     lex = scorer.lexicon
     forest, tcal = scorer._tunnel_model()
     window = TunnelDetector(TunnelConfig(), models, sp).window
-    stages = ("PSL split", "dns.dga: CNN pair, new registrable domains", "dns.dga: lexical features, flagged",
-              "dns.dga: families, flagged", "dns.dga: Finding, flagged", "dns.tunnel: features",
+    stages = ("name split (RegistrableSplitter)", "dns.dga: CNN pair, new registrable domains",
+              "dns.dga: lexical features, flagged", "dns.dga: families, flagged", "dns.dga: Finding, flagged",
+              "dns.tunnel: features",
               "dns.tunnel: trees + calibration", "dns.tunnel: window update")  # fmt: skip
     acc = dict.fromkeys(stages, 0.0)
     seen: set[str] = set()
@@ -303,7 +310,7 @@ def stage_costs(models: ModelCache, names_: list[str]) -> dict[str, float]:
         t0 = clock()
         p = sp(name)
         t1 = clock()
-        acc["PSL split"] += t1 - t0
+        acc["name split (RegistrableSplitter)"] += t1 - t0
         if dga_judged(p) and p.registrable not in seen:
             seen.add(p.registrable)
             prob = _sigmoid(cnn.logit_one(p.label, p.suffix))
