@@ -120,7 +120,8 @@ def test_detector_ignores_names_without_subdomain(models):
 
 
 def test_observe_reportable_agrees_with_observe():
-    """The data path's observe_reportable (no evidence built below LOW) gives observe()'s level and evidence."""
+    """The data path's observe_reportable gives observe()'s evidence whenever a caller reports it (HIGH, or a level
+    that just changed), and None otherwise."""
     rng = random.Random(5)
     full, lean = TunnelWindow(max_events=8, max_keys=3), TunnelWindow(max_events=8, max_keys=3)
     now = 0.0
@@ -132,7 +133,7 @@ def test_observe_reportable_agrees_with_observe():
                 rng.uniform(0, 5), rng.uniform(0, 1), now)  # fmt: skip
         ev = full.observe(*args)
         got = lean.observe_reportable(*args)
-        if ev.level is None:
+        if ev.level is None or (ev.level != "high" and not ev.changed):
             assert got is None
         else:
             assert got == ev

@@ -132,9 +132,9 @@ class TunnelWindow:
     def observe_reportable(
         self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
     ) -> WindowEvidence | None:
-        """observe(), for the data path: the same state update and level, but the evidence is built only when
-        the level is not None (what a caller reports); None otherwise. The push and pops are inlined (this
-        runs on every query, verdict-cache hits included)."""
+        """observe(), for the data path: the same state update and level, but evidence is built only when a
+        caller reports it, i.e. the level is HIGH or has just changed to LOW or MEDIUM; None otherwise. The push
+        and pops are inlined (this runs on every query, verdict-cache hits included)."""
         key = (client, registrable)
         keys = self._keys
         state = keys.get(key)
@@ -158,11 +158,17 @@ class TunnelWindow:
         horizon = now - self.window_s
         while len(events) > self.max_events or (events and events[0][0] < horizon):
             state.pop()
-        # every level needs 3 queries and 2 points: below that, the level is None and nothing is built
-        if len(events) >= 3 and self._points(state, now)[0] >= 2:
-            return self._evidence(state, now)
-        state.level = None
-        return None
+        n = len(events)
+        if n < 3:  # every level needs 3 queries
+            state.level = None
+            return None
+        points, distinct, bpm, qshare, ent, conf, _span = self._points(state, now)
+        level = _level(points, n)
+        changed = level != state.level
+        state.level = level
+        if level is None or (level != "high" and not changed):
+            return None  # nothing a caller reports: no evidence built
+        return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level, changed)
 
     def _points(self, state: _Key, now: float) -> tuple[int, int, float, float, float, float, float]:
         n = len(state.events)
@@ -190,13 +196,17 @@ class TunnelWindow:
     def _evidence(self, state: _Key, now: float) -> WindowEvidence:
         n = len(state.events)
         points, distinct, bpm, qshare, ent, conf, _span = self._points(state, now)
-        level = None
-        if points >= 4 and n >= 4:
-            level = "high"
-        elif points >= 3 and n >= 3:
-            level = "medium"
-        elif points >= 2 and n >= 3:
-            level = "low"
+        level = _level(points, n)
         changed = level != state.level
         state.level = level
         return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level, changed)
+
+
+def _level(points: int, n: int) -> str | None:
+    if points >= 4 and n >= 4:
+        return "high"
+    if points >= 3 and n >= 3:
+        return "medium"
+    if points >= 2 and n >= 3:
+        return "low"
+    return None
