@@ -312,35 +312,50 @@ class Lexicon:
     def tunnel_features(self, sub: str) -> list[float]:
         """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
         sub = sub[:MAX_LABEL]
+        if not sub:
+            return _NO_SUB.copy()
         flat = sub.replace(".", "")
-        n = len(flat) or 1
-        letters, vowels, digits = _counts(flat)
-        symbols = len(flat) - letters - digits - flat.count("-")
-        cons_run, digit_run = longest_runs(flat)
+        size = len(flat)
+        n = size or 1
+        letters = size - len(flat.translate(_DROP_LETTERS))
+        vowels = size - len(flat.translate(_DROP_VOWELS))
+        digits = size - len(flat.translate(_DROP_DIGITS))
+        cons_run = max(map(len, _CONSONANT_RUN.findall(flat)), default=0)
+        digit_run = max(map(len, _DIGIT_RUN.findall(flat)), default=0)
+        # distinct characters in order of first occurrence: entropy() sums in that order (bit-identical)
+        uniq = dict.fromkeys(flat)
         if flat:
             head = flat[:64]
-            tri_mean, tri_unseen = self.trigram_mean_unseen(head)
+            lps, unseen = self._trigram_lps(head)
+            tri_mean, tri_unseen = sum(lps) / len(lps), unseen / len(lps)
             coverage = self.coverage(head)
+            ent = max(0.0, -sum(map(_terms(size).__getitem__, map(flat.count, uniq))))
+            chars = uniq.keys()
+            hex_only = 1.0 if chars <= HEX else 0.0
+            b32_only = 1.0 if chars <= BASE32 else 0.0
         else:
-            tri_mean, tri_unseen, coverage = 0.0, 0.0, 1.0
-        chars = set(flat)
+            tri_mean, tri_unseen, coverage, ent, hex_only, b32_only = 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
         return [
             float(len(sub)),
-            float(sub.count(".") + 1 if sub else 0),
-            float(max(map(len, sub.split("."))) if sub else 0),
-            entropy(flat),
+            float(sub.count(".") + 1),
+            float(max(map(len, sub.split(".")))),
+            ent,
             digits / n,
-            symbols / n,
+            (size - letters - digits - flat.count("-")) / n,
             vowels / letters if letters else 0.0,
             tri_mean,
             tri_unseen,
             coverage,
             float(digit_run),
             float(cons_run),
-            1.0 if flat and chars <= HEX else 0.0,
-            1.0 if flat and chars <= BASE32 else 0.0,
-            float(len(chars)),
+            hex_only,
+            b32_only,
+            float(len(uniq)),
         ]
+
+
+# tunnel features of an empty subdomain part (what the general code gives for "")
+_NO_SUB = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def explain_dga(features: Sequence[float]) -> str:
