@@ -154,7 +154,7 @@ class Lexicon:
         # trigram -> log-probability with the back-off already applied, filled as trigrams are met (a memo of
         # a pure function, bounded): names with unseen trigrams then cost one C-level map, not a Python loop
         self._lp: dict[str, float] = dict(self.trigram)
-        self._lp_cap = len(self._lp) + 200_000
+        self._lp_cap = len(self._lp) + 50_000  # a few MB at most, whatever the traffic
         self._gram_slices = [slice(i, i + 3) for i in range(MAX_LABEL + 3)]
 
     # -- character model -------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def bundled_rule_suffixes() -> frozenset[str]:
 class RegistrableSplitter(NameSplitter):
     """NameSplitter plus a bounded memory of registrable domains (see the module docstring)."""
 
-    def __init__(self, cache_size: int = 65536, max_registrables: int = 200_000) -> None:
+    def __init__(self, cache_size: int = 65536, max_registrables: int = 65536) -> None:
         super().__init__(cache_size)
         self._rules: frozenset[str] | None = None
         self._known: dict[str, tuple[str, str, bool]] = {}
