@@ -4,7 +4,9 @@
 
 Times are CPU time of the benchmark thread (`time.thread_time`), not wall-clock: on a shared machine
 other processes' load does not count, only what a query costs. Medians of --repeat runs, side by side:
-- miss: every query name is new (no verdict cache hit; PSL split, features and trees all run);
+- miss: every query name is new (no verdict cache hit; the split, features and trees all run). The detectors
+  get a fresh RegistrableSplitter per run, as the sensor's shared splitter (scoring.shared_splitter): a new
+  name under a registrable domain seen earlier in the run skips the PSL walk (dns/splitcache.py);
 - amortised: a Zipf-like stream over a smaller set of names, with the detectors' verdict caches;
 - dns.dga alone on new registrable domains: v4 (gated pair of character CNNs in numpy, shipped) vs v1 (lexical
   features + forest, as shipped before), same names, side by side; flagged names also pay for the
@@ -12,6 +14,9 @@ other processes' load does not count, only what a query costs. Medians of --repe
 - components: PSL split, DGA features, DGA trees (compiled evaluator vs LightGBM Booster.predict on
   one row, when lightgbm is installed), the CNN alone, tunnel features + trees; v4's stage 1 alone (the
   size and code of the single v3 CNN) vs the gated pair, interleaved, and how often stage 2 runs;
+- miss by stage: each name of a miss through every stage in turn (PSL split, CNN pair, features, families,
+  Finding, tunnel features, trees, window), so the miss figures above break into parts (per name of the set,
+  a stage that runs for some names only is averaged over all);
 - batch: `tutela dns score` throughput (names/s) through NameScorer.
 Names are generated (synthetic hostnames, random DGA-like labels), so no data set is needed.
 """
@@ -42,6 +47,7 @@ from tutela.dns.batch import NameScorer
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
 from tutela.dns.names import NameSplitter
+from tutela.dns.splitcache import RegistrableSplitter
 from tutela.dns.subjects import DnsQuery
 from tutela.dns.training import synth
 
@@ -121,7 +127,7 @@ def main() -> None:
         record("reference: entropy of an 11-char label (µs)", per_item(reference_entropy, ["abcdefghijk"] * 20000))
         qs = names(args.queries, seed=100 + rep)
         queries = [DnsQuery(name=n, qtype=1, client="10.0.0.1") for n in qs]
-        splitter = NameSplitter()
+        splitter = RegistrableSplitter()
         splitter.warmup()
         dga = DgaDetector(DgaConfig(), models, splitter)
         tun = TunnelDetector(TunnelConfig(), models, splitter)
@@ -142,7 +148,7 @@ def main() -> None:
                 [DnsQuery(n) for n in qs if _random_label(n)],
             ),
         ):
-            sp_k = NameSplitter()
+            sp_k = RegistrableSplitter()
             sp_k.warmup()
             d_k = DgaDetector(DgaConfig(), models, sp_k)
             t_k = TunnelDetector(TunnelConfig(), models, sp_k)
@@ -155,7 +161,7 @@ def main() -> None:
         rng = random.Random(rep)
         weights = [1.0 / (i + 1) for i in range(len(queries))]
         stream = rng.choices(queries, weights=weights, k=len(queries) * 2)
-        splitter2 = NameSplitter()
+        splitter2 = RegistrableSplitter()
         splitter2.warmup()
         dga2 = DgaDetector(DgaConfig(), models, splitter2)
         tun2 = TunnelDetector(TunnelConfig(), models, splitter2)
@@ -176,10 +182,21 @@ def main() -> None:
         )
         uniq = len({q.name for q in stream})
         record("  distinct names in that stream (%)", 100 * uniq / len(stream))
+        # the miss paths broken into stages, each name through every stage in turn (as on the data path, so
+        # each stage pays for what the others pushed out of the CPU caches)
+        for what, subset in (
+            ("ordinary hostnames", list(dict.fromkeys(synth.generate(f"s{rep}", POPULAR, 3000, rep)))),
+            ("random-label names", [n for n in qs if _random_label(n)]),
+        ):
+            for key, value in stage_costs(models, subset).items():
+                record(f"  miss by stage, {what}: {key} (µs)", value)
         # components
         sp = NameSplitter()
         sp.warmup()
         record("  PSL split, miss (µs)", per_item(sp.split, qs))
+        rsp = RegistrableSplitter()
+        rsp.warmup()
+        record("  RegistrableSplitter (what the detectors use), miss (µs)", per_item(rsp.split, qs))
         parts = [sp(n) for n in qs]
         scorer = dga.scorer
         lex = scorer.lexicon
@@ -266,6 +283,90 @@ def main() -> None:
     report(args, results, started)
 
 
+def stage_costs(models: ModelCache, names_: list[str]) -> dict[str, float]:
+    """CPU µs per name of each stage of the miss path, with fresh caches: the PSL split; dns.dga's CNN pair
+    (cached per registrable domain, so once per new one); for names at LOW or above, the lexical features (the
+    explanation and the family model's input), the family model and the Finding; dns.tunnel's features,
+    its trees with the calibration, and the per-client window update."""
+    from tutela.dns.scoring import Score, _sigmoid, dga_judged
+
+    sp = RegistrableSplitter()
+    sp.warmup()
+    dga = DgaDetector(DgaConfig(), models, sp)
+    scorer = dga.scorer
+    cnn, cal = scorer._dga_model()
+    lex = scorer.lexicon
+    forest, tcal = scorer._tunnel_model()
+    window = TunnelDetector(TunnelConfig(), models, sp).window
+    stages = ("name split (RegistrableSplitter)", "dns.dga: CNN pair, new registrable domains",
+              "dns.dga: lexical features, flagged", "dns.dga: families, flagged", "dns.dga: Finding, flagged",
+              "dns.tunnel: features",
+              "dns.tunnel: trees + calibration", "dns.tunnel: window update")  # fmt: skip
+    acc = dict.fromkeys(stages, 0.0)
+    runs = dict.fromkeys(stages, 0)
+    seen: set[str] = set()
+    clock = time.thread_time
+    # a thread_time() call is a system call (~1.3 µs here): each stage's interval holds about one call's cost,
+    # measured now and subtracted below
+    probe = clock()
+    for _ in range(20000):
+        clock()
+    tick = (clock() - probe) / 20001
+    start = timer_start()
+    for name in names_:
+        t0 = clock()
+        p = sp(name)
+        t1 = clock()
+        acc["name split (RegistrableSplitter)"] += t1 - t0
+        runs["name split (RegistrableSplitter)"] += 1
+        if dga_judged(p) and p.registrable not in seen:
+            seen.add(p.registrable)
+            prob = _sigmoid(cnn.logit_one(p.label, p.suffix))
+            conf = cal.confidence(prob)
+            level = cal.level(conf)
+            t2 = clock()
+            acc["dns.dga: CNN pair, new registrable domains"] += t2 - t1
+            runs["dns.dga: CNN pair, new registrable domains"] += 1
+            if level is not None:
+                x = scorer.dga_features(p)
+                t3 = clock()
+                fams = scorer.families(p, x)
+                t4 = clock()
+                dga.finding(Score("dga", p.registrable, prob, conf, level, tuple(x), fams))
+                t5 = clock()
+                acc["dns.dga: lexical features, flagged"] += t3 - t2
+                acc["dns.dga: families, flagged"] += t4 - t3
+                acc["dns.dga: Finding, flagged"] += t5 - t4
+                for key in (
+                    "dns.dga: lexical features, flagged",
+                    "dns.dga: families, flagged",
+                    "dns.dga: Finding, flagged",
+                ):
+                    runs[key] += 1
+        if p.sub:
+            t6 = clock()
+            x = lex.tunnel_features(p.sub)
+            t7 = clock()
+            tconf = tcal.confidence(forest.proba_one(x)[0])
+            tcal.level(tconf)
+            t8 = clock()
+            window.observe_reportable("10.0.0.1", p.registrable, p.sub, 1, x[3], tconf, 0.0)
+            t9 = clock()
+            acc["dns.tunnel: features"] += t7 - t6
+            acc["dns.tunnel: trees + calibration"] += t8 - t7
+            acc["dns.tunnel: window update"] += t9 - t8
+            for key in ("dns.tunnel: features", "dns.tunnel: trees + calibration", "dns.tunnel: window update"):
+                runs[key] += 1
+    total = time.thread_time() - start
+    n = max(1, len(names_))
+    out = {k: max(0.0, v - runs[k] * tick) / n * 1e6 for k, v in acc.items()}
+    calls = (2 * runs["name split (RegistrableSplitter)"] + runs["dns.dga: CNN pair, new registrable domains"]
+             + 3 * runs["dns.dga: Finding, flagged"] + 4 * runs["dns.tunnel: features"])  # fmt: skip
+    out["all stages (timer calls subtracted)"] = max(0.0, total - calls * tick) / n * 1e6
+    out["one thread_time() call, subtracted above"] = tick * 1e6
+    return out
+
+
 TARGETS = {
     "miss, mixed stream (µs/query)": 50.0,
     "miss, ordinary hostnames (µs/query)": 50.0,
@@ -293,7 +394,8 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
 
     inline = [k for k in results if k.startswith(("miss", "amortised", "hit", "  distinct"))]
     dga = [k for k in results if k.startswith("dns.dga alone")]
-    parts = [k for k in results if k.startswith("  ") and not k.startswith("  distinct")]
+    staged = [k for k in results if k.startswith("  miss by stage")]
+    parts = [k for k in results if k.startswith("  ") and not k.startswith(("  distinct", "  miss by stage"))]
     batch = [k for k in results if "names/s" in k]
     v1 = spread(results["dns.dga alone, new, not flagged, v1 forest (µs/name)"])["median"]
     gated_notes = []
@@ -333,6 +435,15 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
                 cols,
                 rows(dga),
                 note=f"not flagged, CNN vs forest: {ratio(v2, v1)}",
+            ),
+            Table(
+                "The miss paths by stage (µs CPU per name of the set)",
+                cols,
+                rows(staged),
+                note="each name goes through every stage in turn, as on the data path, so a stage pays for the "
+                "CPU-cache misses the others cause (a stage timed alone in a loop, as under Components, is "
+                "faster); stages that run for some names only (new registrable domains, flagged names, names with "
+                "a subdomain) are averaged over all names of the set",
             ),
             Table(
                 "Components (µs CPU)",

@@ -117,3 +117,26 @@ def test_detector_ignores_names_without_subdomain(models):
     det = TunnelDetector(TunnelConfig(), models)
     assert list(det.detect(DnsQuery(name="example.com"), ScanContext())) == []
     assert det.side == "request"
+
+
+def test_observe_reportable_agrees_with_observe():
+    """The data path's observe_reportable gives observe()'s evidence whenever a caller reports it (HIGH, or a level
+    that just changed), and None otherwise."""
+    rng = random.Random(5)
+    full, lean = TunnelWindow(max_events=8, max_keys=3), TunnelWindow(max_events=8, max_keys=3)
+    now = 0.0
+    reported = 0
+    for _ in range(5000):
+        now += rng.choice((0.01, 0.5, 3.0, 70.0))
+        sub = rng.choice(("www", "a", "b" * 40, f"{rng.random()}"))
+        args = (rng.choice("abcd"), rng.choice(("x.com", "y.net")), sub, rng.choice((1, 16, 28, 10)),
+                rng.uniform(0, 5), rng.uniform(0, 1), now)  # fmt: skip
+        ev = full.observe(*args)
+        got = lean.observe_reportable(*args)
+        if ev.level is None or (ev.level != "high" and not ev.changed):
+            assert got is None
+        else:
+            assert got == ev
+            reported += 1
+    assert reported > 20
+    assert len(full) == len(lean)

@@ -8,6 +8,9 @@ LightGBM `dump_model()` into it). Two evaluators share one spec and give LightGB
   The generated source is built only from numbers that were validated as int/float, so a model file,
   even a tampered one (it is also pinned by sha256), cannot inject code.
 - `raw_batch(X)`: many rows with numpy, vectorised over rows, one tree at a time.
+A forest of many small trees (at most 8 splits each, the 1,020-tree family model) evaluates one row with a
+leaf table per tree instead (`_table_one`: one gather, one comparison, `packbits`, one lookup; ~2.6x faster
+than the compiled function there, bit-identical).
 
 Only numerical `<=` splits without missing-value routing are supported (training sets
 `use_missing=False` and never produces NaN features); anything else is rejected at load.
@@ -21,6 +24,7 @@ from typing import Any
 
 FORMAT = "tutela-forest/1"
 MAX_DEPTH = 40
+TABLE_BITS = 8  # a tree with at most this many splits gets a 2**bits leaf table (see Forest._table_one)
 
 
 class ForestError(ValueError):
@@ -77,6 +81,15 @@ class Forest:
         self.num_features = len(self.feature_names)
         self.trees = [self._validate(t) for t in spec["trees"]]
         self._one: Callable[[Sequence[float]], list[float]] | None = None
+        # trees of at most TABLE_BITS splits each (the family forest: 1,020 trees of 6) are evaluated in numpy
+        # all at once (see _table_one); larger trees by the compiled function
+        self._table: tuple[Any, ...] | None = None
+        self.tabulated = (
+            bool(self.trees)
+            and max(len(t["split"]) for t in self.trees) <= TABLE_BITS
+            and len(self.trees) % self.num_class == 0
+            and all(t["class"] == i % self.num_class for i, t in enumerate(self.trees))
+        )
 
     def _validate(self, tree: Mapping[str, Any]) -> dict[str, Any]:
         split = [int(v) for v in tree["split"]]
@@ -138,13 +151,70 @@ class Forest:
     def compile(self) -> None:
         """Build the one-row evaluator now (the family forest takes ~0.3 s): warmups call this, so the first
         flagged name on the data path does not pay for it."""
-        if self._one is None:
+        if self.tabulated:
+            if self._table is None:
+                self._table = self._build_table()
+        elif self._one is None:
             self._one = self._compile()
 
     def raw_one(self, x: Sequence[float]) -> list[float]:
+        if self.tabulated:
+            return self._table_one(x)
         if self._one is None:
             self._one = self._compile()
         return self._one(x)
+
+    # -- one row, many small trees: a leaf table per tree ---------------------------------------------
+    def _build_table(self) -> tuple[Any, ...]:
+        """Each tree's splits get slots 0..k-1 of a byte (k <= 8; unused slots compare x[0] <= -inf, always
+        False). A row's comparisons, all trees at once, are one gather and one `<=`; `packbits` turns each
+        tree's 8 outcomes into a byte, which indexes that tree's 256-entry leaf table, built here by walking
+        the tree for every byte value. Trees are laid out so that a (rounds, classes) reshape puts class k's
+        trees in column k in tree order: the per-class sum (numpy adds the rows one after another, as the
+        compiled function does) is bit-identical to the compiled evaluator, which tests check."""
+        import numpy as np
+
+        n_trees = len(self.trees)
+        feat = np.zeros((n_trees, TABLE_BITS), dtype=np.intp)
+        thr = np.full((n_trees, TABLE_BITS), -np.inf)
+        # unused slots are always False, so codes stay below 2**bits: a table no larger than the trees need
+        # (64 entries a tree for the family forest; the table is read once per tree and row, so its size is
+        # what the data path pulls through the caches)
+        bits = max(len(t["split"]) for t in self.trees)
+        codes = np.arange(1 << bits)
+        table = np.zeros((n_trees, 1 << bits))
+        for i, tree in enumerate(self.trees):
+            k = len(tree["split"])
+            feat[i, :k] = tree["split"]
+            thr[i, :k] = tree["threshold"]
+            leaf = np.asarray(tree["leaf"])
+            if not k:
+                table[i] = leaf[0]
+                continue
+            left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
+            node = np.zeros(len(codes), dtype=np.intp)
+            for _ in range(k):  # a path has at most k splits
+                inner = node >= 0
+                at = node[inner]
+                go_left = (codes[inner] >> at) & 1 == 1
+                node[inner] = np.where(go_left, left[at], right[at])
+            table[i] = leaf[~node]
+        base = np.arange(n_trees, dtype=np.intp) << bits
+        return feat.reshape(-1), thr.reshape(-1), table.reshape(-1), base
+
+    def _table_one(self, x: Sequence[float]) -> list[float]:
+        import numpy as np
+
+        if self._table is None:
+            self._table = self._build_table()
+        feat, thr, table, base = self._table
+        row = np.asarray(x, dtype=np.float64)
+        if row.shape != (self.num_features,):
+            raise ForestError(f"expected {self.num_features} features, got {row.shape}")
+        code = np.packbits(row[feat] <= thr, bitorder="little")
+        leaves = table[base + code].reshape(-1, self.num_class)
+        out: list[float] = leaves.sum(axis=0).tolist()
+        return out
 
     def proba_one(self, x: Sequence[float]) -> list[float]:
         raw = self.raw_one(x)

@@ -150,22 +150,53 @@ class Lexicon:
             for i in range(MIN_WORD, len(w) + 1):
                 prefixes.add(w[:i])
         self.prefixes = frozenset(prefixes)
+        self.starts = frozenset(w[:MIN_WORD] for w in self.words)  # where a word can begin
+        # trigram -> log-probability with the back-off already applied, filled as trigrams are met (a memo of
+        # a pure function, bounded): names with unseen trigrams then cost one C-level map, not a Python loop
+        self._lp: dict[str, float] = dict(self.trigram)
+        self._lp_cap = len(self._lp) + 50_000  # a few MB at most, whatever the traffic
+        self._gram_slices = [slice(i, i + 3) for i in range(MAX_LABEL + 3)]
 
     # -- character model -------------------------------------------------------------------------
     def trigram_scores(self, text: str) -> tuple[float, float, float]:
         """(mean, min log-probability, fraction unseen) of the text's trigrams, with ^ and $ padding."""
+        lps, unseen = self._trigram_lps(text)
+        n = len(lps)
+        if n <= 0:
+            return 0.0, 0.0, 0.0
+        # sum() adds left to right from 0 as the loop did, and min() with 0.0 is the running minimum from 0.0
+        return sum(lps) / n, min(0.0, *lps), unseen / n
+
+    def trigram_mean_unseen(self, text: str) -> tuple[float, float]:
+        """(mean log-probability, fraction unseen) of trigram_scores, without the minimum."""
+        lps, unseen = self._trigram_lps(text)
+        n = len(lps)
+        if n <= 0:
+            return 0.0, 0.0
+        return sum(lps) / n, unseen / n
+
+    def _trigram_lps(self, text: str) -> tuple[list[float], int]:
+        """Log-probabilities of the padded text's trigrams in order (an unseen trigram takes its two-character
+        context's back-off value) and how many were unseen."""
         padded = f"^{text}$"
         n = len(padded) - 2
         if n <= 0:
-            return 0.0, 0.0, 0.0
-        grams = list(map("".join, zip(padded, padded[1:], padded[2:], strict=False)))
+            return [], 0
+        grams = list(map(padded.__getitem__, self._gram_slices[:n])) if n <= MAX_LABEL + 3 else [
+            padded[i : i + 3] for i in range(n)]  # fmt: skip
         lps = list(map(self.trigram.get, grams))
         unseen = lps.count(None)
-        if unseen:  # an unseen trigram takes its two-character context's back-off value
-            ctx_get, default = self.trigram_ctx_unseen.get, self.trigram_unseen
-            lps = [ctx_get(g[:2], default) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
-        # sum() adds left to right from 0 as the loop did, and min() with 0.0 is the running minimum from 0.0
-        return sum(lps) / n, min(0.0, *lps), unseen / n
+        if unseen:
+            lps = list(map(self._lp.get, grams))
+            if None in lps:
+                lps = [self._backoff(g) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
+        return lps, unseen
+
+    def _backoff(self, gram: str) -> float:
+        lp = self.trigram_ctx_unseen.get(gram[:2], self.trigram_unseen)
+        if len(self._lp) < self._lp_cap:
+            self._lp[gram] = lp
+        return lp
 
     def bigram_mean(self, text: str) -> float:
         padded = f"^{text}$"
@@ -187,6 +218,8 @@ class Lexicon:
         n = len(text)
         if n == 0:
             return 0.0, 0, 0
+        if not self._any_start(text):
+            return 0.0, 0, 0  # no word begins anywhere: nothing is covered (what the loop below finds too)
         prefixes = self.prefixes
         words = self.words
         span = n + 1
@@ -210,6 +243,38 @@ class Lexicon:
                 j += 1
         covered, rest = divmod(key[n], span)
         return covered / n, n - rest, longest[n]
+
+    def _any_start(self, text: str) -> bool:
+        """Whether some dictionary word could begin in `text` (one of its 3-character pieces starts a word)."""
+        n = len(text) - MIN_WORD + 1
+        if n <= 0:
+            return False
+        if n > MAX_LABEL + 3:
+            return True  # let segment() decide
+        return not self.starts.isdisjoint(map(text.__getitem__, self._gram_slices[:n]))
+
+    def coverage(self, text: str) -> float:
+        """segment(text)[0] alone: the largest fraction of characters covered by non-overlapping words (the
+        (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same)."""
+        n = len(text)
+        if n == 0 or not self._any_start(text):
+            return 0.0
+        prefixes = self.prefixes
+        words = self.words
+        best = [0] * (n + 1)
+        for i in range(n):
+            cur = best[i]
+            if cur > best[i + 1]:
+                best[i + 1] = cur
+            j = i + MIN_WORD
+            while j <= n:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break
+                if piece in words and cur + j - i > best[j]:
+                    best[j] = cur + j - i
+                j += 1
+        return best[n] / n
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
@@ -247,34 +312,50 @@ class Lexicon:
     def tunnel_features(self, sub: str) -> list[float]:
         """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
         sub = sub[:MAX_LABEL]
+        if not sub:
+            return _NO_SUB.copy()
         flat = sub.replace(".", "")
-        n = len(flat) or 1
-        letters, vowels, digits = _counts(flat)
-        symbols = len(flat) - letters - digits - flat.count("-")
-        cons_run, digit_run = longest_runs(flat)
+        size = len(flat)
+        n = size or 1
+        letters = size - len(flat.translate(_DROP_LETTERS))
+        vowels = size - len(flat.translate(_DROP_VOWELS))
+        digits = size - len(flat.translate(_DROP_DIGITS))
+        cons_run = max(map(len, _CONSONANT_RUN.findall(flat)), default=0)
+        digit_run = max(map(len, _DIGIT_RUN.findall(flat)), default=0)
+        # distinct characters in order of first occurrence: entropy() sums in that order (bit-identical)
+        uniq = dict.fromkeys(flat)
         if flat:
-            tri_mean, _, tri_unseen = self.trigram_scores(flat[:64])
-            coverage = self.segment(flat[:64])[0]
+            head = flat[:64]
+            lps, unseen = self._trigram_lps(head)
+            tri_mean, tri_unseen = sum(lps) / len(lps), unseen / len(lps)
+            coverage = self.coverage(head)
+            ent = max(0.0, -sum(map(_terms(size).__getitem__, map(flat.count, uniq))))
+            chars = uniq.keys()
+            hex_only = 1.0 if chars <= HEX else 0.0
+            b32_only = 1.0 if chars <= BASE32 else 0.0
         else:
-            tri_mean, tri_unseen, coverage = 0.0, 0.0, 1.0
-        chars = set(flat)
+            tri_mean, tri_unseen, coverage, ent, hex_only, b32_only = 0.0, 0.0, 1.0, 0.0, 0.0, 0.0
         return [
             float(len(sub)),
-            float(sub.count(".") + 1 if sub else 0),
-            float(max(map(len, sub.split("."))) if sub else 0),
-            entropy(flat),
+            float(sub.count(".") + 1),
+            float(max(map(len, sub.split(".")))),
+            ent,
             digits / n,
-            symbols / n,
+            (size - letters - digits - flat.count("-")) / n,
             vowels / letters if letters else 0.0,
             tri_mean,
             tri_unseen,
             coverage,
             float(digit_run),
             float(cons_run),
-            1.0 if flat and chars <= HEX else 0.0,
-            1.0 if flat and chars <= BASE32 else 0.0,
-            float(len(chars)),
+            hex_only,
+            b32_only,
+            float(len(uniq)),
         ]
+
+
+# tunnel features of an empty subdomain part (what the general code gives for "")
+_NO_SUB = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def explain_dga(features: Sequence[float]) -> str:

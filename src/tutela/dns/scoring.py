@@ -21,6 +21,7 @@ from tutela.dns.charcnn import CharCnn, GatedCnn
 from tutela.dns.forest import Forest
 from tutela.dns.lexical import Lexicon, explain_dga, explain_tunnel
 from tutela.dns.names import NameParts, NameSplitter
+from tutela.dns.splitcache import RegistrableSplitter
 
 LEVELS = ("low", "medium", "high")
 LEVEL_CONFIDENCE = {"low": 0.5, "medium": 0.7, "high": 0.9}
@@ -114,11 +115,12 @@ class _Bundle:
 
 
 def shared_splitter(models: ModelCache) -> NameSplitter:
-    """The NameSplitter shared by everything built on `models` (built once per cache, lists loaded lazily).
+    """The NameSplitter shared by everything built on `models` (built once per cache, lists loaded lazily): a
+    RegistrableSplitter, which splits a new name under a registrable domain already seen without the PSL walk.
 
     Hung on the smallest DNS model file, which every DNS detector's cache holds anyway: `derived` is the
     cache's once-per-cache construction, and the splitter depends on no model."""
-    splitter: NameSplitter = models.derived(refs.DGA_CNN_META, "name-splitter", lambda _meta: NameSplitter())
+    splitter: NameSplitter = models.derived(refs.DGA_CNN_META, "name-splitter", lambda _meta: RegistrableSplitter())
     return splitter
 
 

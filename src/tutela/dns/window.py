@@ -129,7 +129,48 @@ class TunnelWindow:
             state.pop()
         return self._evidence(state, now)
 
-    def _evidence(self, state: _Key, now: float) -> WindowEvidence:
+    def observe_reportable(
+        self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
+    ) -> WindowEvidence | None:
+        """observe(), for the data path: the same state update and level, but evidence is built only when a
+        caller reports it, i.e. the level is HIGH or has just changed to LOW or MEDIUM; None otherwise. The push
+        and pops are inlined (this runs on every query, verdict-cache hits included)."""
+        key = (client, registrable)
+        keys = self._keys
+        state = keys.get(key)
+        if state is None:
+            state = keys[key] = _Key()
+            if len(keys) > self.max_keys:
+                keys.popitem(last=False)
+        else:
+            keys.move_to_end(key)
+        digest = hash(sub)
+        size = len(sub)
+        tunnel_qtype = qtype in TUNNEL_QTYPES
+        events = state.events
+        events.append((now, size, digest, tunnel_qtype, entropy, confidence))
+        digests = state.digests
+        digests[digest] = digests.get(digest, 0) + 1
+        state.bytes += size
+        state.qtypes += tunnel_qtype
+        state.entropy += entropy
+        state.confidence += confidence
+        horizon = now - self.window_s
+        while len(events) > self.max_events or (events and events[0][0] < horizon):
+            state.pop()
+        n = len(events)
+        if n < 3:  # every level needs 3 queries
+            state.level = None
+            return None
+        points, distinct, bpm, qshare, ent, conf, _span = self._points(state, now)
+        level = _level(points, n)
+        changed = level != state.level
+        state.level = level
+        if level is None or (level != "high" and not changed):
+            return None  # nothing a caller reports: no evidence built
+        return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level, changed)
+
+    def _points(self, state: _Key, now: float) -> tuple[int, int, float, float, float, float, float]:
         n = len(state.events)
         distinct = len(state.digests)
         span = max(now - state.events[0][0], self.min_rate_span_s)
@@ -150,13 +191,22 @@ class TunnelWindow:
             points += 1
         if ent >= self.entropy:
             points += 1
-        level = None
-        if points >= 4 and n >= 4:
-            level = "high"
-        elif points >= 3 and n >= 3:
-            level = "medium"
-        elif points >= 2 and n >= 3:
-            level = "low"
+        return points, distinct, bpm, qshare, ent, conf, span
+
+    def _evidence(self, state: _Key, now: float) -> WindowEvidence:
+        n = len(state.events)
+        points, distinct, bpm, qshare, ent, conf, _span = self._points(state, now)
+        level = _level(points, n)
         changed = level != state.level
         state.level = level
         return WindowEvidence(n, distinct, bpm, qshare, ent, conf, points, level, changed)
+
+
+def _level(points: int, n: int) -> str | None:
+    if points >= 4 and n >= 4:
+        return "high"
+    if points >= 3 and n >= 3:
+        return "medium"
+    if points >= 2 and n >= 3:
+        return "low"
+    return None

@@ -95,7 +95,8 @@ class DgaDetector:
     def finding(self, s: Score) -> Finding:
         assert s.level is not None
         fams = ", ".join(f"{n} {p:.2f}" for n, p in s.families)
-        message = f"{s.registrable} looks algorithmically generated ({s.explanation})"
+        explanation = s.explanation  # built from the features on each access: once here
+        message = f"{s.registrable} looks algorithmically generated ({explanation})"
         if fams:
             message += f"; likeliest families: {fams}"
         return Finding.of(
@@ -111,7 +112,7 @@ class DgaDetector:
                 "registrable": s.registrable,
                 "level": s.level,
                 "probability": f"{s.p:.6f}",
-                "explanation": s.explanation,
+                "explanation": explanation,
                 "families": fams,
             },
         )

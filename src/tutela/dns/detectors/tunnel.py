@@ -125,12 +125,13 @@ class TunnelDetector:
         if not self.config.window:
             return found
         with self._lock:
-            ev = self.window.observe(
+            ev = self.window.observe_reportable(
                 subject.client, parts.registrable, parts.sub, subject.qtype, ent, confidence, self.clock()
             )
         # a HIGH session finding on every query (each is blocked); lower levels only when they change
         if (
-            ev.level is not None
+            ev is not None
+            and ev.level is not None
             and (ev.level == "high" or ev.changed)
             and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
         ):
@@ -139,6 +140,7 @@ class TunnelDetector:
 
     def query_finding(self, s: Score, sub_len: int) -> Finding:
         assert s.level is not None
+        explanation = s.explanation  # built from the features on each access: once here
         return Finding.of(
             match=s.registrable,
             detector=self.id,
@@ -147,9 +149,9 @@ class TunnelDetector:
             category="tunnel",
             severity=LEVEL_SEVERITY[s.level],
             confidence=round(s.confidence, 6),
-            message=f"query under {s.registrable} looks like tunnelled data ({s.explanation})",
+            message=f"query under {s.registrable} looks like tunnelled data ({explanation})",
             evidence={"registrable": s.registrable, "level": s.level, "probability": f"{s.p:.6f}",
-                      "subdomain_length": str(sub_len), "explanation": s.explanation},
+                      "subdomain_length": str(sub_len), "explanation": explanation},
         )  # fmt: skip
 
     def _session_finding(self, client: str, registrable: str, ev: WindowEvidence) -> Finding:

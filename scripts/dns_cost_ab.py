@@ -1,0 +1,132 @@
+"""Inline cost of dns.dga + dns.tunnel, an earlier commit vs the working tree, in ONE process.
+
+    .venv/bin/python scripts/dns_cost_ab.py --rev 52360cd [--reps 3]
+
+On a shared machine, load drifts by tens of percent between runs, so two bench runs cannot show a 10%
+change. This imports the earlier commit's package as `tutela_before` (git archive, imports rewritten) next
+to the working tree's `tutela`, builds both sides' detectors as the sensor does (one model cache, the
+shared splitter's class), and feeds them the same queries of bench/dns_models.py's streams, interleaved
+in chunks of 100 (order alternating), timing CPU (thread_time). Both sides' models live in one process,
+so absolute figures are higher than a bench run's (twice the working set in the CPU caches); the ratios
+are the result. A development tool, not a suite benchmark (it writes no bench/results file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))
+
+
+def export(rev: str, into: Path) -> None:
+    """src/tutela at `rev` -> into/tutela_before, with every `tutela.` import and module string renamed."""
+    blob = subprocess.run(["git", "archive", rev, "src/tutela"], cwd=ROOT, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(blob)) as tar:
+        tar.extractall(into, filter="data")
+    pkg = into / "tutela_before"
+    (into / "src" / "tutela").rename(pkg)
+    for path in pkg.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        text = re.sub(r"\btutela\.", "tutela_before.", text)
+        text = re.sub(r"^(\s*)(from|import) tutela\b", r"\1\2 tutela_before", text, flags=re.M)
+        path.write_text(text, encoding="utf-8")
+
+
+def side(pkg: str) -> dict[str, Any]:
+    mod = {n: importlib.import_module(f"{pkg}.{n}") for n in ("core.models", "core.detector", "dns.scoring",
+           "dns.detectors.dga", "dns.detectors.tunnel", "dns.subjects")}  # fmt: skip
+    models = mod["core.models"].ModelCache()
+    splitter_cls = type(mod["dns.scoring"].shared_splitter(models))
+    dga, tun = mod["dns.detectors.dga"], mod["dns.detectors.tunnel"]
+    warm = dga.DgaDetector(dga.DgaConfig(), models)
+    warm.warmup()
+    tun.TunnelDetector(tun.TunnelConfig(), models).warmup()
+
+    def build() -> tuple[Any, Any]:
+        sp = splitter_cls()
+        sp.warmup()
+        return dga.DgaDetector(dga.DgaConfig(), models, sp), tun.TunnelDetector(tun.TunnelConfig(), models, sp)
+
+    return {"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
+            "splitter": splitter_cls.__name__}  # fmt: skip
+
+
+def run_pair(sides: dict[str, dict[str, Any]], stream: list[str], passes: int, chunk: int = 100) -> list[dict]:
+    dets = {s: v["build"]() for s, v in sides.items()}
+    qs = {s: [v["Q"](name=n, qtype=1, client="10.0.0.1") for n in stream] for s, v in sides.items()}
+    out = []
+    for _ in range(passes):
+        tot = dict.fromkeys(sides, 0.0)
+        gc.collect()
+        gc.freeze()
+        for i in range(0, len(stream), chunk):
+            order = list(sides) if (i // chunk) % 2 == 0 else list(sides)[::-1]
+            for s in order:
+                dga, tun = dets[s]
+                ctx = sides[s]["ctx"]
+                start = time.thread_time()
+                for q in qs[s][i : i + chunk]:
+                    list(dga.detect(q, ctx))
+                    list(tun.detect(q, ctx))
+                tot[s] += time.thread_time() - start
+        gc.unfreeze()
+        out.append({s: v / len(stream) * 1e6 for s, v in tot.items()})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rev", required=True, help="the earlier commit")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    from bench.dns_models import POPULAR, _random_label, names
+
+    from tutela.dns.training import synth
+
+    gc.set_threshold(50_000, 50, 100)  # as the sensor sets it
+    with tempfile.TemporaryDirectory() as tmp:
+        export(args.rev, Path(tmp))
+        sys.path.insert(0, tmp)
+        sides = {"before": side("tutela_before"), "after": side("tutela")}
+        results: dict[tuple[str, str], list[float]] = {}
+        for rep in range(args.reps):
+            mixed = names(4000, 100 + rep)
+            rng = random.Random(rep)
+            zipf = rng.choices(mixed, weights=[1.0 / (i + 1) for i in range(len(mixed))], k=len(mixed) * 2)
+            streams = [
+                ("miss, mixed stream", mixed, 1),
+                ("miss, ordinary hostnames", list(dict.fromkeys(synth.generate(f"o{rep}", POPULAR, 3000, rep))), 1),
+                ("miss, random-label names", [n for n in mixed if _random_label(n)], 1),
+                ("Zipf stream", zipf, 2),
+            ]
+            for label, stream, passes in streams:
+                for p, got in enumerate(run_pair(sides, stream, passes)):
+                    key = label if passes == 1 else f"{label}: {'amortised' if p == 0 else 'hit (second pass)'}"
+                    for s, v in got.items():
+                        results.setdefault((key, s), []).append(v)
+    print(f"before = {args.rev} ({sides['before']['splitter']}), after = working tree ({sides['after']['splitter']});"
+          f" µs CPU per query, median (min-max) of {args.reps} runs, one process, interleaved")  # fmt: skip
+    for key in dict.fromkeys(k for k, _ in results):
+        b, a = results[(key, "before")], results[(key, "after")]
+        mb, ma = statistics.median(b), statistics.median(a)
+        print(f"{key:36s} before {mb:7.1f} ({min(b):.1f}-{max(b):.1f})   after {ma:7.1f} ({min(a):.1f}-{max(a):.1f})"
+              f"   after/before {ma / mb:.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The inline cost work regrouped arithmetic, never changed it: each fast path equals the slow one bit for bit.
+
+- Forest: the numpy leaf-table evaluator (trees of <= 8 splits, the family forest) vs the compiled function.
+- Lexicon: coverage() vs segment()[0], trigram_mean_unseen() vs trigram_scores(), on names of every kind,
+  including names with unseen trigrams (the back-off memo) and hostile characters.
+(tests/dns_models/test_equivalence.py checks the whole detector path against the golden outputs.)
+"""
+
+from __future__ import annotations
+
+import random
+import string
+
+import pytest
+
+from tutela.dns import models as refs
+from tutela.dns.forest import Forest, ForestError
+from tutela.dns.scoring import DnsScorer
+from tutela.dns.training import synth
+
+POPULAR = ["google.com", "bbc.co.uk", "wikipedia.org", "example.net"]
+
+
+def _names() -> list[str]:
+    rng = random.Random(11)
+    out = synth.generate("o", POPULAR, 600, 1) + synth.generate("cloud", [], 300, 1)
+    out += ["".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(rng.randrange(5, 40))) + ".com"
+            for _ in range(300)]  # fmt: skip
+    out += ["".join(rng.choice("abc-_é\x00Z9?*.") for _ in range(rng.randrange(0, 300))) for _ in range(100)]
+    out += ["facebookmessenger.com", "thequickbrownfox.net", "www", "", "a", "ab", "xn--bcher-kva.example"]
+    return out
+
+
+def test_family_forest_table_equals_compiled(scorer: DnsScorer) -> None:
+    forest, _, codes = scorer._family_model()
+    assert forest.tabulated  # 1,020 trees of 6 splits
+    compiled = forest._compile()
+    rows = []
+    for name in _names():
+        parts = scorer.split(name)
+        if parts.label:
+            rows.append([*scorer.dga_features(parts), codes.get(parts.suffix, -1.0)])
+    assert len(rows) > 1000
+    for x in rows:
+        assert forest.raw_one(x) == compiled(x)
+        assert forest.proba_one(x) == forest.proba_one(x)
+
+
+def test_table_evaluator_on_a_small_multiclass_forest() -> None:
+    # 2 classes x 2 rounds; one tree without splits; thresholds hit exactly (x <= t goes left)
+    def tree(split, threshold, left, right, leaf, klass):
+        return {"split": split, "threshold": threshold, "left": left, "right": right, "leaf": leaf, "class": klass}
+
+    spec = {
+        "format": "tutela-forest/1",
+        "num_class": 2,
+        "feature_names": ["a", "b"],
+        "trees": [
+            tree([0, 1], [0.5, 2.0], [1, ~1], [~0, ~2], [1.0, 2.0, 3.0], 0),
+            tree([], [], [], [], [0.25], 1),
+            tree([1], [-1.0], [~0], [~1], [-1.0, 1.0], 0),
+            tree([0], [0.5], [~0], [~1], [0.5, -0.5], 1),
+        ],
+    }
+    forest = Forest(spec)
+    assert forest.tabulated
+    compiled = forest._compile()
+    for x in ([0.5, 2.0], [0.4, 2.1], [0.6, -1.0], [-3.0, -1.5], [9.0, 9.0]):
+        assert forest.raw_one(x) == compiled(x)
+    assert forest.raw_one([0.5, 2.0]) == [2.0 + 1.0, 0.25 + 0.5]
+    with pytest.raises(ForestError):
+        forest.raw_one([1.0])
+
+
+@pytest.mark.parametrize("ref", [refs.TUNNEL, refs.DGA])
+def test_large_trees_stay_compiled(scorer: DnsScorer, ref) -> None:
+    forest, _meta = scorer.bundle.forest(ref)
+    assert not forest.tabulated  # 14 splits per tree: a 2**14 table per tree would not pay
+
+
+def test_lexicon_fast_paths_equal_the_full_ones(scorer: DnsScorer) -> None:
+    lex = scorer.lexicon
+    for name in _names():
+        parts = scorer.split(name)
+        for text in {parts.label, parts.sub.replace(".", "")[:64], name}:
+            scores = lex.trigram_scores(text)
+            assert lex.trigram_mean_unseen(text) == (scores[0], scores[2])
+            assert lex.coverage(text) == lex.segment(text)[0]
+    long = "ab" * 400  # beyond the precomputed slices
+    assert lex.coverage(long) == lex.segment(long)[0]
+    assert lex.trigram_mean_unseen(long) == (lex.trigram_scores(long)[0], lex.trigram_scores(long)[2])
