@@ -11,8 +11,12 @@ the validation templates of the Presidio PII sentences, and the cascade is repla
 head; 0.5 is the plain mean, 0 the head alone) and threshold. The choice is the best S-Labs validation F1
 among those that flag at most `--max-pii-fpr` of the PII sentences (benign prompts that carry PII must pass;
 the issue's target is 3%). No test set is read.
+It also sets the fast tier's own prompt threshold (`fast.threshold_prompt`, what `tier: fast` uses, the gateway's
+inline default): the lowest that flags at most `--max-fast-fpr` (1%) of the benign validation prompts (S-Labs
+validation benign and the validation PII sentences, pooled); the F1-optimal one is kept as `threshold_prompt_f1`.
 Writes injection_meta.json (`cascade.low`, `cascade.fast_weight`, `combined.threshold_prompt`,
-`combined.calibration`); re-pin afterwards (scripts/pin_runtime_models.py).
+`combined.calibration`, `fast.threshold_prompt`, `fast.validation_alone`); re-pin afterwards
+(scripts/pin_runtime_models.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -36,10 +41,44 @@ LOWS = (0.01, 0.02, 0.04, 0.07)
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 
+def fast_alone(
+    sv: list[tuple[list[float], list[float]]],
+    y: list[int],
+    sp: list[tuple[list[float], list[float]]],
+    max_fpr: float,
+    thr_f1: float,
+) -> dict[str, Any]:
+    """The fast tier's operating point when it runs alone (`tier: fast`, the gateway's inline default): the
+    lowest threshold that flags at most `max_fpr` of the benign validation prompts (S-Labs validation benign
+    and the validation PII sentences, pooled), never below the F1-optimal one; with its validation recall."""
+    fast = [r[0][0] for r in sv]
+    benign = [f for f, label in zip(fast, y, strict=True) if label == 0]
+    pii = [r[0][0] for r in sp]
+    attacks = [f for f, label in zip(fast, y, strict=True) if label == 1]
+    pooled = sorted(benign + pii, reverse=True)
+    k = int(max_fpr * len(pooled))  # at most k benign prompts may score >= the threshold
+    thr = round(max(pooled[k] + 1e-4 if k < len(pooled) else 0.0, thr_f1), 4)
+
+    def rate(scores: list[float], t: float) -> float:
+        return round(sum(s >= t for s in scores) / max(1, len(scores)), 4)
+
+    return {
+        "threshold_prompt": thr,
+        "threshold_prompt_f1": thr_f1,
+        "validation_alone": {
+            "how": f"lowest threshold flagging <= {max_fpr} of S-Labs validation benign + validation PII sentences",
+            "recall": rate(attacks, thr), "benign_fpr": rate(benign + pii, thr), "slabs_fpr": rate(benign, thr),
+            "pii_fpr": rate(pii, thr), "f1_threshold_recall": rate(attacks, thr_f1),
+            "f1_threshold_slabs_fpr": rate(benign, thr_f1), "f1_threshold_pii_fpr": rate(pii, thr_f1),
+        },
+    }  # fmt: skip
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
     ap.add_argument("--max-pii-fpr", type=float, default=0.03)
+    ap.add_argument("--max-fast-fpr", type=float, default=0.01, help="benign FPR of the fast tier used alone")
     args = ap.parse_args()
     base = ds.data_dir(args.data)
     det = InjectionDetector(InjectionDetector.Config(tier="cascade"), ModelCache())  # type: ignore[call-arg]
@@ -97,6 +136,17 @@ def main() -> int:
     both = [r[0][0] for r in sv + sp]
     meta["cascade"]["validation_share_uncertain"] = round(sum(low <= f < high for f in both) / len(both), 4)
     meta["combined"]["threshold_prompt"] = thr
+    # the fast tier alone (`tier: fast`): its own operating point; the cascade's `high` edge stays above it, so
+    # what the cascade lets the fast tier flag alone is flagged by `tier: fast` as well
+    meta["fast"].update(
+        fast_alone(
+            sv,
+            y,
+            sp,
+            args.max_fast_fpr,
+            float(meta["fast"].get("threshold_prompt_f1", meta["fast"]["threshold_prompt"])),
+        )
+    )
     meta["combined"]["calibration"] = {
         "how": f"cascade replayed on S-Labs validation and Presidio validation templates over low {list(LOWS)}, "
         f"fast_weight {list(WEIGHTS)} and thresholds 0.20-0.95; best F1 with PII FPR <= {args.max_pii_fpr}",
@@ -106,6 +156,9 @@ def main() -> int:
                   "pii_fpr": round(pii_fpr(*best), 4)},
         "share_combined": round(sum(low <= r[0][0] < high for r in sv) / len(sv), 4),
     }  # fmt: skip
+    if meta["fast"]["threshold_prompt"] > high:
+        meta["cascade"]["high"] = meta["fast"]["threshold_prompt"]
+        print("note: cascade.high raised to the fast tier's threshold", file=sys.stderr)
     META.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     print(json.dumps({"cascade": meta["cascade"], "combined": meta["combined"]}, indent=2))
     return 0

@@ -159,6 +159,11 @@ def _injection(
     if tier == "cascade":  # prompts outside the band keep their fast score; inside it the combined one decides
         thr_c = sc.det.threshold("combined", "prompt")
         res["slabs_test"]["threshold"] = f"{sc.det.threshold('fast', 'prompt')} fast / {thr_c} combined"
+    if tier == "fast":  # the fast tier alone runs at its <= 1%-benign-FPR point; the F1-optimal one for reference
+        meta = sc.det.meta()["fast"]
+        thr_f1 = float(meta.get("threshold_prompt_f1", thr))
+        res["slabs_test"]["at_f1_threshold"] = {**_prf(scores, labels, thr_f1), "threshold": thr_f1}
+        res["slabs_test"]["validation_alone"] = meta.get("validation_alone")
 
     nc = take(ds.neuralchemy("validation", base))
     nc_flags = [s >= t for s, t, _ in (sc.score(r["text"], "prompt") for r in nc)]
@@ -210,10 +215,11 @@ def _injection(
     }
 
     pii_rows = take(ds.presidio_split(base, "test"))
-    res["pii_sentences_fpr"] = {
-        "fpr": _rate(sc.flags([r["full_text"] for r in pii_rows], "prompt")),
-        "n": len(pii_rows),
-    }
+    pii_scored = [sc.score(r["full_text"], "prompt") for r in pii_rows]
+    res["pii_sentences_fpr"] = {"fpr": _rate([s >= t for s, t, _ in pii_scored]), "n": len(pii_rows)}
+    if "at_f1_threshold" in res["slabs_test"]:
+        f1_thr = res["slabs_test"]["at_f1_threshold"]["threshold"]
+        res["pii_sentences_fpr"]["fpr_at_f1_threshold"] = _rate([s >= f1_thr for s, _, _ in pii_scored])
 
     # obfuscation variants of S-Labs test attacks
     attacks_test = [t for t, y in ds.slabs("test", base) if y == 1]
@@ -309,10 +315,12 @@ def run_eval(
 
 
 TIER_NOTES = {
-    "fast": "The lexical tier alone, on every set in full.",
+    "fast": "The lexical tier alone (`tier: fast`, the gateway's inline default), on every set in full, at its own "
+    "prompt threshold (<= 1% benign FPR on validation).",
     "cascade": "The default. Prompts: the fast tier, and the prompt head (MiniLM) for texts whose fast score is "
-    "uncertain; S-Labs recall at 1% FPR mixes fast-only and combined scores. Documents: every sentence unit scored "
-    "by the fast tier and the document head. Every text of every set (ONNX Runtime encoder).",
+    "uncertain (the fast tier flags alone above the band's `high` edge, the prompt head decides inside it against "
+    "the combined threshold); S-Labs recall at 1% FPR mixes fast-only and combined scores. Documents: every "
+    "sentence unit scored by the fast tier and the document head. Every text of every set (ONNX Runtime encoder).",
     "semantic": "The semantic tier alone (every unit embedded), on a sample of each set.",
 }
 
@@ -346,6 +354,12 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"{_mark(st['recall_at_1pct_fpr'] >= 0.90)} |",
             f"| S-Labs test | precision / recall / FPR | {st['precision']} / {st['recall']} / {st['fpr']} | | |",
         ]
+        if "at_f1_threshold" in st:
+            f1t = st["at_f1_threshold"]
+            lines.append(
+                f"| S-Labs test, at the F1-optimal threshold ({f1t['threshold']}) instead | F1 / precision / recall / "
+                f"FPR | {f1t['f1']} / {f1t['precision']} / {f1t['recall']} / {f1t['fpr']} | | |"
+            )
         nc = r["neuralchemy_validation"]
         lines += [
             f"| neuralchemy validation (n={nc['n']}) | F1 / recall / FPR | "
@@ -370,7 +384,28 @@ def write_report(results: dict[str, Any], path: Path) -> None:
             f"| ... detected ones whose reported span overlaps the attack | rate | {be['span_overlaps_attack']} | | |",
             f"| PII sentences (test templates) as `prompt` (n={r['pii_sentences_fpr']['n']}) | injection FPR | "
             f"{r['pii_sentences_fpr']['fpr']} | <= 0.03 | {_mark(r['pii_sentences_fpr']['fpr'] <= 0.03)} |",
+        ]
+        if "fpr_at_f1_threshold" in r["pii_sentences_fpr"]:
+            lines.append(
+                f"| PII sentences, at the F1-optimal threshold instead | injection FPR | "
+                f"{r['pii_sentences_fpr']['fpr_at_f1_threshold']} | | |"
+            )
+        va = st.get("validation_alone")
+        lines += [
             "",
+            *(
+                [
+                    f"The fast tier alone runs at its own operating point ({st['threshold']}), chosen on validation "
+                    f"as the lowest threshold flagging at most 1% of the benign validation prompts (S-Labs "
+                    f"validation benign and validation PII sentences, pooled): there it flagged {va['benign_fpr']} "
+                    f"of them ({va['slabs_fpr']} S-Labs, {va['pii_fpr']} PII) and found {va['recall']} of the "
+                    f"validation attacks (at the F1-optimal threshold: {va['f1_threshold_recall']}, flagging "
+                    f"{va['f1_threshold_slabs_fpr']} S-Labs / {va['f1_threshold_pii_fpr']} PII).",
+                    "",
+                ]
+                if va
+                else []
+            ),
             f"BIPIA FPR by task: {bd['by_task']}. Embedded-attack recall by BIPIA category: "
             + ", ".join(f"{k} {v[0]} (n={v[1]})" for k, v in be["recall_by_category"].items())
             + ".",
