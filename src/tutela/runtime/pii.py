@@ -41,6 +41,10 @@ class Recognizer:
     # the fewest digits any match holds: on ASCII text with fewer, the regex is skipped (an exact
     # prefilter; on other text `\d` also matches non-ASCII digits, so every recogniser runs)
     min_digits: int = 0
+    # exact prefilters on any text, built from what the pattern itself requires: a literal it spells out
+    # case-sensitively (one of them must appear), or a cheap regex every match must contain
+    literals: tuple[str, ...] = ()
+    gate: re.Pattern[str] | None = None
 
 
 # --- validators -----------------------------------------------------------------------------------
@@ -175,6 +179,11 @@ _ADDRESS_CUE = re.compile(
     r"at|(?:ship|send|deliver|mail|post)(?:\s+\w+){0,4}\s+to|moved\s+to|stay(?:ing)?\s+at)\s*:?\s*)"
     r"(?P<addr>(?=[^\n?!]{0,40}\d)[^\n?!;]{4,90}(?:\n[ \t]*[^\n?!;]{1,40}){0,3})"
 )
+# one of these is in every _ADDRESS_CUE match ([Aa]ddress, lives?, resides?, ... stay(?:ing)?)
+_CUE_WORDS = (
+    "ddress", "live", "reside", "located", "office", "store", "shop", "home",
+    "ship", "send", "deliver", "mail", "post", "moved", "stay",
+)  # fmt: skip
 _ADDRESS_BOX = re.compile(
     r"\b(?:PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w ]{1,20}?,?\s+Box\s+\d{1,5}(?:\s*\n?\s*(?:APO|FPO|DPO)\s+[A-Z]{2}\s+"
     r"\d{5})?|\b(?:P\.?\s?O\.?\s+Box|Postfach|Apartado)\s+\d{1,6}\b"
@@ -229,6 +238,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.5,
         _email,
         ("email", "e-mail", "mail", "contact"),
+        literals=("@",),
     ),
     Recognizer(
         "CREDIT_CARD",
@@ -267,6 +277,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         0.4,
         _ip,
         ("ip", "address", "server", "host", "ipv4", "ipv6"),
+        gate=re.compile(r"\d\.\d|:[0-9A-Fa-f]{1,4}:"),  # an IPv4 dot between digits; two IPv6 groups
     ),
     Recognizer(
         "PHONE_NUMBER",
@@ -296,6 +307,7 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
             "ring",
         ),
         min_digits=4,
+        gate=re.compile(r"\d[\s.-]\d|\d{10}"),  # two digit groups, or ten digits in a row
     ),
     Recognizer(
         "STREET_ADDRESS",
@@ -331,9 +343,26 @@ RECOGNIZERS: tuple[Recognizer, ...] = (
         ),
     ),
     Recognizer("STREET_ADDRESS", "pii.street_address.block", _ADDRESS_BLOCK, 0.7, None, ()),
-    Recognizer("STREET_ADDRESS", "pii.street_address.corner", _ADDRESS_CORNER, 0.6, None, ()),
-    Recognizer("STREET_ADDRESS", "pii.street_address.cue", _ADDRESS_CUE, 0.6, _address_cue, (), group=2),
-    Recognizer("STREET_ADDRESS", "pii.street_address.box", _ADDRESS_BOX, 0.6, None, ("address", "mail", "ship")),
+    Recognizer("STREET_ADDRESS", "pii.street_address.corner", _ADDRESS_CORNER, 0.6, None, (), literals=("corner",)),
+    Recognizer(
+        "STREET_ADDRESS",
+        "pii.street_address.cue",
+        _ADDRESS_CUE,
+        0.6,
+        _address_cue,
+        (),
+        group=2,
+        literals=_CUE_WORDS,
+    ),
+    Recognizer(
+        "STREET_ADDRESS",
+        "pii.street_address.box",
+        _ADDRESS_BOX,
+        0.6,
+        None,
+        ("address", "mail", "ship"),
+        literals=("Box", "Postfach", "Apartado"),
+    ),
     Recognizer("PERSON", "pii.person", _PERSON_CUE, 0.6, _person, (), group=1),
     Recognizer("PERSON", "pii.person", _PERSON_VERB, 0.45, _person, ("name", "mr", "ms", "mrs", "dr"), group=1),
 )
@@ -368,6 +397,10 @@ def analyze(
     candidates: list[PiiMatch] = []
     for rec in RECOGNIZERS:
         if (wanted is not None and rec.entity not in wanted) or digits < rec.min_digits:
+            continue
+        if rec.literals and not any(lit in text for lit in rec.literals):
+            continue
+        if rec.gate is not None and rec.gate.search(text) is None:
             continue
         for m in rec.pattern.finditer(text):
             if rec.group == 2:

@@ -49,6 +49,9 @@ class SecretPattern:
     # lower-case literals, one of which every match contains: on ASCII text, a pattern none of them
     # appears in is skipped without running its regex (a prefilter, exact: it never changes the result)
     needs: tuple[str, ...] = ()
+    # case-sensitive literals, one of which every match contains (the pattern spells them out and is not
+    # case-insensitive): on any text, a pattern none of them appears in is skipped (exact, see `needs`)
+    literals: tuple[str, ...] = ()
 
 
 def _jwt_ok(value: str) -> bool:
@@ -88,17 +91,29 @@ PATTERNS: tuple[SecretPattern, ...] = (
             r"[\s\S]{0,8000}?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)"
         ),
         1.0,
+        literals=("-----BEGIN ",),
     ),
-    SecretPattern("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), 0.95),
+    SecretPattern(
+        "aws_access_key",
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        0.95,
+        literals=("AKIA", "ASIA", "ABIA", "ACCA"),
+    ),
     SecretPattern(
         "aws_secret_key",
         re.compile(r"(?i)aws.{0,20}?(?:secret|key).{0,20}?[=:\"'\s]\s*[\"']?(?P<v>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"),
         0.9,
         _aws_secret_ok,
         "v",
+        ("aws",),
     ),
-    SecretPattern("gcp_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![\w-])"), 0.95),
-    SecretPattern("gcp_service_account", re.compile(r"\"private_key_id\"\s*:\s*\"[0-9a-f]{40}\""), 0.95),
+    SecretPattern("gcp_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![\w-])"), 0.95, literals=("AIza",)),
+    SecretPattern(
+        "gcp_service_account",
+        re.compile(r"\"private_key_id\"\s*:\s*\"[0-9a-f]{40}\""),
+        0.95,
+        literals=('"private_key_id"',),
+    ),
     SecretPattern(
         "azure_storage_key",
         re.compile(r"(?i)(?:AccountKey|SharedAccessSignature|sig)=(?P<v>[A-Za-z0-9+/%]{30,}={0,2})"),
@@ -108,28 +123,43 @@ PATTERNS: tuple[SecretPattern, ...] = (
         ("accountkey=", "sharedaccesssignature=", "sig="),
     ),
     SecretPattern(
-        "github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,})"), 0.98
+        "github_token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,})"),
+        0.98,
+        literals=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
-    SecretPattern("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), 0.98),
-    SecretPattern("slack_token", re.compile(r"\bxox[abposr]-(?:\d+-)+[A-Za-z0-9-]{6,}"), 0.95),
+    SecretPattern("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}"), 0.98, literals=("glpat-",)),
+    SecretPattern("slack_token", re.compile(r"\bxox[abposr]-(?:\d+-)+[A-Za-z0-9-]{6,}"), 0.95, literals=("xox",)),
     SecretPattern(
-        "slack_webhook", re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"), 0.95
+        "slack_webhook",
+        re.compile(r"https://hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
+        0.95,
+        literals=("https://hooks.slack.com/services/T",),
     ),
-    SecretPattern("stripe_key", re.compile(r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}"), 0.98),
+    SecretPattern("stripe_key", re.compile(r"\b(?:sk|rk)_live_[0-9A-Za-z]{20,}"), 0.98, literals=("_live_",)),
     SecretPattern(
         "openai_key",
         re.compile(r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}T3BlbkFJ[A-Za-z0-9_-]{20,}|\bsk-proj-[\w-]{40,}"),
         0.98,
+        literals=("sk-",),
     ),
-    SecretPattern("anthropic_key", re.compile(r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}"), 0.98),
-    SecretPattern("huggingface_token", re.compile(r"\bhf_[A-Za-z]{34}\b"), 0.95),
-    SecretPattern("google_oauth_token", re.compile(r"\bya29\.[0-9A-Za-z_-]{30,}"), 0.9),
-    SecretPattern("twilio_key", re.compile(r"\bSK[0-9a-fA-F]{32}\b"), 0.7),
-    SecretPattern("sendgrid_key", re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}\b"), 0.98),
-    SecretPattern("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), 0.95),
-    SecretPattern("pypi_token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"), 0.98),
     SecretPattern(
-        "jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{10,}"), 0.85, _jwt_ok
+        "anthropic_key", re.compile(r"\bsk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,}"), 0.98, literals=("sk-ant-",)
+    ),
+    SecretPattern("huggingface_token", re.compile(r"\bhf_[A-Za-z]{34}\b"), 0.95, literals=("hf_",)),
+    SecretPattern("google_oauth_token", re.compile(r"\bya29\.[0-9A-Za-z_-]{30,}"), 0.9, literals=("ya29.",)),
+    SecretPattern("twilio_key", re.compile(r"\bSK[0-9a-fA-F]{32}\b"), 0.7, literals=("SK",)),
+    SecretPattern("sendgrid_key", re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}\b"), 0.98, literals=("SG.",)),
+    SecretPattern("npm_token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), 0.95, literals=("npm_",)),
+    SecretPattern(
+        "pypi_token", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"), 0.98, literals=("pypi-AgEIcHlwaS5vcmc",)
+    ),
+    SecretPattern(
+        "jwt",
+        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{10,}"),
+        0.85,
+        _jwt_ok,
+        literals=("eyJ",),
     ),
     SecretPattern(
         "connection_string",
@@ -140,7 +170,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         0.9,
         _password_ok,
         "v",
-        ("://",),
+        literals=("://",),
     ),
     SecretPattern(
         "connection_string",
@@ -161,6 +191,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
         _generic_ok,
         "v",
         ("pass", "pwd", "secret", "token", "key", "credential"),
+        (":", "="),  # the assignment the pattern requires
     ),
 )
 
@@ -171,6 +202,8 @@ def find_secrets(text: str) -> list[SecretMatch]:
     lower = text.lower() if text.isascii() else None
     for pat in PATTERNS:
         if pat.needs and lower is not None and not any(n in lower for n in pat.needs):
+            continue
+        if pat.literals and not any(n in text for n in pat.literals):
             continue
         for m in pat.pattern.finditer(text):
             start, end = m.span(pat.group)
