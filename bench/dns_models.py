@@ -86,7 +86,7 @@ def reference_entropy(text: str) -> float:
 
 
 def timer_start() -> float:
-    """Start a timed loop with the cyclic GC as the sensor keeps it (dns/stalls.py settle_gc, GcControl): the
+    """Start a timed loop with the cyclic GC as the sensor keeps it (core/stalls.py settle_gc, GcControl): the
     long-lived objects (PSL, models, caches) frozen, so a loop does not pay for collections that traverse them."""
     gc.collect()
     gc.freeze()
@@ -106,7 +106,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     started = time.monotonic()
-    gc.set_threshold(50_000, 50, 100)  # as the sensor sets it (dns/stalls.py settle_gc)
+    gc.set_threshold(50_000, 50, 100)  # as the sensor sets it (core/stalls.py settle_gc)
     models = ModelCache()
     ctx = ScanContext()
     results: dict[str, list[float]] = {}

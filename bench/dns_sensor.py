@@ -347,7 +347,7 @@ def sensor_metrics(port: int) -> dict[str, float]:
 
 
 def stall_note(m: dict[str, float]) -> str:
-    """GC and event-loop stalls seen by the sensor (its own metrics, dns/stalls.py)."""
+    """GC and event-loop stalls seen by the sensor (its own metrics, core/stalls.py)."""
     gcs = sum(m.get(f"tutela_dns_gc_collections_total_gen_{g}", 0) for g in range(3))
     ticks = m.get("tutela_dns_loop_lag_seconds_bucket_le_+Inf", 0)
     over = ticks - m.get("tutela_dns_loop_lag_seconds_bucket_le_0.001", 0)

@@ -13,7 +13,11 @@ the upstream vs through the gateway, alternating within each run, over `--runs` 
                saturation): p50/p99 latency and the difference, the overhead 50 concurrent clients see
   saturated    wrk, 50 connections, closed loop: requests/s
   CPU          during the paced and saturated runs, the CPU each process used (gateway and its workers, the
-               upstream, wrk itself: is the load generator taking the gateway's cores?)
+               upstream, wrk itself: is the load generator taking the gateway's cores?), and the gateway's CPU
+               time per request (its cost apart from the machine's noise: what other jobs take shows in
+               latency, not in this)
+  stalls       the one-worker gateway's own counters over each wrk run (/health `stalls`, core/stalls.py):
+               event-loop lag (a 5 ms timer's lateness), cyclic GC runs and their longest pause
 Two gateways run side by side: the default (one worker process) and `--workers N` (N processes on the same
 port, SO_REUSEPORT), so the effect of the workers is measured in the same run, interleaved.
   streaming    one client, N streams each way interleaved: time to the first content token and the difference
@@ -264,6 +268,29 @@ def fuzz(base: str, examples: int, report_dir: Path) -> dict[str, Any]:
     }
 
 
+def stall_counters(base: str) -> dict[str, Any]:
+    """The gateway's own stall counters (/health `stalls`); with several workers, whichever answers."""
+    import httpx
+
+    r = httpx.get(base.removesuffix("/v1") + "/health", timeout=30)
+    return dict(r.json().get("stalls") or {})
+
+
+def stall_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    if not before or not after:
+        return {}
+    ticks = after["loop_lag_ticks"] - before["loop_lag_ticks"]
+    over = after["loop_lag_over_1ms"] - before["loop_lag_over_1ms"]
+    return {
+        "loop_lag_over_1ms_share": round(over / max(1, ticks), 4),
+        "loop_lag_mean_ms": round(1000 * (after["loop_lag_sum_s"] - before["loop_lag_sum_s"]) / max(1, ticks), 3),
+        "loop_lag_max_ms_so_far": round(1000 * after["loop_lag_max_s"], 1),
+        "gc_runs": sum(after["gc_collections"]) - sum(before["gc_collections"]),
+        "gc_pause_ms": round(1000 * (after["gc_pause_s"] - before["gc_pause_s"]), 2),
+        "gc_pause_max_ms_so_far": round(1000 * after["gc_pause_max_s"], 2),
+    }
+
+
 def one_run(
     direct: str, gateways: dict[str, tuple[str, int]], up_pid: int, args: argparse.Namespace, tmp: Path
 ) -> dict[str, Any]:
@@ -277,10 +304,16 @@ def one_run(
     for mode, pace in (("paced", args.pace_ms), ("saturated", None)):
         run[mode] = {}
         for name, base in bases.items():
+            stalls_before = stall_counters(base) if name == "gateway" else {}
             before = {k: cpu_seconds(p) for k, p in pids.items()}
             t0 = time.monotonic()
             res = wrk(base + "/chat/completions", args.duration, 50, pace, tmp)
             wall = time.monotonic() - t0
+            if name != "direct":  # CPU time of the gateway's processes per request served (wrk's count)
+                used = cpu_seconds(pids[name]) - before[name]
+                res["cpu_ms_per_request"] = round(1000 * used / max(1.0, res["rps"] * args.duration), 3)
+            if name == "gateway":
+                res["stalls"] = stall_delta(stalls_before, stall_counters(base))
             # CPU (% of one core) of each process over this wrk run: the side under test, the upstream, wrk
             res["cpu_pct"] = {k: round(100 * (cpu_seconds(p) - before[k]) / wall, 1) for k, p in pids.items()}
             res["cpu_pct"]["wrk"] = res.pop("wrk_cpu_pct")
@@ -441,7 +474,46 @@ def report(
         note="Machine busy counts every process on the machine, other engineers' jobs included; the rest of the "
         "columns are the benchmark's own processes (gateway = all its worker processes).",
     )
-    tables = [targets, sides, cpu_table]
+
+    def med(mode: str, name: str, key: str, sub: str | None = None) -> str:
+        values = [r[mode][name][sub][key] if sub else r[mode][name][key] for r in runs]
+        return f"{spread(values)['median']:g}"
+
+    own_rows = [
+        [f"{mode}: {label[name]}", med(mode, name, "cpu_ms_per_request")]
+        + (
+            [
+                med(mode, name, "loop_lag_over_1ms_share", "stalls"),
+                med(mode, name, "loop_lag_mean_ms", "stalls"),
+                med(mode, name, "gc_runs", "stalls"),
+                med(mode, name, "gc_pause_ms", "stalls"),
+            ]
+            if name == "gateway"
+            else ["", "", "", ""]
+        )
+        for mode in ("paced", "saturated")
+        for name in names
+        if name != "direct"
+    ]
+    last = runs[-1]["saturated"]["gateway"]["stalls"]
+    own_table = Table(
+        "The gateway's own cost and stalls during each 50-connection wrk run (medians over the runs)",
+        [
+            "run",
+            "CPU ms per request",
+            "loop lag > 1 ms, share of 5 ms ticks",
+            "mean loop lag, ms",
+            "cyclic GC runs",
+            "GC pause total, ms",
+        ],
+        own_rows,
+        note="CPU per request: user + system time of the gateway's processes (all workers; the ingest child "
+        "once reaped) over the requests wrk counted. Loop lag and GC: the one-worker gateway's /health "
+        "`stalls` counters (core/stalls.py) before and after each run; longest loop stall seen by the end "
+        f"{last.get('loop_lag_max_ms_so_far', float('nan'))} ms, longest GC pause "
+        f"{last.get('gc_pause_max_ms_so_far', float('nan'))} ms.",
+    )
+    tables = [targets, sides, cpu_table, own_table]
     if fuzzed is not None:
         tables.append(
             Table(

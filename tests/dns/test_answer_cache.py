@@ -13,9 +13,9 @@ import dns.rrset
 import pytest
 
 from tests.dns.test_fastpath import _Capture, captured_sensor
+from tutela.core import stalls as stalls_mod
 from tutela.core.registry import DetectorRegistry
 from tutela.dns import server as server_mod
-from tutela.dns import stalls as stalls_mod
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache, ttl_layout
 from tutela.dns.server import DnsSensor

@@ -8,12 +8,12 @@ import struct
 import time
 from typing import Any
 
+from tutela.core.stalls import LagSampler
 from tutela.dns import wire
 from tutela.dns.cached import DRAIN_SLICE, CachedAnswers
 from tutela.dns.fastpath import FastPath
 from tutela.dns.metrics import Metrics
 from tutela.dns.settings import DnsSettings
-from tutela.dns.stalls import LagSampler
 
 
 def _query(name: str, qid: int = 1) -> bytes:
@@ -106,7 +106,7 @@ def test_served_answers_drain_in_slices_with_the_loop_free_between_them() -> Non
 
 def test_lag_sampler_sees_a_stall() -> None:
     metrics = Metrics()
-    sampler = LagSampler(metrics)
+    sampler = LagSampler(metrics.stalls)
 
     async def run() -> None:
         sampler.start(asyncio.get_running_loop())
@@ -116,5 +116,5 @@ def test_lag_sampler_sees_a_stall() -> None:
         sampler.close()
 
     asyncio.run(run())
-    assert metrics.loop_lag_max_s >= 0.03
+    assert metrics.stalls.loop_lag_max_s >= 0.03
     assert "tutela_dns_loop_lag_seconds_bucket" in metrics.render()

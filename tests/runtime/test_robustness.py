@@ -161,3 +161,21 @@ def test_fuzz_regressions_no_5xx(gw: RunningGateway) -> None:
     assert post(gw, json.dumps(anth).encode(), "/v1/messages").status_code < 500
     spec = httpx.get(gw.url + "/openapi.json").json()
     assert spec["openapi"].startswith("3.1") and "/v1/chat/completions" in spec["paths"]
+
+
+def test_health_and_metrics_show_the_loop_lag_and_gc_counters(gw: RunningGateway) -> None:
+    import gc
+
+    time.sleep(0.05)  # the lag timer ticks every 5 ms
+    before = httpx.get(gw.url + "/health").json()["stalls"]
+    gc.collect()  # timed by the gateway's gc.callbacks hook, whichever thread runs it
+    after = httpx.get(gw.url + "/health").json()["stalls"]
+    assert after["gc_collections"][2] == before["gc_collections"][2] + 1
+    assert after["loop_lag_ticks"] > 0 and after["loop_lag_max_s"] >= 0
+    metrics = httpx.get(gw.url + "/metrics").text
+    for name in (
+        'tutela_gateway_loop_lag_seconds_bucket{le="+Inf"}',
+        'tutela_gateway_gc_collections_total{generation="2"}',
+        "tutela_gateway_gc_pause_seconds_max",
+    ):
+        assert name in metrics

@@ -16,10 +16,10 @@ import time
 from collections import Counter
 from typing import Any
 
+from tutela.core.stalls import StallCounters
+
 RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED"}
 # Seconds; the last bucket is +Inf.
-LAG_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
-LAG_TICK_S = 0.005
 BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -43,14 +43,7 @@ class Metrics:
         self.tcp_refused = 0
         self.pending = 0
         self.events_dropped = 0
-        self.gc_collections = [0, 0, 0]  # cyclic GC runs by generation, and their pauses (event loop stalls)
-        self.gc_pause_s = 0.0
-        self.gc_pause_max_s = 0.0
-        self.gc_pause_max_by_gen = [0.0, 0.0, 0.0]
-        self.gc_collected = 0  # unreachable objects the cyclic GC found (cyclic garbage made)
-        # event-loop lag: how late a timer due every LAG_TICK_S fired (what any query in flight waited)
-        self._lag = [0] * (len(LAG_BUCKETS) + 1)
-        self.loop_lag_max_s = 0.0
+        self.stalls = StallCounters()  # cyclic GC runs and event-loop lag (core/stalls.py)
         self.answer_cache: Any = None  # the sensor's AnswerCache, when on (hits, misses, entries)
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
@@ -106,11 +99,6 @@ class Metrics:
         self._latency_sum += seconds
         self._latency_count += 1
 
-    def observe_lag(self, seconds: float) -> None:
-        self._lag[bisect.bisect_left(LAG_BUCKETS, seconds)] += 1
-        if seconds > self.loop_lag_max_s:
-            self.loop_lag_max_s = seconds
-
     def render(self) -> str:
         lines: list[str] = []
 
@@ -157,34 +145,7 @@ class Metrics:
             ("tutela_dns_events_dropped_total", "Events the store writer dropped.", self.events_dropped),
         ):
             metric(name, "counter", help_, [("", value)])
-        metric(
-            "tutela_dns_gc_collections_total",
-            "counter",
-            "Cyclic garbage collections, by generation.",
-            [(f'{{generation="{g}"}}', n) for g, n in enumerate(self.gc_collections)],
-        )
-        metric("tutela_dns_gc_pause_seconds_total", "counter", "Time spent in GC.", [("", round(self.gc_pause_s, 6))])
-        metric("tutela_dns_gc_pause_seconds_max", "gauge", "Longest GC pause.", [("", round(self.gc_pause_max_s, 6))])
-        metric(
-            "tutela_dns_gc_pause_seconds_max_by_generation",
-            "gauge",
-            "Longest GC pause, by generation.",
-            [(f'{{generation="{g}"}}', round(v, 6)) for g, v in enumerate(self.gc_pause_max_by_gen)],
-        )
-        metric("tutela_dns_gc_collected_total", "counter", "Cyclic garbage collected.", [("", self.gc_collected)])
-        metric(
-            "tutela_dns_loop_lag_seconds_max",
-            "gauge",
-            "Longest event-loop stall seen.",
-            [("", round(self.loop_lag_max_s, 6))],
-        )
-        lines.append(f"# HELP tutela_dns_loop_lag_seconds How late a timer due every {LAG_TICK_S:g} s fired.")
-        lines.append("# TYPE tutela_dns_loop_lag_seconds histogram")
-        cumulative = 0
-        for bound, n in zip((*LAG_BUCKETS, float("inf")), self._lag, strict=True):
-            cumulative += n
-            le = "+Inf" if bound == float("inf") else f"{bound:g}"
-            lines.append(f'tutela_dns_loop_lag_seconds_bucket{{le="{le}"}} {cumulative}')
+        lines.extend(self.stalls.render("tutela_dns"))
         cache = self.answer_cache
         if cache is not None:
             for name, help_, value in (

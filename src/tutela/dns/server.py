@@ -38,6 +38,7 @@ from tutela.core.errors import ServiceError
 from tutela.core.findings import Action
 from tutela.core.registry import DetectorRegistry
 from tutela.core.services import split_listen
+from tutela.core.stalls import GcControl, LagSampler
 from tutela.core.store import EventWriter
 from tutela.dns import wire
 from tutela.dns.answercache import AnswerCache
@@ -46,7 +47,6 @@ from tutela.dns.engine import DnsEngine
 from tutela.dns.fastpath import FastPath, drop_oldest
 from tutela.dns.metrics import BUCKETS
 from tutela.dns.settings import DnsSettings
-from tutela.dns.stalls import GcControl, LagSampler
 from tutela.dns.subjects import DnsAnswer, DnsQuery
 
 _DOWN_AFTER = 3  # consecutive timeouts before an upstream is avoided
@@ -171,8 +171,8 @@ class DnsSensor:
         self.answers = self.cached.cache if self.cached is not None else None  # the AnswerCache, for metrics
         self._hot_get = self.answers._entries.get if self.answers is not None else {}.get
         self.metrics.answer_cache = self.answers
-        self.gc = GcControl(dns, self.metrics)
-        self._lag = LagSampler(self.metrics)
+        self.gc = GcControl(self.metrics.stalls, dns.gc_freeze_s, dns.gc_full_s)
+        self._lag = LagSampler(self.metrics.stalls)
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.base_events.Server] = []

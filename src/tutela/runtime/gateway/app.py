@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import ipaddress
 import itertools
 import os
@@ -32,6 +31,7 @@ from tutela.core.findings import Action, Verdict, digest
 from tutela.core.models import ModelCache
 from tutela.core.pipeline import DetectorSpec
 from tutela.core.registry import DetectorRegistry
+from tutela.core.stalls import GcControl, LagSampler, StallCounters
 from tutela.core.store import EventWriter
 from tutela.runtime.gateway.audit import AuditLog
 from tutela.runtime.gateway.budgets import Budgets
@@ -111,6 +111,9 @@ class Gateway:
         self.started = time.time()
         self.worker = 0  # index among the gateway's worker processes (server.serve)
         self.client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
+        self.stalls = StallCounters()  # GC pauses and event-loop lag, in /health and /metrics
+        self.gc = GcControl(self.stalls, settings.gc_freeze_s, settings.gc_full_s)
+        self._lag = LagSampler(self.stalls)
         key_env = settings.upstream_api_key_env
         self._upstream_key = os.environ.get(key_env) if key_env else None
 
@@ -121,7 +124,9 @@ class Gateway:
         await self.client.start()
         profiles = list(self.profiles.current.profiles.values())
         await asyncio.get_running_loop().run_in_executor(None, self.guard.warm, profiles)
-        gc.freeze()  # startup objects (modules, compiled profiles) out of the collector's way: shorter pauses
+        loop = asyncio.get_running_loop()
+        self.gc.start(loop)  # start-up objects (modules, compiled profiles) out of the collector's way
+        self._lag.start(loop)
         self.writer.start()
         self.audit.start()
         reload = asyncio.create_task(self._reload_loop())
@@ -131,6 +136,8 @@ class Gateway:
         finally:
             reload.cancel()
             ingest.cancel()
+            self._lag.close()
+            self.gc.close()
             await self.client.close()
             self.guard.close()
             self.audit.close()
@@ -341,6 +348,7 @@ class Gateway:
             "ingest_errors": self.metrics.ingest_errors,
             "last_ingest_error": self.metrics.last_ingest_error,
             "audit_errors": self.audit.errors,
+            "stalls": self.stalls.to_dict(),
         }
 
     def metrics_text(self) -> str:
@@ -372,6 +380,7 @@ class Gateway:
         lines.append(f"tutela_gateway_events_ingested_total {self.metrics.ingested}")
         lines.append("# TYPE tutela_gateway_ingest_errors_total counter")
         lines.append(f"tutela_gateway_ingest_errors_total {self.metrics.ingest_errors}")
+        lines.extend(self.stalls.render("tutela_gateway"))
         return "\n".join(lines) + "\n"
 
 

@@ -211,6 +211,10 @@ class GatewaySettings(GatewayConfig):
     # uses one core. Each worker keeps its own audit chain (audit.jsonl, audit.w1.jsonl, ...) and its own
     # budget counters: with N workers a caller's rate and spend limits are enforced per worker.
     workers: int = Field(1, ge=1, le=64)
+    # the cyclic GC (core/stalls.py): survivors frozen out of its passes this often (0: only once, after
+    # start-up), everything unfrozen and collected this often (0: never)
+    gc_freeze_s: float = Field(1.0, ge=0)
+    gc_full_s: float = Field(300.0, ge=0)
 
     def gateway_config(self) -> GatewayConfig:
         return GatewayConfig(**{k: getattr(self, k) for k in GatewayConfig.model_fields})
