@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,27 @@ def test_audit_reorder_and_restart_continue_the_chain(tmp_path: Path) -> None:
     result = verify(path)
     assert not result.ok and result.line == 2
     assert json.loads(lines[0])["seq"] == 1
+
+
+def test_audit_close_writes_every_queued_record(tmp_path: Path) -> None:
+    """Records are written in batches off the request path; shutting down flushes what is still queued."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, flush_interval=60)  # the timer never fires: only close() can write these
+    log.start()
+    for i in range(2000):
+        log.append({"tr_id": str(i), "action": "allow"})
+    log.close()
+    assert log.written == 2000 and log.errors == 0
+    assert verify(path).ok and verify(path).records == 2000
+    live = AuditLog(path, flush_interval=0.05)  # while running, a batch lands within the interval
+    live.start()
+    live.append({"tr_id": "x", "action": "block"})
+    deadline = time.monotonic() + 5
+    while live.written < 1:
+        assert time.monotonic() < deadline, "the queued record was never written"
+        time.sleep(0.01)
+    live.close()
+    assert verify(path).ok and verify(path).records == 2001
 
 
 def test_scan_flags_from_runtime_categories() -> None:
