@@ -90,3 +90,45 @@ def test_two_workers_share_the_port_and_keep_one_audit_chain_each(tmp_path: Path
                          text=True)  # fmt: skip
     assert out.returncode == 2
     assert "audit.w1.jsonl: BROKEN" in out.stdout and "audit.jsonl: " in out.stdout
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_budget(tmp_path: Path) -> None:
+    """A rate limit of 10 requests per minute holds across both workers: 10 answered, the rest 429, though
+    both workers served (each would have let 10 through when they counted alone)."""
+    home = tmp_path / "home"
+    config = tmp_path / "gateway.yaml"
+    config.write_text("profiles:\n  default:\n    prompt:\n      detectors: []\n    budgets: {requests: 10}\n")
+    port = free_port()
+    env = {**os.environ, "TUTELA_HOME": str(home)}
+    statuses = []
+    with FakeUpstream() as up:
+        cmd = [sys.executable, "-m", "tutela", "gateway", "serve", "--listen", f"127.0.0.1:{port}",
+               "--upstream", up.base, "--config", str(config), "--workers", "2"]  # fmt: skip
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert json.loads(proc.stdout.readline())["workers"] == 2  # type: ignore[union-attr]
+            pids: set[int] = set()
+            deadline = time.monotonic() + 90
+            while len(pids) < 2 and time.monotonic() < deadline:  # both workers up before counting
+                try:
+                    pids.add(httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).json()["pid"])
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert len(pids) == 2, "the second worker never answered"
+            body = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
+            for _ in range(30):  # a fresh connection each: spread over both workers
+                statuses.append(httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body).status_code)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+    assert statuses.count(200) == 10 and statuses.count(429) == 20, statuses
+    assert "count budgets on their own" not in err  # the old per-worker warning is gone with the cause
+    assert not list((home / "run").glob("gateway-budgets-*.bin"))  # the first worker removes the table
+    audit = subprocess.run(
+        [sys.executable, "-m", "tutela", "gateway", "audit", "verify", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert all(r["records"] > 0 for r in json.loads(audit.stdout))  # both workers answered some requests

@@ -94,6 +94,32 @@ def test_budgets_window_and_per_user() -> None:
     assert "token budget" in b.admit("p", "u", cfg).reason  # type: ignore[union-attr]
 
 
+def test_shared_windows_count_across_handles_and_stay_bounded(tmp_path: Path) -> None:
+    """Two processes' handles on one table see one count; a full table reuses the oldest window."""
+    from tutela.runtime.gateway.profiles import BudgetConfig
+    from tutela.runtime.gateway.shared_windows import SharedWindows
+
+    now = [100.0]
+    path = tmp_path / "budgets.bin"
+    one, two = SharedWindows(path, slots=64, owner=True), SharedWindows(path, slots=64)
+    a, b = Budgets(clock=lambda: now[0], windows=one), Budgets(clock=lambda: now[0], windows=two)
+    cfg = BudgetConfig(requests=3, tokens=100, window_s=10)
+    assert [x.admit("p", "u", cfg) is None for x in (a, b, a, b)] == [True, True, True, False]
+    b.spend("p", "v", cfg, model="m", prompt_tokens=90, completion_tokens=20, prices={})
+    assert "token budget" in a.admit("p", "v", cfg).reason  # type: ignore[union-attr]
+    now[0] = 111.0  # the window is over: counting starts again
+    assert a.admit("p", "u", cfg) is None
+    for i in range(500):  # many callers in 64 slots: bounded, and the newest windows are kept
+        now[0] += 0.001
+        a.admit("p", f"caller{i}", cfg)
+    assert path.stat().st_size == 64 * 56
+    assert a.admit("p", "caller499", cfg) is None and b.admit("p", "caller499", cfg) is None
+    assert a.admit("p", "caller499", cfg) is not None  # its 3 requests are used up: the window survived
+    two.close()
+    one.close()
+    assert not path.exists()
+
+
 def test_audit_reorder_and_restart_continue_the_chain(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path, flush_interval=0.01)

@@ -140,6 +140,7 @@ class Gateway:
             self.gc.close()
             await self.client.close()
             self.guard.close()
+            self.budgets.windows.close()
             self.audit.close()
             self.writer.close()
 

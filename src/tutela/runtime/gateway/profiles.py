@@ -208,8 +208,8 @@ class GatewaySettings(GatewayConfig):
     max_concurrency: int = Field(1024, ge=1)  # connections and requests in flight; beyond it uvicorn answers 503
     store_ingest_interval_s: float | None = Field(30.0, gt=0)  # readers ingest the spool too
     # processes serving the listen address (SO_REUSEPORT): detectors are CPU-bound Python, so one process
-    # uses one core. Each worker keeps its own audit chain (audit.jsonl, audit.w1.jsonl, ...) and its own
-    # budget counters: with N workers a caller's rate and spend limits are enforced per worker.
+    # uses one core. Each worker keeps its own audit chain (audit.jsonl, audit.w1.jsonl, ...); budget
+    # counters live in a table the workers share (shared_windows.py), so limits hold across them.
     workers: int = Field(1, ge=1, le=64)
     # the cyclic GC (core/stalls.py): survivors frozen out of its passes this often (0: only once, after
     # start-up), everything unfrozen and collected this often (0: never)

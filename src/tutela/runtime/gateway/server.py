@@ -19,7 +19,9 @@ from tutela.core.errors import ServiceError
 from tutela.core.registry import DetectorRegistry
 from tutela.core.services import ServiceSpec, split_listen
 from tutela.runtime.gateway.app import Gateway, create_app, is_loopback
+from tutela.runtime.gateway.budgets import Budgets
 from tutela.runtime.gateway.profiles import GatewaySettings
+from tutela.runtime.gateway.shared_windows import SharedWindows, table_path
 
 DEFAULT_LISTEN = "127.0.0.1:8480"
 
@@ -49,7 +51,9 @@ def build(
     listen: str,
     registry: DetectorRegistry | None = None,
     worker: int = 0,
+    leader: int | None = None,
 ) -> tuple[Gateway, Any]:
+    """`leader`: the pid of worker 0, whose budget table several workers share (default: this process)."""
     host, _ = split_listen(listen)
     if worker:
         audit = gw.audit_file or settings.home / "gateway" / "audit.jsonl"
@@ -62,6 +66,9 @@ def build(
         default_specs=settings.detectors.get("runtime"),  # tutela's `detectors.runtime` pipeline, if set
     )
     gateway.worker = worker
+    if gw.workers > 1 or worker > 0:  # one budget table for all workers: a caller's limits hold across them
+        path = table_path(settings.home, leader or os.getpid())
+        gateway.budgets = Budgets(windows=SharedWindows(path, owner=worker == 0))
     if not gateway.profiles.current.keys and not is_loopback(host):
         raise ServiceError(
             f"no gateway keys are configured: refusing to listen on {host}",
@@ -122,7 +129,8 @@ def serve(
     import uvicorn
 
     host, port = split_listen(listen)
-    gateway, app = build(settings, gw, listen, registry, worker=worker)
+    leader = (parent or os.getppid()) if worker else None
+    _, app = build(settings, gw, listen, registry, worker=worker, leader=leader)
     many = gw.workers > 1 or worker > 0
     if worker > 0:
         _exit_with_parent(parent or os.getppid())
@@ -146,18 +154,6 @@ def serve(
         print("tutela gateway: no upstream configured; serving the scan API only", file=sys.stderr, flush=True)
     children: list[subprocess.Popen[bytes]] = []
     if worker == 0 and gw.workers > 1:
-        budgeted = [
-            p.name
-            for p in gateway.profiles.current.profiles.values()
-            if any(v is not None for v in (p.config.budgets.requests, p.config.budgets.tokens, p.config.budgets.cost))
-        ]
-        if budgeted:
-            print(
-                f"tutela gateway: {gw.workers} workers each count budgets on their own: a caller may get up to "
-                f"{gw.workers}x the limits of profiles {', '.join(budgeted)}",
-                file=sys.stderr,
-                flush=True,
-            )
         if argv is None:
             raise ServiceError("several gateway workers need the command line to start them with")
         children = _spawn_workers(gw.workers, argv)
