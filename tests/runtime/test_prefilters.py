@@ -24,6 +24,7 @@ PIECES = [
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghijkl", "SK" + "0a" * 16, "hf_" + "ab" * 17, "-----BEGIN ",
     "PRIVATE KEY-----", "https://hooks.slack.com/services/T1/B2/abc", "aws_secret_key = ",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCY1EXAMPLEKEY", "AIza" + "B" * 35, "_live_", "rk", "glpat-" + "z" * 20,
+    "Dear ", "Mr. ", "Dr ", "Regards, ", "Neighbour ", "son ", "I'm ", "Madam ", "John", "O'Neil",
     "npm_" + "n" * 36, "SG." + "s" * 22 + "." + "t" * 43, "ya29." + "g" * 30, '"private_key_id": "' + "f" * 40 + '"',
 ]  # fmt: skip
 texts = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
@@ -68,6 +69,7 @@ def test_prefilters_are_declared_where_they_pay() -> None:
         "server 10.0.0.12 and fe80:0:0:1::1 are down",
         "she lives at 12 Oak Street, Springfield, IL 62704; PO Box 77",
         "meet me at the corner of Oak and Elm",
+        "Dear Mr. John Smith, my neighbour Anna Lee said so. Regards, Dr Paul Brown",
         "key AKIAIOSFODNN7EXAMPLE token ghp_" + "a1" * 18 + " and xoxb-1-2-abcdefg",
         "postgres://admin:S3cr3t!pass@db.internal/app and password = 'Zq8#kL2@vN5!'",
         "-----BEGIN RSA PRIVATE KEY-----\nMIIabc\n-----END RSA PRIVATE KEY-----",

@@ -196,15 +196,27 @@ PATTERNS: tuple[SecretPattern, ...] = (
 )
 
 
+_NEEDS = frozenset(n for p in PATTERNS for n in p.needs)
+_LITERALS = frozenset(n for p in PATTERNS for n in p.literals)
+
+
+def _runnable(text: str) -> list[SecretPattern]:
+    """The patterns whose prefilter literals are in `text` (each distinct literal looked up once)."""
+    # `needs` is exact only on ASCII: case-insensitive matching folds some non-ASCII letters
+    lower = text.lower() if text.isascii() else None
+    needed = {n for n in _NEEDS if n in lower} if lower is not None else None
+    spelled = {n for n in _LITERALS if n in text}
+    return [
+        pat
+        for pat in PATTERNS
+        if (not pat.needs or needed is None or not needed.isdisjoint(pat.needs))
+        and (not pat.literals or not spelled.isdisjoint(pat.literals))
+    ]
+
+
 def find_secrets(text: str) -> list[SecretMatch]:
     out: list[SecretMatch] = []
-    # the literals prefilter is exact only on ASCII: case-insensitive matching folds some non-ASCII letters
-    lower = text.lower() if text.isascii() else None
-    for pat in PATTERNS:
-        if pat.needs and lower is not None and not any(n in lower for n in pat.needs):
-            continue
-        if pat.literals and not any(n in text for n in pat.literals):
-            continue
+    for pat in _runnable(text):
         for m in pat.pattern.finditer(text):
             start, end = m.span(pat.group)
             value = text[start:end]
