@@ -184,3 +184,12 @@ def test_channel_policy_blocks_injection_only_when_the_detector_is_sure() -> Non
     assert policy.decide([finding("runtime.injection", Severity.HIGH)]).action is Action.BLOCK
     assert policy.decide([finding("runtime.injection", Severity.MEDIUM)]).action is Action.ALERT
     assert policy.decide([finding("runtime.pii", Severity.MEDIUM)]).action is Action.BLOCK  # unchanged
+
+
+def test_is_loopback() -> None:
+    from tutela.runtime.gateway.app import is_loopback
+
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2", "127.255.0.1"):
+        assert is_loopback(host), host
+    for host in (None, "", "10.0.0.1", "192.168.1.5", "2001:db8::1", "example.com", "127.0.0.1.evil"):
+        assert not is_loopback(host), host

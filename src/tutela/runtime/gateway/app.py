@@ -53,10 +53,13 @@ class HttpError(Exception):
         self.headers = headers
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})  # the usual ones, without parsing an address
+
+
 def is_loopback(host: str | None) -> bool:
     if not host:
         return False
-    if host == "localhost":
+    if host in _LOOPBACK:
         return True
     try:
         return ipaddress.ip_address(host.split("%")[0]).is_loopback
