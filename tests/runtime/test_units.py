@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,6 +121,27 @@ def test_shared_windows_count_across_handles_and_stay_bounded(tmp_path: Path) ->
     two.close()
     one.close()
     assert not path.exists()
+
+
+def test_shared_windows_start_clean(tmp_path: Path) -> None:
+    """The first worker starts an empty table (a stale file of the same name may hold another boot's clock)
+    and removes tables whose gateway is gone."""
+    from tutela.runtime.gateway.profiles import BudgetConfig
+    from tutela.runtime.gateway.shared_windows import SharedWindows, table_path
+
+    cfg = BudgetConfig(requests=1, window_s=60)
+    path = table_path(tmp_path, os.getpid())
+    old = SharedWindows(path, slots=64)
+    Budgets(clock=lambda: 5000.0, windows=old).admit("p", "u", cfg)  # its one request used
+    old.close()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = table_path(tmp_path, gone.pid)
+    stale.write_bytes(b"x")
+    fresh = SharedWindows(path, slots=64, owner=True)
+    assert Budgets(clock=lambda: 5001.0, windows=fresh).admit("p", "u", cfg) is None  # not counted again
+    assert not stale.exists() and path.exists()
+    fresh.close()
 
 
 def test_audit_reorder_and_restart_continue_the_chain(tmp_path: Path) -> None:

@@ -43,14 +43,30 @@ def table_path(home: Path, leader_pid: int) -> Path:
     return home / "run" / f"gateway-budgets-{leader_pid}.bin"
 
 
+def remove_stale(folder: Path) -> None:
+    """Tables of gateways that are gone (killed before they could remove theirs)."""
+    for table in folder.glob("gateway-budgets-*.bin"):
+        try:
+            os.kill(int(table.stem.rsplit("-", 1)[1]), 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            table.unlink(missing_ok=True)
+        except PermissionError:
+            continue  # alive, another user's
+
+
 class SharedWindows:
     def __init__(self, path: Path, slots: int = SLOTS, *, owner: bool = False) -> None:
-        """`owner`: this process removes the file at close (worker 0; the others keep their mapping)."""
+        """`owner`: worker 0, which starts the table empty (a file left by a process of the same pid before a
+        reboot holds windows of another clock) and removes it at close; the others keep their mapping."""
         self.path = path
         self.slots = slots
         self.owner = owner
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if owner:
+            remove_stale(path.parent)
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if owner else 0), 0o600)
         size = slots * _SLOT.size
         with self._locked():  # the first process to get here sizes it (zeros: every slot empty)
             if os.fstat(self._fd).st_size < size:
@@ -79,7 +95,7 @@ class SharedWindows:
         key = hashlib.blake2b(f"{scope}\0{who}".encode(), digest_size=16).digest()
         with self._locked():
             offset, fields = self._find(key, now)
-            if fields is None or now - fields[1] >= window_s:
+            if fields is None or not 0 <= now - fields[1] < window_s:
                 window = Window(now)
             else:
                 window = Window(fields[1], fields[3], fields[4], fields[5])
