@@ -89,3 +89,45 @@ def test_lexicon_fast_paths_equal_the_full_ones(scorer: DnsScorer) -> None:
     long = "ab" * 400  # beyond the precomputed slices
     assert lex.coverage(long) == lex.segment(long)[0]
     assert lex.trigram_mean_unseen(long) == (lex.trigram_scores(long)[0], lex.trigram_scores(long)[2])
+
+
+def reference_tunnel_features(lex, sub: str) -> list[float]:
+    """tunnel_features as first written (regexes, str.translate counts, the full segmentation DP): the slow path
+    the fast one must equal bit for bit."""
+    from tutela.dns.lexical import BASE32, HEX, MAX_LABEL, TUNNEL_FEATURES, _counts, entropy, longest_runs
+
+    sub = sub[:MAX_LABEL]
+    flat = sub.replace(".", "")
+    n = len(flat) or 1
+    letters, vowels, digits = _counts(flat)
+    f = dict.fromkeys(TUNNEL_FEATURES, 0.0)
+    f["sub_length"] = float(len(sub))
+    f["sub_labels"] = float(sub.count(".") + 1) if sub else 0.0
+    f["max_label"] = float(max(map(len, sub.split("."))))
+    f["entropy"] = entropy(flat)
+    f["digit_ratio"] = digits / n
+    f["symbol_ratio"] = (len(flat) - letters - digits - flat.count("-")) / n
+    f["vowel_ratio"] = vowels / letters if letters else 0.0
+    f["trigram_mean"], _min, f["trigram_unseen"] = lex.trigram_scores(flat[:64])
+    f["word_coverage"] = lex.segment(flat[:64])[0] if flat else 1.0
+    f["consonant_run"], f["digit_run"] = map(float, longest_runs(flat))
+    if flat:
+        f["hex_only"] = float(set(flat) <= HEX)
+        f["base32_only"] = float(set(flat) <= BASE32)
+    f["unique_chars"] = float(len(set(flat)))
+    return list(f.values())
+
+
+def test_tunnel_features_equal_the_reference(scorer: DnsScorer) -> None:
+    lex = scorer.lexicon
+    rng = random.Random(5)
+    subs = {scorer.split(name).sub for name in _names()}
+    subs |= {"".join(rng.choice(string.ascii_letters + string.digits + ".-_=+/é") for _ in range(rng.randrange(0, 300)))
+             for _ in range(400)}  # fmt: skip
+    subs |= {"".join(rng.choice("bcdfg0123456789aeiou.-") for _ in range(rng.randrange(1, 120))) for _ in range(400)}
+    subs |= {".", "..", "a", "ab", "abc", "the", "a.b", "x" * 300, "www", "WWW", "mail.eu", "-", "ü-ber.straße"}
+    subs.discard("")
+    assert len(subs) > 1000
+    for sub in sorted(subs):
+        assert lex.tunnel_features(sub) == reference_tunnel_features(lex, sub), sub
+    assert lex.tunnel_features("") == [0.0] * 9 + [1.0] + [0.0] * 5

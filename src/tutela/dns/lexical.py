@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 VOWELS = frozenset("aeiou")
@@ -178,10 +178,15 @@ class Lexicon:
     def _trigram_lps(self, text: str) -> tuple[list[float], int]:
         """Log-probabilities of the padded text's trigrams in order (an unseen trigram takes its two-character
         context's back-off value) and how many were unseen."""
+        lps, unseen, _grams = self._trigram_lps_grams(text)
+        return lps, unseen
+
+    def _trigram_lps_grams(self, text: str) -> tuple[list[float], int, list[str]]:
+        """_trigram_lps() plus the padded text's trigrams (tunnel_features shares them with the word coverage)."""
         padded = f"^{text}$"
         n = len(padded) - 2
         if n <= 0:
-            return [], 0
+            return [], 0, []
         grams = list(map(padded.__getitem__, self._gram_slices[:n])) if n <= MAX_LABEL + 3 else [
             padded[i : i + 3] for i in range(n)]  # fmt: skip
         lps = list(map(self.trigram.get, grams))
@@ -190,7 +195,7 @@ class Lexicon:
             lps = list(map(self._lp.get, grams))
             if None in lps:
                 lps = [self._backoff(g) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
-        return lps, unseen
+        return lps, unseen, grams  # type: ignore[return-value]
 
     def _backoff(self, gram: str) -> float:
         lp = self.trigram_ctx_unseen.get(gram[:2], self.trigram_unseen)
@@ -257,24 +262,11 @@ class Lexicon:
         """segment(text)[0] alone: the largest fraction of characters covered by non-overlapping words (the
         (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same)."""
         n = len(text)
-        if n == 0 or not self._any_start(text):
+        if n < MIN_WORD:
             return 0.0
-        prefixes = self.prefixes
-        words = self.words
-        best = [0] * (n + 1)
-        for i in range(n):
-            cur = best[i]
-            if cur > best[i + 1]:
-                best[i + 1] = cur
-            j = i + MIN_WORD
-            while j <= n:
-                piece = text[i:j]
-                if piece not in prefixes:
-                    break
-                if piece in words and cur + j - i > best[j]:
-                    best[j] = cur + j - i
-                j += 1
-        return best[n] / n
+        pieces = (list(map(text.__getitem__, self._gram_slices[: n - MIN_WORD + 1])) if n <= MAX_LABEL + 3
+                  else [text[i : i + MIN_WORD] for i in range(n - MIN_WORD + 1)])  # fmt: skip
+        return self._coverage_from(text, pieces)
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
@@ -310,25 +302,35 @@ class Lexicon:
         ]
 
     def tunnel_features(self, sub: str) -> list[float]:
-        """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
+        """Features of the subdomain part (labels left of the registrable domain, dots kept).
+
+        ASCII text (every name the splitter gives: IDNs arrive as punycode) takes `_ascii_classes`: one bytes
+        translate to character classes, counted and scanned for runs in C, instead of three str translates
+        (a str translate that deletes falls back to a per-character dict lookup) and two regex scans. The
+        trigram slices are shared with the word coverage. Exact: the same integers and the same float
+        operations in the same order as the general path (tests/dns_models/test_fast_paths.py)."""
         sub = sub[:MAX_LABEL]
         if not sub:
             return _NO_SUB.copy()
         flat = sub.replace(".", "")
         size = len(flat)
         n = size or 1
-        letters = size - len(flat.translate(_DROP_LETTERS))
-        vowels = size - len(flat.translate(_DROP_VOWELS))
-        digits = size - len(flat.translate(_DROP_DIGITS))
-        cons_run = max(map(len, _CONSONANT_RUN.findall(flat)), default=0)
-        digit_run = max(map(len, _DIGIT_RUN.findall(flat)), default=0)
+        if flat.isascii():
+            letters, vowels, digits, hyphens, cons_run, digit_run = _ascii_classes(flat)
+        else:
+            letters = size - len(flat.translate(_DROP_LETTERS))
+            vowels = size - len(flat.translate(_DROP_VOWELS))
+            digits = size - len(flat.translate(_DROP_DIGITS))
+            hyphens = flat.count("-")
+            cons_run, digit_run = longest_runs(flat)
         # distinct characters in order of first occurrence: entropy() sums in that order (bit-identical)
         uniq = dict.fromkeys(flat)
         if flat:
             head = flat[:64]
-            lps, unseen = self._trigram_lps(head)
+            lps, unseen, grams = self._trigram_lps_grams(head)
             tri_mean, tri_unseen = sum(lps) / len(lps), unseen / len(lps)
-            coverage = self.coverage(head)
+            # the padded text's trigrams 1..m-2 are the text's own 3-character pieces
+            coverage = self._coverage_from(head, grams[1:-1]) if len(head) >= MIN_WORD else 0.0
             ent = max(0.0, -sum(map(_terms(size).__getitem__, map(flat.count, uniq))))
             chars = uniq.keys()
             hex_only = 1.0 if chars <= HEX else 0.0
@@ -341,7 +343,7 @@ class Lexicon:
             float(max(map(len, sub.split(".")))),
             ent,
             digits / n,
-            (size - letters - digits - flat.count("-")) / n,
+            (size - letters - digits - hyphens) / n,
             vowels / letters if letters else 0.0,
             tri_mean,
             tri_unseen,
@@ -352,6 +354,66 @@ class Lexicon:
             b32_only,
             float(len(uniq)),
         ]
+
+    def _coverage_from(self, text: str, pieces: list[str]) -> float:
+        """coverage(text), given its 3-character pieces: the dynamic programme visits only positions where a
+        word can begin. best[j] is the most characters covered by words ending exactly at j; `run`, the most
+        covered anywhere up to the current start (what coverage() carries forward position by position), is
+        taken as the maximum of best[] up to it. Integers throughout, so the value is the same."""
+        n = len(text)
+        at = list(compress(range(n), map(self.starts.__contains__, pieces)))
+        if not at:
+            return 0.0
+        prefixes = self.prefixes
+        words = self.words
+        best = [0] * (n + 1)
+        run = 0
+        done = 0  # best[:done] is folded into run
+        for i in at:
+            top = max(best[done : i + 1])
+            if top > run:
+                run = top
+            done = i + 1
+            j = i + MIN_WORD
+            while j <= n:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break
+                if piece in words and run + j - i > best[j]:
+                    best[j] = run + j - i
+                j += 1
+        return max(best) / n
+
+
+def _class_table() -> tuple[bytes, bytes, bytes]:
+    """Byte tables: ASCII -> class (v vowel, c consonant, d digit, - hyphen, o other), and class -> itself for
+    consonants (digits) with space for anything else, so runs come out of bytes.split()."""
+    classes = bytearray(b"o" * 256)
+    for ch in "abcdefghijklmnopqrstuvwxyz":
+        classes[ord(ch)] = ord("v") if ch in VOWELS else ord("c")
+    for ch in "0123456789":
+        classes[ord(ch)] = ord("d")
+    classes[ord("-")] = ord("-")
+    keep_c = bytearray(b" " * 256)
+    keep_c[ord("c")] = ord("c")
+    keep_d = bytearray(b" " * 256)
+    keep_d[ord("d")] = ord("d")
+    return bytes(classes), bytes(keep_c), bytes(keep_d)
+
+
+_CLASSES, _KEEP_CONSONANTS, _KEEP_DIGITS = _class_table()
+
+
+def _ascii_classes(text: str) -> tuple[int, int, int, int, int, int]:
+    """(letters, vowels, digits, hyphens, longest consonant run, longest digit run) of ASCII text, as _counts(),
+    str.count("-") and longest_runs() give them (lower-case letters only, like their regexes)."""
+    classes = text.encode("ascii").translate(_CLASSES)
+    cons = classes.count(b"c")
+    vowels = classes.count(b"v")
+    digits = classes.count(b"d")
+    cons_run = max(map(len, classes.translate(_KEEP_CONSONANTS).split())) if cons else 0
+    digit_run = max(map(len, classes.translate(_KEEP_DIGITS).split())) if digits else 0
+    return cons + vowels, vowels, digits, classes.count(b"-"), cons_run, digit_run
 
 
 # tunnel features of an empty subdomain part (what the general code gives for "")
