@@ -151,10 +151,11 @@ class Lexicon:
                 prefixes.add(w[:i])
         self.prefixes = frozenset(prefixes)
         self.starts = frozenset(w[:MIN_WORD] for w in self.words)  # where a word can begin
-        # trigram -> log-probability with the back-off already applied, filled as trigrams are met (a memo of
-        # a pure function, bounded): names with unseen trigrams then cost one C-level map, not a Python loop
-        self._lp: dict[str, float] = dict(self.trigram)
-        self._lp_cap = len(self._lp) + 50_000  # a few MB at most, whatever the traffic
+        # unseen trigram -> its back-off log-probability, filled as trigrams are met (a memo of a pure function,
+        # bounded): names with unseen trigrams then cost one C-level map, not a Python loop. Only the unseen ones:
+        # a copy of the 16k seen trigrams beside `trigram` doubled what the miss path pulls through the CPU caches
+        self._backoffs: dict[str, float] = {}
+        self._backoffs_cap = 50_000  # a few MB at most, whatever the traffic
         self._gram_slices = [slice(i, i + 3) for i in range(MAX_LABEL + 3)]
 
     # -- character model -------------------------------------------------------------------------
@@ -192,15 +193,16 @@ class Lexicon:
         lps = list(map(self.trigram.get, grams))
         unseen = lps.count(None)
         if unseen:
-            lps = list(map(self._lp.get, grams))
+            # a seen trigram is never in the memo: get() hands back its own log-probability, the default
+            lps = list(map(self._backoffs.get, grams, lps))
             if None in lps:
                 lps = [self._backoff(g) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
         return lps, unseen, grams  # type: ignore[return-value]
 
     def _backoff(self, gram: str) -> float:
         lp = self.trigram_ctx_unseen.get(gram[:2], self.trigram_unseen)
-        if len(self._lp) < self._lp_cap:
-            self._lp[gram] = lp
+        if len(self._backoffs) < self._backoffs_cap:
+            self._backoffs[gram] = lp
         return lp
 
     def bigram_mean(self, text: str) -> float:
