@@ -91,6 +91,35 @@ def test_lexicon_fast_paths_equal_the_full_ones(scorer: DnsScorer) -> None:
     assert lex.trigram_mean_unseen(long) == (lex.trigram_scores(long)[0], lex.trigram_scores(long)[2])
 
 
+def reference_trigram_scores(lex, text: str) -> tuple[float, float, float]:
+    """(mean, min, share unseen) of the padded text's trigram log-probabilities, a plain loop over 3-character
+    strings and the lexicon's own dictionaries (no memo, no character triples)."""
+    padded = f"^{text}$"
+    lps, unseen = [], 0
+    for i in range(len(padded) - 2):
+        gram = padded[i : i + 3]
+        lp = lex.trigram.get(gram)
+        if lp is None:
+            unseen += 1
+            lp = lex.trigram_ctx_unseen.get(gram[:2], lex.trigram_unseen)
+        lps.append(lp)
+    if not lps:
+        return 0.0, 0.0, 0.0
+    total = 0.0
+    for lp in lps:
+        total += lp
+    return total / len(lps), min(0.0, *lps), unseen / len(lps)
+
+
+def test_trigram_scores_equal_the_reference(scorer: DnsScorer) -> None:
+    lex = scorer.lexicon
+    texts = {t for name in _names() for t in (name, scorer.split(name).label, name.replace(".", "")[:64])}
+    texts |= {"ab" * 400, "", "a", "é" * 5, "\x00\x00\x00"}
+    for _ in range(2):  # the second time through the back-off memo
+        for text in sorted(texts):
+            assert lex.trigram_scores(text) == reference_trigram_scores(lex, text), text
+
+
 def reference_tunnel_features(lex, sub: str) -> list[float]:
     """tunnel_features as first written (regexes, str.translate counts, the full segmentation DP): the slow path
     the fast one must equal bit for bit."""
@@ -108,7 +137,7 @@ def reference_tunnel_features(lex, sub: str) -> list[float]:
     f["digit_ratio"] = digits / n
     f["symbol_ratio"] = (len(flat) - letters - digits - flat.count("-")) / n
     f["vowel_ratio"] = vowels / letters if letters else 0.0
-    f["trigram_mean"], _min, f["trigram_unseen"] = lex.trigram_scores(flat[:64])
+    f["trigram_mean"], _min, f["trigram_unseen"] = reference_trigram_scores(lex, flat[:64])
     f["word_coverage"] = lex.segment(flat[:64])[0] if flat else 1.0
     f["consonant_run"], f["digit_run"] = map(float, longest_runs(flat))
     if flat:

@@ -151,12 +151,16 @@ class Lexicon:
                 prefixes.add(w[:i])
         self.prefixes = frozenset(prefixes)
         self.starts = frozenset(w[:MIN_WORD] for w in self.words)  # where a word can begin
+        # The lookups of the miss path go by character triples, as zip(text, text[1:], text[2:]) hands them out:
+        # no 3-character string is built, hashed and compared per position (zip reuses its tuple, single characters
+        # are cached objects with cached hashes). Same keys, same values: a view of `trigram` and `starts`.
+        self._trigram3: dict[tuple[str, ...], float] = {tuple(g): lp for g, lp in self.trigram.items()}
+        self._starts3 = frozenset(tuple(w) for w in self.starts)
         # unseen trigram -> its back-off log-probability, filled as trigrams are met (a memo of a pure function,
-        # bounded): names with unseen trigrams then cost one C-level map, not a Python loop. Only the unseen ones:
-        # a copy of the 16k seen trigrams beside `trigram` doubled what the miss path pulls through the CPU caches
-        self._backoffs: dict[str, float] = {}
+        # bounded): names with unseen trigrams then cost one C-level map, not a Python loop. Only the unseen ones,
+        # so a seen trigram's own value comes back as get()'s default
+        self._backoffs: dict[tuple[str, ...], float] = {}
         self._backoffs_cap = 50_000  # a few MB at most, whatever the traffic
-        self._gram_slices = [slice(i, i + 3) for i in range(MAX_LABEL + 3)]
 
     # -- character model -------------------------------------------------------------------------
     def trigram_scores(self, text: str) -> tuple[float, float, float]:
@@ -179,28 +183,18 @@ class Lexicon:
     def _trigram_lps(self, text: str) -> tuple[list[float], int]:
         """Log-probabilities of the padded text's trigrams in order (an unseen trigram takes its two-character
         context's back-off value) and how many were unseen."""
-        lps, unseen, _grams = self._trigram_lps_grams(text)
-        return lps, unseen
-
-    def _trigram_lps_grams(self, text: str) -> tuple[list[float], int, list[str]]:
-        """_trigram_lps() plus the padded text's trigrams (tunnel_features shares them with the word coverage)."""
         padded = f"^{text}$"
-        n = len(padded) - 2
-        if n <= 0:
-            return [], 0, []
-        grams = list(map(padded.__getitem__, self._gram_slices[:n])) if n <= MAX_LABEL + 3 else [
-            padded[i : i + 3] for i in range(n)]  # fmt: skip
-        lps = list(map(self.trigram.get, grams))
+        lps = list(map(self._trigram3.get, zip(padded, padded[1:], padded[2:], strict=False)))
         unseen = lps.count(None)
         if unseen:
-            # a seen trigram is never in the memo: get() hands back its own log-probability, the default
-            lps = list(map(self._backoffs.get, grams, lps))
+            lps = list(map(self._backoffs.get, zip(padded, padded[1:], padded[2:], strict=False), lps))
             if None in lps:
+                grams = zip(padded, padded[1:], padded[2:], strict=False)
                 lps = [self._backoff(g) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
-        return lps, unseen, grams  # type: ignore[return-value]
+        return lps, unseen  # type: ignore[return-value]
 
-    def _backoff(self, gram: str) -> float:
-        lp = self.trigram_ctx_unseen.get(gram[:2], self.trigram_unseen)
+    def _backoff(self, gram: tuple[str, ...]) -> float:
+        lp = self.trigram_ctx_unseen.get(gram[0] + gram[1], self.trigram_unseen)
         if len(self._backoffs) < self._backoffs_cap:
             self._backoffs[gram] = lp
         return lp
@@ -253,22 +247,40 @@ class Lexicon:
 
     def _any_start(self, text: str) -> bool:
         """Whether some dictionary word could begin in `text` (one of its 3-character pieces starts a word)."""
-        n = len(text) - MIN_WORD + 1
-        if n <= 0:
-            return False
-        if n > MAX_LABEL + 3:
-            return True  # let segment() decide
-        return not self.starts.isdisjoint(map(text.__getitem__, self._gram_slices[:n]))
+        return not self._starts3.isdisjoint(zip(text, text[1:], text[2:], strict=False))
 
     def coverage(self, text: str) -> float:
         """segment(text)[0] alone: the largest fraction of characters covered by non-overlapping words (the
-        (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same)."""
+        (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same).
+
+        The dynamic programme visits only positions where a word can begin. best[j] is the most characters
+        covered by words ending exactly at j; `run`, the most covered anywhere up to the current start (what
+        segment() carries forward position by position), is the maximum of best[] up to it. Integers
+        throughout, so the value is the same."""
         n = len(text)
-        if n < MIN_WORD:
+        starts = map(self._starts3.__contains__, zip(text, text[1:], text[2:], strict=False))
+        at = list(compress(range(n), starts))
+        if not at:
             return 0.0
-        pieces = (list(map(text.__getitem__, self._gram_slices[: n - MIN_WORD + 1])) if n <= MAX_LABEL + 3
-                  else [text[i : i + MIN_WORD] for i in range(n - MIN_WORD + 1)])  # fmt: skip
-        return self._coverage_from(text, pieces)
+        prefixes = self.prefixes
+        words = self.words
+        best = [0] * (n + 1)
+        run = 0
+        done = 0  # best[:done] is folded into run
+        for i in at:
+            top = max(best[done : i + 1])
+            if top > run:
+                run = top
+            done = i + 1
+            j = i + MIN_WORD
+            while j <= n:
+                piece = text[i:j]
+                if piece not in prefixes:
+                    break
+                if piece in words and run + j - i > best[j]:
+                    best[j] = run + j - i
+                j += 1
+        return max(best) / n
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
@@ -308,9 +320,8 @@ class Lexicon:
 
         ASCII text (every name the splitter gives: IDNs arrive as punycode) takes `_ascii_classes`: one bytes
         translate to character classes, counted and scanned for runs in C, instead of three str translates
-        (a str translate that deletes falls back to a per-character dict lookup) and two regex scans. The
-        trigram slices are shared with the word coverage. Exact: the same integers and the same float
-        operations in the same order as the general path (tests/dns_models/test_fast_paths.py)."""
+        (a str translate that deletes falls back to a per-character dict lookup) and two regex scans. Exact: the
+        same integers and float operations in the same order as the general path (test_fast_paths.py)."""
         sub = sub[:MAX_LABEL]
         if not sub:
             return _NO_SUB.copy()
@@ -329,10 +340,9 @@ class Lexicon:
         uniq = dict.fromkeys(flat)
         if flat:
             head = flat[:64]
-            lps, unseen, grams = self._trigram_lps_grams(head)
+            lps, unseen = self._trigram_lps(head)
             tri_mean, tri_unseen = sum(lps) / len(lps), unseen / len(lps)
-            # the padded text's trigrams 1..m-2 are the text's own 3-character pieces
-            coverage = self._coverage_from(head, grams[1:-1]) if len(head) >= MIN_WORD else 0.0
+            coverage = self.coverage(head)
             ent = max(0.0, -sum(map(_terms(size).__getitem__, map(flat.count, uniq))))
             chars = uniq.keys()
             hex_only = 1.0 if chars <= HEX else 0.0
@@ -356,35 +366,6 @@ class Lexicon:
             b32_only,
             float(len(uniq)),
         ]
-
-    def _coverage_from(self, text: str, pieces: list[str]) -> float:
-        """coverage(text), given its 3-character pieces: the dynamic programme visits only positions where a
-        word can begin. best[j] is the most characters covered by words ending exactly at j; `run`, the most
-        covered anywhere up to the current start (what coverage() carries forward position by position), is
-        taken as the maximum of best[] up to it. Integers throughout, so the value is the same."""
-        n = len(text)
-        at = list(compress(range(n), map(self.starts.__contains__, pieces)))
-        if not at:
-            return 0.0
-        prefixes = self.prefixes
-        words = self.words
-        best = [0] * (n + 1)
-        run = 0
-        done = 0  # best[:done] is folded into run
-        for i in at:
-            top = max(best[done : i + 1])
-            if top > run:
-                run = top
-            done = i + 1
-            j = i + MIN_WORD
-            while j <= n:
-                piece = text[i:j]
-                if piece not in prefixes:
-                    break
-                if piece in words and run + j - i > best[j]:
-                    best[j] = run + j - i
-                j += 1
-        return max(best) / n
 
 
 def _class_table() -> tuple[bytes, bytes, bytes]:
