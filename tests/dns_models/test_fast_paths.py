@@ -72,6 +72,37 @@ def test_table_evaluator_on_a_small_multiclass_forest() -> None:
         forest.raw_one([1.0])
 
 
+def reference_raw(forest: Forest, x: list[float]) -> list[float]:
+    """A plain walk of every tree, each leaf added to its class's running sum in tree order."""
+    sums = [0.0] * forest.num_class
+    for tree in forest.trees:
+        node = 0 if tree["split"] else ~0
+        while node >= 0:
+            node = tree["left"][node] if x[tree["split"][node]] <= tree["threshold"][node] else tree["right"][node]
+        sums[tree["class"]] += tree["leaf"][~node]
+    return sums
+
+
+@pytest.mark.parametrize("ref", [refs.TUNNEL, refs.DGA])
+def test_compiled_forest_equals_a_tree_walk(scorer: DnsScorer, ref) -> None:
+    forest, _meta = scorer.bundle.forest(ref)
+    rows = []
+    for name in _names():
+        parts = scorer.split(name)
+        if ref is refs.TUNNEL:
+            rows.append(scorer.lexicon.tunnel_features(parts.sub))
+        elif parts.label:
+            rows.append(scorer.dga_features(parts))
+    assert len(rows) > 1000
+    for x in rows:
+        assert forest.raw_one(x) == reference_raw(forest, x)
+        # a threshold met exactly goes left, as in LightGBM
+        at = list(x)
+        tree = forest.trees[0]
+        at[tree["split"][0]] = tree["threshold"][0]
+        assert forest.raw_one(at) == reference_raw(forest, at)
+
+
 @pytest.mark.parametrize("ref", [refs.TUNNEL, refs.DGA])
 def test_large_trees_stay_compiled(scorer: DnsScorer, ref) -> None:
     forest, _meta = scorer.bundle.forest(ref)
