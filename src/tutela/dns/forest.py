@@ -25,6 +25,7 @@ from typing import Any
 FORMAT = "tutela-forest/1"
 MAX_DEPTH = 40
 TABLE_BITS = 8  # a tree with at most this many splits gets a 2**bits leaf table (see Forest._table_one)
+SUM_CHUNK = 16  # trees added per statement in the compiled evaluator
 
 
 class ForestError(ValueError):
@@ -117,36 +118,37 @@ class Forest:
 
     # -- one row: compiled ------------------------------------------------------------------------
     def _compile(self) -> Callable[[Sequence[float]], list[float]]:
-        # Features and per-class sums live in local variables (LOAD_FAST), not list items: ~2x faster.
+        # Features live in local variables (LOAD_FAST), not list items: ~2x faster. Each tree is one conditional
+        # expression and a class's trees are added in one expression, left to right from 0.0 (what `s += leaf`
+        # tree after tree computed, bit for bit), in statements of SUM_CHUNK trees so that the expression stays
+        # shallow for the compiler; no running sum is stored and loaded per tree (~9% faster).
         used = sorted({f for tree in self.trees for f in tree["split"]})
         lines = ["def _forest(x):"]
         if used:
             lines.append(f"    {', '.join(f'x{f}' for f in used)}, = {', '.join(f'x[{f}]' for f in used)},")
-        lines.append(f"    {' = '.join(f's{k}' for k in range(self.num_class))} = 0.0")
+        terms: list[list[str]] = [[] for _ in range(self.num_class)]
         for tree in self.trees:
-            k = tree["class"]
-            if not tree["split"]:
-                lines.append(f"    s{k} += {tree['leaf'][0]!r}")
-                continue
-
-            def emit(node: int, depth: int, tree: dict[str, Any] = tree, k: int = k) -> None:
-                pad = "    " * (depth + 1)
-                if depth > MAX_DEPTH:
-                    raise ForestError("tree too deep")
-                if node < 0:
-                    lines.append(f"{pad}s{k} += {tree['leaf'][~node]!r}")
-                    return
-                lines.append(f"{pad}if x{tree['split'][node]} <= {tree['threshold'][node]!r}:")
-                emit(tree["left"][node], depth + 1)
-                lines.append(f"{pad}else:")
-                emit(tree["right"][node], depth + 1)
-
-            emit(0, 0)
+            terms[tree["class"]].append(self._expression(tree, 0, 0) if tree["split"] else repr(tree["leaf"][0]))
+        for k, class_terms in enumerate(terms):
+            lines.append(f"    s{k} = 0.0")
+            for i in range(0, len(class_terms), SUM_CHUNK):
+                lines.append(f"    s{k} = s{k} + " + " + ".join(class_terms[i : i + SUM_CHUNK]))
         lines.append(f"    return [{', '.join(f's{k}' for k in range(self.num_class))}]")
         namespace: dict[str, Any] = {}
         exec(compile("\n".join(lines), "<tutela-forest>", "exec"), {"__builtins__": {}}, namespace)
         fn: Callable[[Sequence[float]], list[float]] = namespace["_forest"]
         return fn
+
+    @staticmethod
+    def _expression(tree: dict[str, Any], node: int, depth: int) -> str:
+        """A tree as nested conditional expressions, from validated ints and floats only."""
+        if depth > MAX_DEPTH:
+            raise ForestError("tree too deep")
+        if node < 0:
+            return repr(tree["leaf"][~node])
+        left = Forest._expression(tree, tree["left"][node], depth + 1)
+        right = Forest._expression(tree, tree["right"][node], depth + 1)
+        return f"({left} if x{tree['split'][node]} <= {tree['threshold'][node]!r} else {right})"
 
     def compile(self) -> None:
         """Build the one-row evaluator now (the family forest takes ~0.3 s): warmups call this, so the first

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Any
 
 VOWELS = frozenset("aeiou")
@@ -151,11 +151,16 @@ class Lexicon:
                 prefixes.add(w[:i])
         self.prefixes = frozenset(prefixes)
         self.starts = frozenset(w[:MIN_WORD] for w in self.words)  # where a word can begin
-        # trigram -> log-probability with the back-off already applied, filled as trigrams are met (a memo of
-        # a pure function, bounded): names with unseen trigrams then cost one C-level map, not a Python loop
-        self._lp: dict[str, float] = dict(self.trigram)
-        self._lp_cap = len(self._lp) + 50_000  # a few MB at most, whatever the traffic
-        self._gram_slices = [slice(i, i + 3) for i in range(MAX_LABEL + 3)]
+        # The lookups of the miss path go by character triples, as zip(text, text[1:], text[2:]) hands them out:
+        # no 3-character string is built, hashed and compared per position (zip reuses its tuple, single characters
+        # are cached objects with cached hashes). Same keys, same values: a view of `trigram` and `starts`.
+        self._trigram3: dict[tuple[str, ...], float] = {tuple(g): lp for g, lp in self.trigram.items()}
+        self._starts3 = frozenset(tuple(w) for w in self.starts)
+        # unseen trigram -> its back-off log-probability, filled as trigrams are met (a memo of a pure function,
+        # bounded): names with unseen trigrams then cost one C-level map, not a Python loop. Only the unseen ones,
+        # so a seen trigram's own value comes back as get()'s default
+        self._backoffs: dict[tuple[str, ...], float] = {}
+        self._backoffs_cap = 50_000  # a few MB at most, whatever the traffic
 
     # -- character model -------------------------------------------------------------------------
     def trigram_scores(self, text: str) -> tuple[float, float, float]:
@@ -179,23 +184,19 @@ class Lexicon:
         """Log-probabilities of the padded text's trigrams in order (an unseen trigram takes its two-character
         context's back-off value) and how many were unseen."""
         padded = f"^{text}$"
-        n = len(padded) - 2
-        if n <= 0:
-            return [], 0
-        grams = list(map(padded.__getitem__, self._gram_slices[:n])) if n <= MAX_LABEL + 3 else [
-            padded[i : i + 3] for i in range(n)]  # fmt: skip
-        lps = list(map(self.trigram.get, grams))
+        lps = list(map(self._trigram3.get, zip(padded, padded[1:], padded[2:], strict=False)))
         unseen = lps.count(None)
         if unseen:
-            lps = list(map(self._lp.get, grams))
+            lps = list(map(self._backoffs.get, zip(padded, padded[1:], padded[2:], strict=False), lps))
             if None in lps:
+                grams = zip(padded, padded[1:], padded[2:], strict=False)
                 lps = [self._backoff(g) if lp is None else lp for g, lp in zip(grams, lps, strict=True)]
-        return lps, unseen
+        return lps, unseen  # type: ignore[return-value]
 
-    def _backoff(self, gram: str) -> float:
-        lp = self.trigram_ctx_unseen.get(gram[:2], self.trigram_unseen)
-        if len(self._lp) < self._lp_cap:
-            self._lp[gram] = lp
+    def _backoff(self, gram: tuple[str, ...]) -> float:
+        lp = self.trigram_ctx_unseen.get(gram[0] + gram[1], self.trigram_unseen)
+        if len(self._backoffs) < self._backoffs_cap:
+            self._backoffs[gram] = lp
         return lp
 
     def bigram_mean(self, text: str) -> float:
@@ -246,35 +247,40 @@ class Lexicon:
 
     def _any_start(self, text: str) -> bool:
         """Whether some dictionary word could begin in `text` (one of its 3-character pieces starts a word)."""
-        n = len(text) - MIN_WORD + 1
-        if n <= 0:
-            return False
-        if n > MAX_LABEL + 3:
-            return True  # let segment() decide
-        return not self.starts.isdisjoint(map(text.__getitem__, self._gram_slices[:n]))
+        return not self._starts3.isdisjoint(zip(text, text[1:], text[2:], strict=False))
 
     def coverage(self, text: str) -> float:
         """segment(text)[0] alone: the largest fraction of characters covered by non-overlapping words (the
-        (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same)."""
+        (covered, fewer words) ranking of segment() maximises coverage first, so the value is the same).
+
+        The dynamic programme visits only positions where a word can begin. best[j] is the most characters
+        covered by words ending exactly at j; `run`, the most covered anywhere up to the current start (what
+        segment() carries forward position by position), is the maximum of best[] up to it. Integers
+        throughout, so the value is the same."""
         n = len(text)
-        if n == 0 or not self._any_start(text):
+        starts = map(self._starts3.__contains__, zip(text, text[1:], text[2:], strict=False))
+        at = list(compress(range(n), starts))
+        if not at:
             return 0.0
         prefixes = self.prefixes
         words = self.words
         best = [0] * (n + 1)
-        for i in range(n):
-            cur = best[i]
-            if cur > best[i + 1]:
-                best[i + 1] = cur
+        run = 0
+        done = 0  # best[:done] is folded into run
+        for i in at:
+            top = max(best[done : i + 1])
+            if top > run:
+                run = top
+            done = i + 1
             j = i + MIN_WORD
             while j <= n:
                 piece = text[i:j]
                 if piece not in prefixes:
                     break
-                if piece in words and cur + j - i > best[j]:
-                    best[j] = cur + j - i
+                if piece in words and run + j - i > best[j]:
+                    best[j] = run + j - i
                 j += 1
-        return best[n] / n
+        return max(best) / n
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
@@ -310,18 +316,26 @@ class Lexicon:
         ]
 
     def tunnel_features(self, sub: str) -> list[float]:
-        """Features of the subdomain part (labels left of the registrable domain, dots kept)."""
+        """Features of the subdomain part (labels left of the registrable domain, dots kept).
+
+        ASCII text (every name the splitter gives: IDNs arrive as punycode) takes `_ascii_classes`: one bytes
+        translate to character classes, counted and scanned for runs in C, instead of three str translates
+        (a str translate that deletes falls back to a per-character dict lookup) and two regex scans. Exact: the
+        same integers and float operations in the same order as the general path (test_fast_paths.py)."""
         sub = sub[:MAX_LABEL]
         if not sub:
             return _NO_SUB.copy()
         flat = sub.replace(".", "")
         size = len(flat)
         n = size or 1
-        letters = size - len(flat.translate(_DROP_LETTERS))
-        vowels = size - len(flat.translate(_DROP_VOWELS))
-        digits = size - len(flat.translate(_DROP_DIGITS))
-        cons_run = max(map(len, _CONSONANT_RUN.findall(flat)), default=0)
-        digit_run = max(map(len, _DIGIT_RUN.findall(flat)), default=0)
+        if flat.isascii():
+            letters, vowels, digits, hyphens, cons_run, digit_run = _ascii_classes(flat)
+        else:
+            letters = size - len(flat.translate(_DROP_LETTERS))
+            vowels = size - len(flat.translate(_DROP_VOWELS))
+            digits = size - len(flat.translate(_DROP_DIGITS))
+            hyphens = flat.count("-")
+            cons_run, digit_run = longest_runs(flat)
         # distinct characters in order of first occurrence: entropy() sums in that order (bit-identical)
         uniq = dict.fromkeys(flat)
         if flat:
@@ -341,7 +355,7 @@ class Lexicon:
             float(max(map(len, sub.split(".")))),
             ent,
             digits / n,
-            (size - letters - digits - flat.count("-")) / n,
+            (size - letters - digits - hyphens) / n,
             vowels / letters if letters else 0.0,
             tri_mean,
             tri_unseen,
@@ -352,6 +366,37 @@ class Lexicon:
             b32_only,
             float(len(uniq)),
         ]
+
+
+def _class_table() -> tuple[bytes, bytes, bytes]:
+    """Byte tables: ASCII -> class (v vowel, c consonant, d digit, - hyphen, o other), and class -> itself for
+    consonants (digits) with space for anything else, so runs come out of bytes.split()."""
+    classes = bytearray(b"o" * 256)
+    for ch in "abcdefghijklmnopqrstuvwxyz":
+        classes[ord(ch)] = ord("v") if ch in VOWELS else ord("c")
+    for ch in "0123456789":
+        classes[ord(ch)] = ord("d")
+    classes[ord("-")] = ord("-")
+    keep_c = bytearray(b" " * 256)
+    keep_c[ord("c")] = ord("c")
+    keep_d = bytearray(b" " * 256)
+    keep_d[ord("d")] = ord("d")
+    return bytes(classes), bytes(keep_c), bytes(keep_d)
+
+
+_CLASSES, _KEEP_CONSONANTS, _KEEP_DIGITS = _class_table()
+
+
+def _ascii_classes(text: str) -> tuple[int, int, int, int, int, int]:
+    """(letters, vowels, digits, hyphens, longest consonant run, longest digit run) of ASCII text, as _counts(),
+    str.count("-") and longest_runs() give them (lower-case letters only, like their regexes)."""
+    classes = text.encode("ascii").translate(_CLASSES)
+    cons = classes.count(b"c")
+    vowels = classes.count(b"v")
+    digits = classes.count(b"d")
+    cons_run = max(map(len, classes.translate(_KEEP_CONSONANTS).split())) if cons else 0
+    digit_run = max(map(len, classes.translate(_KEEP_DIGITS).split())) if digits else 0
+    return cons + vowels, vowels, digits, classes.count(b"-"), cons_run, digit_run
 
 
 # tunnel features of an empty subdomain part (what the general code gives for "")

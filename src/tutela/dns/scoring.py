@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tutela.core.findings import Severity
 from tutela.core.models import ModelCache
@@ -80,8 +79,9 @@ class Calibration:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
+class Score(NamedTuple):
+    """Immutable; a NamedTuple for its construction cost on the miss path (see names.NameParts)."""
+
     kind: str  # "dga" | "tunnel"
     registrable: str
     p: float
@@ -237,13 +237,17 @@ class DnsScorer:
 
     # -- tunnels -----------------------------------------------------------------------------------
     def tunnel(self, parts: NameParts) -> Score:
-        if not parts.sub:
-            return Score("tunnel", parts.registrable, 0.0, 0.0, None, note="no subdomain")
-        forest, cal = self._tunnel_model()
-        x = self.lexicon.tunnel_features(parts.sub)
+        return self.tunnel_sub(parts.sub, parts.registrable)
+
+    def tunnel_sub(self, sub: str, registrable: str = "") -> Score:
+        """The per-query tunnel score of a subdomain part (the model reads nothing else)."""
+        if not sub:
+            return Score("tunnel", registrable, 0.0, 0.0, None, note="no subdomain")
+        forest, cal = self._tunnel_model() if self._tunnel is None else self._tunnel
+        x = self.lexicon.tunnel_features(sub)
         p = forest.proba_one(x)[0]
         conf = cal.confidence(p)
-        return Score("tunnel", parts.registrable, p, conf, cal.level(conf), tuple(x))
+        return Score("tunnel", registrable, p, conf, cal.level(conf), tuple(x))
 
     def tunnel_many(self, parts: Sequence[NameParts]) -> list[Score]:
         import numpy as np

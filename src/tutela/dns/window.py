@@ -162,8 +162,22 @@ class TunnelWindow:
         if n < 3:  # every level needs 3 queries
             state.level = None
             return None
-        points, distinct, bpm, qshare, ent, conf, _span = self._points(state, now)
-        level = _level(points, n)
+        # _points() and _level() inlined, the same arithmetic (the WindowEvidence below recomputes nothing)
+        conf = state.confidence / n
+        points = 2 if conf >= 0.7 else 1 if conf >= 0.5 else 0
+        distinct = len(digests)
+        if distinct >= self.fan_out and distinct >= 0.8 * n:
+            points += 1
+        bpm = state.bytes * 60.0 / max(now - events[0][0], self.min_rate_span_s)
+        if bpm >= self.bytes_per_minute:
+            points += 1
+        qshare = state.qtypes / n
+        if qshare >= 0.5:
+            points += 1
+        ent = state.entropy / n
+        if ent >= self.entropy:
+            points += 1
+        level = None if points < 2 else "low" if points == 2 else "medium" if points == 3 or n < 4 else "high"
         changed = level != state.level
         state.level = level
         if level is None or (level != "high" and not changed):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from functools import lru_cache
 from typing import ClassVar, Literal
 
@@ -88,7 +87,7 @@ class TunnelDetector:
         self.scorer.tunnel(self.scorer.split("a.warmup.example.com"))
 
     def _score_sub_uncached(self, sub: str) -> Score:
-        return self.scorer.tunnel(NameParts(sub, "", "", "", False, sub))
+        return self.scorer.tunnel_sub(sub)
 
     def judges(self, parts: NameParts) -> bool:
         """False for names without a subdomain part or under an ignored top-level suffix."""
@@ -102,7 +101,7 @@ class TunnelDetector:
         if self._score_sub is None:
             return self.scorer.tunnel(parts)
         s = self._score_sub(parts.sub)
-        return replace(s, registrable=parts.registrable) if s.level is not None else s
+        return s._replace(registrable=parts.registrable) if s.level is not None else s
 
     def _per_name(self, name: str) -> tuple[NameParts, tuple[Finding, ...], float, float] | None:
         """What depends on the name alone: its parts, the per-query findings, label entropy and confidence
