@@ -159,6 +159,7 @@ TEXTS_WITH_DIGITS = [
     "Compare gpt4 with win10, covid19, mp3 and h264 in 3d; ping 10.0.0.1 or 192.168.1.254 on port 8080.",
     "Flight BA2490 leaves at 7:45 pm from gate 14b; call +44 20 7946 0958 or mail ops@example.com, ref a3f9c0e1.",
     "Pay $25 by 1 June: 2 x 500ml at 1.5 l/min, 40 km/h, 1st and 2nd floor, rooms 101-105.",
+    "My IBAN is GB93 PITW 5538 3148 5791 81 (GB93PITW55383148579181), sort code 20-00-00.",
 ]
 
 

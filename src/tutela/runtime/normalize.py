@@ -297,14 +297,13 @@ def _deleet(text: str, flags: Counter[str]) -> str:
     if not _LEET_HINT.search(text):
         return text
     found: dict[str, list[re.Match[str]]] = {"strong": [], "weak": [], "unit": [], "number": [], "": []}
-    for m in _LEET_TOKEN.finditer(text):
+    for m in _LEET_CANDIDATE.finditer(text):  # only tokens with a leet character: most tokens have none
         found[_leet_kind(m.group())].append(m)
     if not found["strong"]:
         return text
     fix = found["strong"]
     evidence = len(found["strong"]) + len(found["weak"])
-    words = sum(map(len, found.values()))
-    if evidence >= 2 and evidence * _LEET_SHARE >= words:
+    if evidence >= 2 and evidence * _LEET_SHARE >= len(_LEET_TOKEN.findall(text)):
         fix = fix + found["weak"] + found["unit"] + found["number"]
     chars = list(text)
     for m in fix:
@@ -315,9 +314,7 @@ def _deleet(text: str, flags: Counter[str]) -> str:
 
 def _leet_kind(tok: str) -> str:
     """How a token reads as leetspeak: "strong", "weak", "unit", "number" (see `_deleet`) or "" (it does not)."""
-    if tok.isalpha():
-        return ""
-    if not any(c.isalpha() for c in tok):
+    if not _LETTER.search(tok):
         return "number" if len(tok) <= 3 and tok.translate(_LEET_TABLE) in _LEET_NUMBER_WORDS else ""
     if _NOT_LEET.search(tok) or (len(tok) >= 7 and _HEXISH.fullmatch(tok)):
         return ""
@@ -330,8 +327,11 @@ def _leet_kind(tok: str) -> str:
 
 _LEET_HINT = re.compile(r"[a-z][0-9@$]+[a-z]|(?<![a-z0-9])[0-9@$]+[a-z]{2}")
 _LEET_TOKEN = re.compile(r"[a-z0-9@$]+")
+_LEET_CANDIDATE = re.compile(r"(?<![a-z0-9@$])[a-z]*[0-9@$][a-z0-9@$]*")
+_LETTER = re.compile(r"[a-z]")
 _LEET_SHARE = 10
-_NOT_LEET = re.compile(r"[26]")  # digits no leetspeak uses for a letter: "h264", "sha256", "b2b", "x86"
+# a digit no leetspeak uses for a letter ("h264", "sha256", "b2b", "x86"), or six digits in a row (IBANs, ids)
+_NOT_LEET = re.compile(r"[26]|[0-9]{6}")
 _HEXISH = re.compile(r"[0-9a-f]+")  # hashes, ids and colours
 _INNER_LEET = re.compile(r"[a-z][0-9]+[a-z]")  # "pr0mpt", "1gn0r3"; not "@"/"$" (e-mail addresses, $vars)
 _BOTH_ENDS = re.compile(r"[0-9@$]+[a-z]+[0-9@$]+")  # "7h3", "53cr37"
