@@ -229,7 +229,10 @@ class InjectionDetector:
         norm = normalized(subject, ctx)
         score = self._fast().score
         out: list[Window] = []
-        for where, _, folded in norm.views():
+        # text hidden in tag characters is also scored on its own, undiluted by the visible text around it
+        units = [(where, folded) for where, _, folded in norm.views()]
+        units += [("tag", folded) for _, folded in norm.hidden_views()]
+        for where, folded in units:
             for start, end in windows(folded.text, cfg.window_chars, cfg.stride_chars, cfg.max_windows):
                 text = folded.text[start:end]
                 out.append(Window(where, folded, start, end, score(text)))

@@ -13,7 +13,8 @@
 
 Every view carries an offset map, so a span found in any view maps back to the original text
 (`View.original_span`); a span inside a decoded layer maps to the whole encoded segment.
-`flags` counts what was undone; `hidden` lists the runs of invisible characters by kind.
+`flags` counts what was undone; `hidden` lists the runs of invisible characters by kind, and
+`hidden_views()` gives each run of text decoded from tag characters as views of its own.
 Bounded: text beyond `max_chars` is not normalised, decoded layers are limited in number,
 depth and size.
 """
@@ -66,8 +67,6 @@ CONFUSABLES: dict[str, str] = {
 
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g", "@": "a", "$": "s"}
 _LEET_TABLE = str.maketrans(LEET)
-# tokens with at least one letter and one leet character (the only ones worth a look)
-_TOKEN = re.compile(r"(?<![a-z0-9@$])(?=[a-z0-9@$]*[a-z])(?=[a-z0-9@$]*[0-9@$])[a-z0-9@$]+")
 _SPACED = re.compile(r"(?<![\w@$])(?:[a-z0-9@$][ .\-_*·,]){2,}[a-z0-9@$](?![\w@$])")
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -116,6 +115,20 @@ class Normalized:
     hidden: tuple[tuple[str, int, int], ...] = ()  # (kind, start, end) runs of invisible characters
     layers: tuple[Layer, ...] = ()
     truncated: bool = False
+    hidden_ranges: tuple[tuple[int, int], ...] = ()  # [start, end) of `text` decoded from tag characters
+
+    def hidden_views(self) -> list[tuple[View, View]]:
+        """(text view, folded view) of each run of text decoded from tag characters, on its own: a message
+        hidden after benign visible text is scored without that text, and its spans map to the tag characters."""
+        out: list[tuple[View, View]] = []
+        view = self.text
+        for a, b in self.hidden_ranges:
+            if view.starts is not None and view.ends is not None:
+                sub = View(view.text[a:b], view.starts[a:b], view.ends[a:b], fixed=view.fixed)
+            else:
+                sub = View(view.text[a:b], base=view.base + a, fixed=view.fixed)
+            out.append((sub, _stage2(sub, Counter())))
+        return out
 
     def views(self) -> list[tuple[str, View, View]]:
         """Every (where, text view, folded view) to scan: the text itself, then each decoded layer."""
@@ -141,7 +154,9 @@ class Normalized:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _stage1(text: str, flags: Counter[str], hidden: list[tuple[str, int, int]]) -> View:
+def _stage1(text: str, flags: Counter[str], hidden: list[tuple[str, int, int]], tagged: list[tuple[int, int]]) -> View:
+    """The text view; `hidden` gets the runs of invisible characters (original offsets), `tagged` the runs
+    of the view decoded from tag characters (view offsets)."""
     if text.isascii() and not _CONTROL.search(text):
         return View(text)
     out: list[str] = []
@@ -165,6 +180,10 @@ def _stage1(text: str, flags: Counter[str], hidden: list[tuple[str, int, int]]) 
         elif TAG_FIRST <= cp <= TAG_LAST:
             kind = "tag"
             if 0xE0020 <= cp <= 0xE007E:  # tag characters spell ASCII invisibly: surface it
+                if tagged and tagged[-1][1] == len(out):
+                    tagged[-1] = (tagged[-1][0], len(out) + 1)
+                else:
+                    tagged.append((len(out), len(out) + 1))
                 out.append(chr(cp - TAG_FIRST))
                 starts.append(i)
                 ends.append(i + 1)
@@ -241,10 +260,14 @@ def _stage2(view: View, flags: Counter[str]) -> View:
         text = "".join(c.lower()[0] for c in view.text)
     starts = list(view.starts) if view.starts is not None else None
     ends = list(view.ends) if view.ends is not None else None
-    if _SPACED.search(text):
+    # runs of single characters with at least two letters: "i g n o r e"; not "2.1.0", "1, 2, 3", IP addresses
+    runs = (
+        [m for m in _SPACED.finditer(text) if sum(c.isalpha() for c in m.group()) >= 2] if _SPACED.search(text) else []
+    )
+    if runs:
         keep: list[int] = []
         pos = 0
-        for m in _SPACED.finditer(text):
+        for m in runs:
             keep.extend(range(pos, m.start()))
             keep.extend(range(m.start(), m.end(), 2))  # the letters; the separators go
             pos = m.end()
@@ -262,24 +285,62 @@ def _stage2(view: View, flags: Counter[str]) -> View:
 
 
 def _deleet(text: str, flags: Counter[str]) -> str:
+    """Undo leetspeak ("1gn0r3 4ll pr3v10u5 rul35") without touching years, prices, versions or identifiers.
+
+    Each token of letters and leet characters is judged by its shape (`_leet_kind`). Strong tokens (a
+    leet digit between letters, leet runs at both ends, leet digits before a word that is not a unit) are
+    always undone. The ambiguous ones ("7h3", "r007": one leet run at an end, like "gpt4" or "win10";
+    units like "1s", "10am"; numbers that spell a function word, "15") are undone only when the text is
+    written in leetspeak: a strong token and at least one more leet-like token, and leet-like tokens at
+    least 1 in `_LEET_SHARE` of all its tokens (not one identifier in a paragraph). Every replacement is
+    one character for one, so the offset map stays exact."""
     if not _LEET_HINT.search(text):
         return text
+    found: dict[str, list[re.Match[str]]] = {"strong": [], "weak": [], "unit": [], "number": [], "": []}
+    for m in _LEET_CANDIDATE.finditer(text):  # only tokens with a leet character: most tokens have none
+        found[_leet_kind(m.group())].append(m)
+    if not found["strong"]:
+        return text
+    fix = found["strong"]
+    evidence = len(found["strong"]) + len(found["weak"])
+    if evidence >= 2 and evidence * _LEET_SHARE >= len(_LEET_TOKEN.findall(text)):
+        fix = fix + found["weak"] + found["unit"] + found["number"]
+    chars = list(text)
+    for m in fix:
+        chars[m.start() : m.end()] = m.group().translate(_LEET_TABLE)
+    flags["leet"] += len(fix)
+    return "".join(chars)
 
-    def fix(m: re.Match[str]) -> str:
-        tok = m.group()
-        letters = sum(c.isalpha() for c in tok)
-        if letters < 2 or tok.isalpha() or letters < len(tok) - letters:
-            return tok
-        if _KEEP_TOKEN.fullmatch(tok):  # "gpt4", "win10", "3d", "10am": real words with digits
-            return tok
-        flags["leet"] += 1
-        return tok.translate(_LEET_TABLE)
 
-    return _TOKEN.sub(fix, text)
+def _leet_kind(tok: str) -> str:
+    """How a token reads as leetspeak: "strong", "weak", "unit", "number" (see `_deleet`) or "" (it does not)."""
+    if not _LETTER.search(tok):
+        return "number" if len(tok) <= 3 and tok.translate(_LEET_TABLE) in _LEET_NUMBER_WORDS else ""
+    if _NOT_LEET.search(tok) or (len(tok) >= 7 and _HEXISH.fullmatch(tok)):
+        return ""
+    if _UNIT.fullmatch(tok):  # "10am", "3rd", "5g"; but "1s", "1n" are leet for "is", "in"
+        return "unit" if sum(c.isdigit() for c in tok) <= 2 else ""
+    if _INNER_LEET.search(tok) or _BOTH_ENDS.fullmatch(tok) or _LEET_PREFIX.fullmatch(tok):
+        return "strong"
+    return "weak"
 
 
 _LEET_HINT = re.compile(r"[a-z][0-9@$]+[a-z]|(?<![a-z0-9])[0-9@$]+[a-z]{2}")
-_KEEP_TOKEN = re.compile(r"[a-z]+\d+|\d+[a-z]{1,3}")
+_LEET_TOKEN = re.compile(r"[a-z0-9@$]+")
+_LEET_CANDIDATE = re.compile(r"(?<![a-z0-9@$])[a-z]*[0-9@$][a-z0-9@$]*")
+_LETTER = re.compile(r"[a-z]")
+_LEET_SHARE = 10
+# a digit no leetspeak uses for a letter ("h264", "sha256", "b2b", "x86"), or six digits in a row (IBANs, ids)
+_NOT_LEET = re.compile(r"[26]|[0-9]{6}")
+_HEXISH = re.compile(r"[0-9a-f]+")  # hashes, ids and colours
+_INNER_LEET = re.compile(r"[a-z][0-9]+[a-z]")  # "pr0mpt", "1gn0r3"; not "@"/"$" (e-mail addresses, $vars)
+_BOTH_ENDS = re.compile(r"[0-9@$]+[a-z]+[0-9@$]+")  # "7h3", "53cr37"
+_UNIT = re.compile(
+    r"[0-9]+(?:st|nd|rd|th|s|am|pm|k|m|b|g|d|p|x|h|kb|mb|gb|tb|ms|ns|px|em|pt|fps|hz|khz|mhz|ghz|kg|mg|km|cm|mm"
+    r"|ml|min|mins|sec|secs|hr|hrs|yr|yrs|bit|bits|mp|ft|in|lb|lbs|oz|mph|kw|kwh|w|v|mah|gen|day|days)"
+)
+_LEET_PREFIX = re.compile(r"[0-9@$]+[a-z]{2,}")  # "4ll", "7xt" (units ruled out above)
+_LEET_NUMBER_WORDS = frozenset(("a", "i", "is", "it", "to", "at", "as", "so", "its", "ai", "too", "set", "see"))
 
 # --- layers ------------------------------------------------------------------------------------
 
@@ -420,10 +481,13 @@ def _find_layers(view: View, depth: int, budget: list[int], original: str) -> li
 def _normalize(text: str, depth: int, budget: list[int], fixed: tuple[int, int] | None = None) -> Normalized:
     flags: Counter[str] = Counter()
     hidden: list[tuple[str, int, int]] = []
+    tagged: list[tuple[int, int]] = []
     truncated = len(text) > MAX_CHARS
     if truncated:
         text = text[:MAX_CHARS]
-    stage1 = _stage1(text, flags, hidden)
+    stage1 = _stage1(text, flags, hidden, tagged)
+    # hostile text can alternate tag and visible characters: keep the longest runs, at most MAX_LAYERS
+    tagged = sorted(sorted(tagged, key=lambda r: r[0] - r[1])[:MAX_LAYERS])
     if fixed is not None:
         stage1 = View(stage1.text, fixed=fixed)
         hidden = [(k, *fixed) for k, _, _ in hidden]
@@ -432,7 +496,7 @@ def _normalize(text: str, depth: int, budget: list[int], fixed: tuple[int, int] 
     if depth < MAX_DEPTH:
         layers = tuple(_find_layers(stage1, depth, budget, text))
     flags = Counter({k: v for k, v in flags.items() if v})
-    return Normalized(text, stage1, folded, flags, tuple(hidden), layers, truncated)
+    return Normalized(text, stage1, folded, flags, tuple(hidden), layers, truncated, tuple(tagged))
 
 
 def normalize(text: str) -> Normalized:
