@@ -41,7 +41,7 @@ MODEL = ModelRef(
     "person_scorer.json",
 )
 MODEL_FORMAT = "tutela-person-lightgbm/1"
-MAX_CANDIDATES = 400  # per text: past this, the rest of a (hostile) text gets no PERSON from the model
+MAX_CANDIDATES = 4000  # per text (a long document has hundreds); past this the rest gets no PERSON from the model
 MAX_TOKENS = 5  # tokens in one capitalised run
 
 # a word: letters (any script), inner apostrophes / hyphens; an initial is one capital with an optional dot
