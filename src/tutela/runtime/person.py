@@ -2,7 +2,8 @@
 
 spaCy's en_core_web_sm alone finds 65% of the names in Presidio's synthetic sentences, and wrongly labels
 many as ORG/GPE (foreign names above all). Here every span that could be a name is a candidate: spaCy
-entities of any label and runs of capitalised words (initials and name particles inside). Each candidate
+entities with a name-like label, cut to their words, and runs of capitalised words (initials and name particles
+inside). Each candidate
 gets a few generic features (spaCy's label, shape, position, US Census first-name / surname ranks, common
 English word ranks, a surname-ending list, cue words either side), and small gradient-boosted trees
 (LightGBM's text model inside a sha256-pinned JSON, never pickle) score it;
