@@ -88,15 +88,61 @@ def pct(times: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=300)
+def interleaved(
+    measures: dict[str, tuple[Callable[[str], Any], list[str]]], rounds: int
+) -> tuple[list[list[Any]], dict[str, Any]]:
+    """Table rows and raw figures: per round, text i through every measure before text i+1 (A/B fair on a
+    shared machine); each measure's p50 / p99 as the median over rounds, with the spread."""
+    for fn, items in measures.values():
+        for t in items[:5]:
+            fn(t)  # warm up: model loads, caches
+    per_round: dict[str, list[tuple[float, float]]] = {k: [] for k in measures}
+    for _ in range(rounds):
+        times: dict[str, list[float]] = {k: [] for k in measures}
+        longest = max(len(items) for _, items in measures.values())
+        for i in range(longest):
+            for name, (fn, items) in measures.items():
+                if i < len(items):
+                    t0 = time.perf_counter()
+                    fn(items[i])
+                    times[name].append((time.perf_counter() - t0) * 1000)
+        for name, ts in times.items():
+            per_round[name].append((statistics.median(ts), pct(ts, 0.99)))
+    rows = []
+    raw: dict[str, Any] = {}
+    for name, vals in per_round.items():
+        p50 = spread([a for a, _ in vals])
+        p99 = spread([b for _, b in vals])
+        raw[name] = {"p50": p50, "p99": p99, "n": len(measures[name][1])}
+        rows.append([name, len(measures[name][1]), round(p50["median"], 2), f"{p50['min']:.2f}–{p50['max']:.2f}",
+                     round(p99["median"], 2), f"{p99['min']:.2f}–{p99['max']:.2f}"])  # fmt: skip
+    return rows, raw
+
+
+def latency_table(rounds: int, rows: list[list[Any]], note: str) -> Table:
+    return Table(
+        f"Milliseconds per text, {rounds} rounds (median of the rounds' p50 / p99, min–max)",
+        ["measure", "texts", "p50 ms", "p50 min–max", "p99 ms", "p99 min–max"],
+        rows,
+        note=note,
+    )
+
+
+def setup(description: str, n: int) -> tuple[argparse.Namespace, float]:
+    """The common command line (--n, --rounds, --data), the start time, and the process pinned to one core."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--n", type=int, default=n)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--data")
     args = ap.parse_args()
     started = time.monotonic()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    return args, started
+
+
+def main() -> int:
+    args, started = setup(__doc__.splitlines()[0], 300)
     base = ds.data_dir(args.data)
     texts = prompts(args.n, base)
     docs = documents(max(20, args.n // 10), base)
@@ -126,29 +172,7 @@ def main() -> int:
             for name, s in scanners.items()
         },
     }  # fmt: skip
-    for fn, items in measures.values():
-        for t in items[:5]:
-            fn(t)  # warm up: model loads, caches
-    per_round: dict[str, list[tuple[float, float]]] = {k: [] for k in measures}
-    for _ in range(args.rounds):
-        times: dict[str, list[float]] = {k: [] for k in measures}
-        longest = max(len(items) for _, items in measures.values())
-        for i in range(longest):  # interleaved: prompt i through every measure before prompt i+1
-            for name, (fn, items) in measures.items():
-                if i < len(items):
-                    t0 = time.perf_counter()
-                    fn(items[i])
-                    times[name].append((time.perf_counter() - t0) * 1000)
-        for name, ts in times.items():
-            per_round[name].append((statistics.median(ts), pct(ts, 0.99)))
-    rows = []
-    raw: dict[str, Any] = {}
-    for name, vals in per_round.items():
-        p50 = spread([a for a, _ in vals])
-        p99 = spread([b for _, b in vals])
-        raw[name] = {"p50": p50, "p99": p99, "n": len(measures[name][1])}
-        rows.append([name, len(measures[name][1]), round(p50["median"], 2), f"{p50['min']:.2f}–{p50['max']:.2f}",
-                     round(p99["median"], 2), f"{p99['min']:.2f}–{p99['max']:.2f}"])  # fmt: skip
+    rows, raw = interleaved(measures, args.rounds)
     sem = raw["semantic, one 500-char window (ONNX Runtime)"]["p50"]["median"]
     sem_np = raw["semantic, one 500-char window (numpy)"]["p50"]["median"]
     pipe = raw["pipeline (PII heuristics)"]
@@ -169,11 +193,10 @@ def main() -> int:
         f"p99 <= 50 ms. This run: {met}",
         about=(__doc__ or "").split("\n\n", 1)[1].strip(),
         tables=[
-            Table(
-                f"Milliseconds per text, {args.rounds} rounds (median of the rounds' p50 / p99, min–max)",
-                ["measure", "texts", "p50 ms", "p50 min–max", "p99 ms", "p99 min–max"],
+            latency_table(
+                args.rounds,
                 rows,
-                note=f"The fast tier's per-word weight dicts (LinearScorer) take {fast_p50 / fast_ref:.2f}× the "
+                f"The fast tier's per-word weight dicts (LinearScorer) take {fast_p50 / fast_ref:.2f}× the "
                 "time of the reference scoring (the same score to 1e-9, tests/runtime/test_injection.py). "
                 f"The semantic tier on ONNX Runtime is {sem_np / sem:.1f}× faster than the numpy forward pass "
                 "(same weights, same embeddings). Machine shared with other engineers' jobs: absolute figures "

@@ -77,6 +77,11 @@ def register_eval_runtime(sub: Any, name: str = "runtime") -> None:
         default=None,
         help="texts per set for the cascade tier (default: every text)",
     )
+    ev.add_argument(
+        "--only",
+        choices=("pii",),
+        help="evaluate one part only and replace just its sections in --out (pii: the PII sections)",
+    )
     ev.set_defaults(handler=_eval)
 
 
@@ -180,7 +185,12 @@ def _eval(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.runtime.evaluation import run_eval, write_report
 
     results = run_eval(
-        args.data, quick=args.quick, semantic=args.semantic, registry=ctx.detectors, cascade_sample=args.cascade_sample
+        args.data,
+        quick=args.quick,
+        semantic=args.semantic,
+        registry=ctx.detectors,
+        cascade_sample=args.cascade_sample,
+        only=args.only,
     )
     write_report(results, args.out)
     if args.json_out:

