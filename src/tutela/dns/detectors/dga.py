@@ -105,8 +105,12 @@ class DgaDetector:
         s = self._verdict_score(parts)
         if s.level is None or s.confidence < self._min_conf:
             return ()
-        # what the policy reads now; the message and evidence when an event, a report or an answer reads them
-        return (DeferredFinding.deferred(lambda: self._details(self._explained(parts, s)), **self._head(s)),)
+        return (self.deferred_finding(parts, s),)
+
+    def deferred_finding(self, parts: NameParts, s: Score) -> DeferredFinding:
+        """The finding of a flagged name's verdict score: what the policy reads now; the message and evidence
+        (explanation, families) when an event, a report or an answer reads them."""
+        return DeferredFinding.deferred(lambda: self._details(self._explained(parts, s)), **self._head(s))
 
     def finding(self, s: Score) -> Finding:
         """The finding of a full score (one with its features and families, as `score()` gives)."""
