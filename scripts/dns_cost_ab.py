@@ -134,6 +134,9 @@ def main() -> None:
             rng = random.Random(rep)
             zipf = rng.choices(mixed, weights=[1.0 / (i + 1) for i in range(len(mixed))], k=len(mixed) * 2)
             randoms = [n for n in mixed if _random_label(n)]
+            b32 = "abcdefghijklmnopqrstuvwxyz234567"  # tunnel-like queries: base32 data labels, every one flagged
+            tunnels = ["".join(rng.choices(b32, k=rng.randrange(30, 60))) + f".{i % 7}.tun.example.net"
+                       for i in range(1500)]  # fmt: skip
             streams = [
                 ("miss, mixed stream", mixed, 1, "detect"),
                 ("miss, ordinary hostnames", list(dict.fromkeys(synth.generate(f"o{rep}", POPULAR, 3000, rep))), 1,
@@ -141,6 +144,8 @@ def main() -> None:
                 ("miss, random-label names", randoms, 1, "detect"),
                 ("miss, random-label + event appended", randoms, 1, "event"),
                 ("miss, random-label + to_dict (total)", randoms, 1, "read"),
+                ("miss, tunnel queries", tunnels, 1, "detect"),
+                ("miss, tunnel queries + event appended", tunnels, 1, "event"),
                 ("Zipf stream", zipf, 2, "detect"),
             ]  # fmt: skip
             for label, stream, passes, mode in streams:

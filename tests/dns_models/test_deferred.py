@@ -82,3 +82,14 @@ def test_without_cache_the_same() -> None:
         (a,) = det.detect(DnsQuery(name), ScanContext())
         (b,) = cached.detect(DnsQuery(name), ScanContext())
         assert a.to_dict() == b.to_dict()
+
+
+def test_tunnel_query_findings_are_deferred_and_equal_the_eager_ones() -> None:
+    from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
+
+    det = TunnelDetector(TunnelConfig(window=False), ModelCache())
+    name = "mzxw6ytboi2dgmbrgu4tgnrxhe3tm.yrbo2g.tunnel.example.com"
+    (f,) = det.detect(DnsQuery(name), ScanContext())
+    assert isinstance(f, DeferredFinding) and f.pending and f.rule.startswith("tunnel.query.")
+    eager = det.query_finding(det.score(name), len(det.scorer.split(name).sub))
+    assert f.to_dict() == eager.to_dict() and "tunnelled data" in f.message
