@@ -6,7 +6,9 @@ On a shared machine, load drifts by tens of percent between runs, so two bench r
 change. This imports the earlier commit's package as `tutela_before` (git archive, imports rewritten) next
 to the working tree's `tutela`, builds both sides' detectors as the sensor does (one model cache, the
 shared splitter's class), and feeds them the same queries of bench/dns_models.py's streams, interleaved
-in chunks of 100 (order alternating), timing CPU (thread_time). Both sides' models live in one process,
+in chunks of 100 (order alternating), timing CPU (thread_time). Beside the detectors alone, flagged names are
+also timed with their verdict and EventWriter.append() (the sensor's query path for a blocked name) and with
+every finding's to_dict() (the total, deferred work included). Both sides' models live in one process,
 so absolute figures are higher than a bench run's (twice the working set in the CPU caches); the ratios
 are the result. A development tool, not a suite benchmark (it writes no bench/results file).
 """
@@ -49,7 +51,8 @@ def export(rev: str, into: Path) -> None:
 
 def side(pkg: str) -> dict[str, Any]:
     mod = {n: importlib.import_module(f"{pkg}.{n}") for n in ("core.models", "core.detector", "dns.scoring",
-           "dns.detectors.dga", "dns.detectors.tunnel", "dns.subjects")}  # fmt: skip
+           "dns.detectors.dga", "dns.detectors.tunnel", "dns.subjects", "core.policy", "dns.policy",
+           "core.store.writer")}  # fmt: skip
     models = mod["core.models"].ModelCache()
     splitter_cls = type(mod["dns.scoring"].shared_splitter(models))
     dga, tun = mod["dns.detectors.dga"], mod["dns.detectors.tunnel"]
@@ -62,12 +65,22 @@ def side(pkg: str) -> dict[str, Any]:
         sp.warmup()
         return dga.DgaDetector(dga.DgaConfig(), models, sp), tun.TunnelDetector(tun.TunnelConfig(), models, sp)
 
+    def writer() -> Any:  # never started nor flushed, so it writes nothing: append() only buffers
+        return mod["core.store.writer"].EventWriter(Path(tempfile.gettempdir()) / "unused", ingest_interval=None)
+
+    policy = mod["core.policy"].Policy(mod["dns.policy"].default_policy())
     return {"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
-            "splitter": splitter_cls.__name__}  # fmt: skip
+            "splitter": splitter_cls.__name__, "policy": policy, "writer": writer}  # fmt: skip
 
 
-def run_pair(sides: dict[str, dict[str, Any]], stream: list[str], passes: int, chunk: int = 100) -> list[dict]:
+def run_pair(
+    sides: dict[str, dict[str, Any]], stream: list[str], passes: int, chunk: int = 100, mode: str = "detect"
+) -> list[dict]:
+    """µs per query on each side. mode "detect": both detectors; "read": every finding's to_dict() too (the
+    total, where a finding computes its message and evidence on first read); "event": the sensor's query path
+    for a flagged name, detectors + the default policy's verdict + EventWriter.append() of that verdict."""
     dets = {s: v["build"]() for s, v in sides.items()}
+    writers = {s: v["writer"]() for s, v in sides.items()} if mode == "event" else {}
     qs = {s: [v["Q"](name=n, qtype=1, client="10.0.0.1") for n in stream] for s, v in sides.items()}
     out = []
     for _ in range(passes):
@@ -80,9 +93,21 @@ def run_pair(sides: dict[str, dict[str, Any]], stream: list[str], passes: int, c
                 dga, tun = dets[s]
                 ctx = sides[s]["ctx"]
                 start = time.thread_time()
-                for q in qs[s][i : i + chunk]:
-                    list(dga.detect(q, ctx))
-                    list(tun.detect(q, ctx))
+                if mode == "read":
+                    for q in qs[s][i : i + chunk]:
+                        for f in (*dga.detect(q, ctx), *tun.detect(q, ctx)):
+                            f.to_dict()
+                elif mode == "event":
+                    decide, append = sides[s]["policy"].decide, writers[s].append
+                    for q in qs[s][i : i + chunk]:
+                        found = (*dga.detect(q, ctx), *tun.detect(q, ctx))
+                        verdict = decide(found) if found else decide()
+                        if found:
+                            append("dns", verdict, source=q.client, subject=q.name, attrs={"qtype": q.qtype})
+                else:
+                    for q in qs[s][i : i + chunk]:
+                        list(dga.detect(q, ctx))
+                        list(tun.detect(q, ctx))
                 tot[s] += time.thread_time() - start
         gc.unfreeze()
         out.append({s: v / len(stream) * 1e6 for s, v in tot.items()})
@@ -108,14 +133,23 @@ def main() -> None:
             mixed = names(4000, 100 + rep)
             rng = random.Random(rep)
             zipf = rng.choices(mixed, weights=[1.0 / (i + 1) for i in range(len(mixed))], k=len(mixed) * 2)
+            randoms = [n for n in mixed if _random_label(n)]
+            b32 = "abcdefghijklmnopqrstuvwxyz234567"  # tunnel-like queries: base32 data labels, every one flagged
+            tunnels = ["".join(rng.choices(b32, k=rng.randrange(30, 60))) + f".{i % 7}.tun.example.net"
+                       for i in range(1500)]  # fmt: skip
             streams = [
-                ("miss, mixed stream", mixed, 1),
-                ("miss, ordinary hostnames", list(dict.fromkeys(synth.generate(f"o{rep}", POPULAR, 3000, rep))), 1),
-                ("miss, random-label names", [n for n in mixed if _random_label(n)], 1),
-                ("Zipf stream", zipf, 2),
-            ]
-            for label, stream, passes in streams:
-                for p, got in enumerate(run_pair(sides, stream, passes)):
+                ("miss, mixed stream", mixed, 1, "detect"),
+                ("miss, ordinary hostnames", list(dict.fromkeys(synth.generate(f"o{rep}", POPULAR, 3000, rep))), 1,
+                 "detect"),
+                ("miss, random-label names", randoms, 1, "detect"),
+                ("miss, random-label + event appended", randoms, 1, "event"),
+                ("miss, random-label + to_dict (total)", randoms, 1, "read"),
+                ("miss, tunnel queries", tunnels, 1, "detect"),
+                ("miss, tunnel queries + event appended", tunnels, 1, "event"),
+                ("Zipf stream", zipf, 2, "detect"),
+            ]  # fmt: skip
+            for label, stream, passes, mode in streams:
+                for p, got in enumerate(run_pair(sides, stream, passes, mode=mode)):
                     key = label if passes == 1 else f"{label}: {'amortised' if p == 0 else 'hit (second pass)'}"
                     for s, v in got.items():
                         results.setdefault((key, s), []).append(v)

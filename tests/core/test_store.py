@@ -190,6 +190,40 @@ def test_buffer_bound_counts_refused_events(tutela_home: Path) -> None:
     assert store(tutela_home).count() == 1000
 
 
+def test_findings_are_serialised_by_flush_not_by_append(tutela_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tutela.core.store import writer as writer_module
+
+    calls: list[Verdict] = []
+    real = writer_module._verdict_json
+
+    def counting(verdict: Verdict) -> tuple[str, int | None, str | None]:
+        calls.append(verdict)
+        return real(verdict)
+
+    monkeypatch.setattr(writer_module, "_verdict_json", counting)
+    w = EventWriter(tutela_home, ingest_interval=None)
+    attrs = {"qtype": 1}
+    w.append("dns", BLOCK, subject="a.example", attrs=attrs)
+    attrs["qtype"] = 28  # the caller may reuse its dict: the event keeps what was appended
+    assert calls == []
+    w.flush()
+    assert calls == [BLOCK]
+    w.close()
+    _cols, rows = store(tutela_home).query("SELECT findings, attrs FROM events")
+    assert json.loads(rows[0][0])[0]["evidence"] == {"entropy": "3.9"} and json.loads(rows[0][1]) == {"qtype": 1}
+
+
+def test_an_event_that_cannot_be_serialised_is_dropped_alone(tutela_home: Path) -> None:
+    bad = Verdict(action=Action.BLOCK, findings=(Finding(detector="d", detector_version="1", rule="r", category="c",
+                  severity=Severity.HIGH, confidence=1.0, message="m", evidence={"x": object()}),))  # fmt: skip
+    w = EventWriter(tutela_home, ingest_interval=None)
+    w.append("dns", BLOCK)
+    w.append("dns", bad)
+    w.append("dns", ALLOW)
+    w.close()
+    assert w.dropped == 1 and store(tutela_home).count() == 2
+
+
 def test_default_migrations_are_numbered_in_order() -> None:
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
     assert len({m.name for m in MIGRATIONS}) == len(MIGRATIONS)

@@ -77,6 +77,12 @@ def test_window_blocks_session_of_individually_weak_queries(models):
     blocked_at, verdict = _run(det, clock, names, qtype=16)
     assert blocked_at is not None and blocked_at <= 10
     assert any(f.rule == "tunnel.session.high" for f in verdict.findings)
+    (session,) = [f for f in verdict.findings if f.rule == "tunnel.session.high"]
+    row = session.to_dict()  # message and evidence are written on first read (dns/deferred.py)
+    assert row["message"].startswith("client session with example-c2.org looks like a DNS tunnel (")
+    assert "distinct subdomains" in row["message"] and row["evidence"]["level"] == "high"
+    assert set(row["evidence"]) == {"registrable", "level", "queries", "distinct_subdomains", "bytes_per_minute",
+                                    "tunnel_qtype_share", "mean_entropy", "mean_confidence"}  # fmt: skip
 
 
 def test_benign_session_is_not_blocked(models):

@@ -194,22 +194,27 @@ class DnsScorer:
         ranked = sorted(zip(names, proba, strict=True), key=lambda kv: -kv[1])[:top]
         return tuple((n, round(p, 3)) for n, p in ranked)
 
-    def dga(self, parts: NameParts, *, families: bool = True) -> Score:
+    def dga(self, parts: NameParts, *, families: bool = True, details: bool = True) -> Score:
+        """The DGA score of a name. With details=False a flagged name's Score has no features (explanation) and
+        no families: the inline path computes them later, with `dga_details`, only where something reads them."""
         if not dga_judged(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="no registrable label, or an IDN label")
         cnn, cal = self._dga_model()
         p = _sigmoid(cnn.logit_one(parts.label, parts.suffix))
-        return self._dga_score(parts, p, cal, families)
+        return self._dga_score(parts, p, cal, families, details)
 
-    def _dga_score(self, parts: NameParts, p: float, cal: Calibration, families: bool) -> Score:
+    def _dga_score(self, parts: NameParts, p: float, cal: Calibration, families: bool, details: bool = True) -> Score:
         """Lexical features (for the explanation) and families are computed only for flagged names."""
         conf = cal.confidence(p)
         level = cal.level(conf)
-        if level is None:
-            return Score("dga", parts.registrable, p, conf, None)
+        s = Score("dga", parts.registrable, p, conf, level)
+        return self.dga_details(parts, s, families=families) if details and level is not None else s
+
+    def dga_details(self, parts: NameParts, s: Score, *, families: bool = True) -> Score:
+        """`s` (a flagged name's score without details) with the lexical features and the top-3 families."""
         x = self.dga_features(parts)
         fams = self.families(parts, x) if families else ()
-        return Score("dga", parts.registrable, p, conf, level, tuple(x), fams)
+        return s._replace(features=tuple(x), families=fams)
 
     def dga_proba_batch(self, parts: Sequence[NameParts]) -> list[float]:
         """Probabilities only (evaluation, benchmarks); names not judged get 0."""

@@ -1,7 +1,8 @@
 """The batched, asynchronous event writer every pillar uses on its data path.
 
-`append()` costs a tuple and a list append under a lock: it never does I/O and never blocks on
-the store. A background thread writes a spool segment every `flush_interval` (<= 1 s, so a crash
+`append()` costs a small object and a list append under a lock: it never does I/O and never blocks
+on the store, and an event's findings are serialised to JSON by the background thread, not by the
+caller. A background thread writes a spool segment every `flush_interval` (<= 1 s, so a crash
 loses at most that) and now and then ingests the spool into DuckDB if nobody else holds the store.
 Several processes may each run a writer: segments never collide, and ingestion is serialised by
 the store lock.
@@ -85,6 +86,24 @@ def event_row(
     )
 
 
+class _Pending:
+    """An event with findings, buffered as given: flush() (the writer's thread) turns it into a row, so the
+    caller's data path does not serialise findings, which may compute their message and evidence only when
+    read (a DNS model's explanation: dns/deferred.py). Verdicts and findings are immutable; attrs is copied."""
+
+    __slots__ = ("attrs", "pillar", "source", "subject", "tenant", "ts_us", "verdict")
+
+    def __init__(self, pillar: str, verdict: Verdict, source: str | None, subject: str | None,
+                 tenant: str | None, attrs: Mapping[str, Any] | None) -> None:  # fmt: skip
+        self.ts_us = time.time_ns() // 1000
+        self.pillar, self.verdict, self.source, self.subject, self.tenant = pillar, verdict, source, subject, tenant
+        self.attrs = dict(attrs) if attrs else None
+
+    def row(self) -> tuple[Any, ...]:
+        return event_row(self.pillar, self.verdict, source=self.source, subject=self.subject, tenant=self.tenant,
+                         attrs=self.attrs, ts_us=self.ts_us)  # fmt: skip
+
+
 class EventWriter(BackgroundFlusher):
     """Collects events in memory and spools them in the background. Use as a context manager."""
 
@@ -108,7 +127,7 @@ class EventWriter(BackgroundFlusher):
         self.segment_format = segment_format  # "jsonl" for short-lived CLI writers: no pyarrow import
         self.dropped = 0  # events refused because the buffer was full; exported as a metric
         self.written = 0
-        self._rows: list[tuple[Any, ...]] = []
+        self._rows: list[tuple[Any, ...] | _Pending] = []
         self._lock = threading.Lock()
         self._last_ingest = time.monotonic()
 
@@ -117,7 +136,7 @@ class EventWriter(BackgroundFlusher):
             spool.load_arrow()  # now, not at the first flush: a crash then loses at most one interval
         super().start()
 
-    def append_row(self, row: tuple[Any, ...]) -> None:
+    def append_row(self, row: tuple[Any, ...] | _Pending) -> None:
         with self._lock:
             if len(self._rows) >= self.max_buffer:
                 self.dropped += 1
@@ -134,14 +153,19 @@ class EventWriter(BackgroundFlusher):
         tenant: str | None = None,
         attrs: Mapping[str, Any] | None = None,
     ) -> None:
-        self.append_row(event_row(pillar, verdict, source=source, subject=subject, tenant=tenant, attrs=attrs))
+        if verdict.findings or verdict.failures:  # serialised by flush(), off the caller's path
+            self.append_row(_Pending(pillar, verdict, source, subject, tenant, attrs))
+        else:
+            self.append_row(event_row(pillar, verdict, source=source, subject=subject, tenant=tenant, attrs=attrs))
 
     def flush(self) -> None:
         """Write what is buffered to a spool segment now."""
         with self._lock:
-            rows, self._rows = self._rows, []
-        if not rows:
+            buffered, self._rows = self._rows, []
+        if not buffered:
             return
+        made = [r if isinstance(r, tuple) else self._row(r) for r in buffered]
+        rows = [r for r in made if r is not None]
         try:
             spool.write_segment(self.home, rows, fmt=self.segment_format)
         except Exception:
@@ -149,6 +173,14 @@ class EventWriter(BackgroundFlusher):
                 self._rows[:0] = rows
             raise
         self.written += len(rows)
+
+    def _row(self, pending: _Pending) -> tuple[Any, ...] | None:
+        try:
+            return pending.row()
+        except Exception as exc:  # a finding that cannot be serialised: drop this event, not the batch
+            log.error("event dropped: its findings could not be serialised: %s", type(exc).__name__)
+            self.dropped += 1
+            return None
 
     def close(self, *, ingest: bool = True) -> None:
         super().close()

@@ -1,7 +1,8 @@
 """`dns.dga`: domain-generation algorithms, judged on the registrable domain (`label.suffix`).
 
 Version 2 scores with a character-level CNN served in numpy (dns/charcnn.py); the lexical features
-are computed only for flagged names, for the explanation and the family model.
+are computed only for flagged names, for the explanation and the family model, and only when the finding's
+message or evidence is read (dns/deferred.py): the verdict needs the score alone.
 
 One finding per query at or above the configured level, with rule `dga.<level>`, severity
 INFO (low) / MEDIUM / HIGH, confidence on the common 0..1 scale (0.5 LOW, 0.7 MEDIUM, 0.9 HIGH),
@@ -13,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding
 from tutela.core.models import ModelCache
+from tutela.dns.deferred import DeferredFinding
 from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, DnsScorer, Score
 from tutela.dns.subjects import DnsQuery
@@ -65,21 +67,33 @@ class DgaDetector:
     def _score_registrable(self, registrable: str, label: str, suffix: str, private: bool) -> Score:
         # Cached per registrable domain; label, suffix and private are functions of it (the query name's own
         # split gives the same ones as splitting the registrable domain), passed so it is not split again.
+        # Without details: a flagged name's explanation and families are computed when its finding is read.
         return self.scorer.dga(
-            NameParts(registrable, registrable, label, suffix, private, ""), families=self.config.families
+            NameParts(registrable, registrable, label, suffix, private, ""),
+            families=self.config.families,
+            details=False,
         )
 
     def judges(self, parts: NameParts) -> bool:
         """False for names without a registrable label or under an ignored top-level suffix."""
         return bool(parts.label) and parts.suffix.rpartition(".")[2] not in self._ignore
 
-    def score(self, name: str) -> Score:
-        parts = self.scorer.split(name)
+    def _verdict_score(self, parts: NameParts) -> Score:
+        """The score the verdict needs (probability, confidence, level), without the explanation and families."""
         if not self.judges(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="not judged")
         if self._score is not None:
             return self._score(parts.registrable, parts.label, parts.suffix, parts.private)
-        return self.scorer.dga(parts, families=self.config.families)
+        return self.scorer.dga(parts, families=self.config.families, details=False)
+
+    def _explained(self, parts: NameParts, s: Score) -> Score:
+        return self.scorer.dga_details(parts, s, families=self.config.families)
+
+    def score(self, name: str) -> Score:
+        """The full score of a name: for a flagged one, with its lexical features (explanation) and families."""
+        parts = self.scorer.split(name)
+        s = self._verdict_score(parts)
+        return self._explained(parts, s) if s.level is not None else s
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
         if self._findings is not None:
@@ -87,32 +101,45 @@ class DgaDetector:
         return self._findings_of(subject.name)
 
     def _findings_of(self, name: str) -> tuple[Finding, ...]:
-        s = self.score(name)
+        parts = self.scorer.split(name)
+        s = self._verdict_score(parts)
         if s.level is None or s.confidence < self._min_conf:
             return ()
-        return (self.finding(s),)
+        return (self.deferred_finding(parts, s),)
+
+    def deferred_finding(self, parts: NameParts, s: Score) -> DeferredFinding:
+        """The finding of a flagged name's verdict score: what the policy reads now; the message and evidence
+        (explanation, families) when an event, a report or an answer reads them."""
+        return DeferredFinding.deferred(lambda: self._details(self._explained(parts, s)), **self._head(s))
 
     def finding(self, s: Score) -> Finding:
+        """The finding of a full score (one with its features and families, as `score()` gives)."""
+        message, evidence = self._details(s)
+        return Finding.of(message=message, evidence=evidence, **self._head(s))
+
+    def _head(self, s: Score) -> dict[str, Any]:
         assert s.level is not None
+        return {
+            "match": s.registrable,
+            "detector": self.id,
+            "detector_version": self.version,
+            "rule": f"dga.{s.level}",
+            "category": "dga",
+            "severity": LEVEL_SEVERITY[s.level],
+            "confidence": round(s.confidence, 6),
+        }
+
+    def _details(self, s: Score) -> tuple[str, dict[str, str]]:
         fams = ", ".join(f"{n} {p:.2f}" for n, p in s.families)
         explanation = s.explanation  # built from the features on each access: once here
         message = f"{s.registrable} looks algorithmically generated ({explanation})"
         if fams:
             message += f"; likeliest families: {fams}"
-        return Finding.of(
-            match=s.registrable,
-            detector=self.id,
-            detector_version=self.version,
-            rule=f"dga.{s.level}",
-            category="dga",
-            severity=LEVEL_SEVERITY[s.level],
-            confidence=round(s.confidence, 6),
-            message=message,
-            evidence={
-                "registrable": s.registrable,
-                "level": s.level,
-                "probability": f"{s.p:.6f}",
-                "explanation": explanation,
-                "families": fams,
-            },
-        )
+        evidence = {
+            "registrable": s.registrable,
+            "level": str(s.level),
+            "probability": f"{s.p:.6f}",
+            "explanation": explanation,
+            "families": fams,
+        }
+        return message, evidence

@@ -20,13 +20,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding
 from tutela.core.models import ModelCache
+from tutela.dns.deferred import DeferredFinding
 from tutela.dns.lexical import entropy
 from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
@@ -112,7 +113,9 @@ class TunnelDetector:
         s = self._score_parts(parts)
         found: tuple[Finding, ...] = ()
         if s.level is not None and s.confidence >= self._min_conf:
-            found = (self.query_finding(s, len(parts.sub)),)
+            # the policy reads the rule and confidence now; the explanation is written when the event is
+            sub_len = len(parts.sub)
+            found = (DeferredFinding.deferred(lambda: self._details(s, sub_len), **self._head(s)),)
         ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
         return parts, found, ent, s.confidence
 
@@ -138,24 +141,39 @@ class TunnelDetector:
         return found
 
     def query_finding(self, s: Score, sub_len: int) -> Finding:
+        message, evidence = self._details(s, sub_len)
+        return Finding.of(message=message, evidence=evidence, **self._head(s))
+
+    def _head(self, s: Score) -> dict[str, Any]:
         assert s.level is not None
+        return {
+            "match": s.registrable,
+            "detector": self.id,
+            "detector_version": self.version,
+            "rule": f"tunnel.query.{s.level}",
+            "category": "tunnel",
+            "severity": LEVEL_SEVERITY[s.level],
+            "confidence": round(s.confidence, 6),
+        }
+
+    @staticmethod
+    def _details(s: Score, sub_len: int) -> tuple[str, dict[str, str]]:
         explanation = s.explanation  # built from the features on each access: once here
-        return Finding.of(
-            match=s.registrable,
-            detector=self.id,
-            detector_version=self.version,
-            rule=f"tunnel.query.{s.level}",
-            category="tunnel",
-            severity=LEVEL_SEVERITY[s.level],
-            confidence=round(s.confidence, 6),
-            message=f"query under {s.registrable} looks like tunnelled data ({explanation})",
-            evidence={"registrable": s.registrable, "level": s.level, "probability": f"{s.p:.6f}",
-                      "subdomain_length": str(sub_len), "explanation": explanation},
-        )  # fmt: skip
+        message = f"query under {s.registrable} looks like tunnelled data ({explanation})"
+        evidence = {"registrable": s.registrable, "level": str(s.level), "probability": f"{s.p:.6f}",
+                    "subdomain_length": str(sub_len), "explanation": explanation}  # fmt: skip
+        return message, evidence
 
     def _session_finding(self, client: str, registrable: str, ev: WindowEvidence) -> Finding:
+        """A live tunnel's every query is blocked with one of these: the text is written when the event is."""
         assert ev.level is not None
-        return Finding.of(
+
+        def details() -> tuple[str, dict[str, str]]:  # ev is a frozen snapshot of the window
+            message = f"client session with {registrable} looks like a DNS tunnel ({ev.explain()})"
+            return message, {"registrable": registrable, "level": str(ev.level), **ev.as_evidence()}
+
+        return DeferredFinding.deferred(
+            details,
             match=f"{client}\x1f{registrable}",
             detector=self.id,
             detector_version=self.version,
@@ -163,6 +181,4 @@ class TunnelDetector:
             category="tunnel",
             severity=LEVEL_SEVERITY[ev.level],
             confidence=LEVEL_CONFIDENCE[ev.level],
-            message=f"client session with {registrable} looks like a DNS tunnel ({ev.explain()})",
-            evidence={"registrable": registrable, "level": ev.level, **ev.as_evidence()},
         )
