@@ -501,7 +501,7 @@ def report(
         [
             "run",
             "CPU ms per request",
-            "loop lag > 1 ms, share of 5 ms ticks",
+            "loop lag > 1 ms, share of lag-timer ticks",
             "mean loop lag, ms",
             "cyclic GC runs",
             "GC pause total, ms",
