@@ -17,7 +17,7 @@ the upstream vs through the gateway, alternating within each run, over `--runs` 
                time per request (its cost apart from the machine's noise: what other jobs take shows in
                latency, not in this)
   stalls       the one-worker gateway's own counters over each wrk run (/health `stalls`, core/stalls.py):
-               event-loop lag (a 5 ms timer's lateness), cyclic GC runs and their longest pause
+               event-loop lag (the lag timer's lateness), cyclic GC runs and their longest pause
 Two gateways run side by side: the default (one worker process) and `--workers N` (N processes on the same
 port, SO_REUSEPORT), so the effect of the workers is measured in the same run, interleaved.
   streaming    one client, N streams each way interleaved: time to the first content token and the difference
@@ -501,7 +501,7 @@ def report(
         [
             "run",
             "CPU ms per request",
-            "loop lag > 1 ms, share of 5 ms ticks",
+            "loop lag > 1 ms, share of lag-timer ticks",
             "mean loop lag, ms",
             "cyclic GC runs",
             "GC pause total, ms",

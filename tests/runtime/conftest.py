@@ -18,7 +18,7 @@ from tests.runtime import detectors
 from tests.runtime.fake_upstream import FakeUpstream
 from tutela.core.config import TutelaSettings
 from tutela.runtime.gateway.profiles import GatewaySettings
-from tutela.runtime.gateway.server import build
+from tutela.runtime.gateway.server import build, http_protocol
 
 PROFILES: dict[str, Any] = {
     "default_profile": "default",
@@ -95,7 +95,15 @@ def run_gateway(
     listen = f"127.0.0.1:{port}"
     gateway, app = build(TutelaSettings(home=home), gw, listen, registry or detectors.registry())
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, loop="asyncio")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            loop="asyncio",
+            http=http_protocol(),  # as `gateway serve` runs it: one write per answer with a length
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -166,7 +166,10 @@ def test_fuzz_regressions_no_5xx(gw: RunningGateway) -> None:
 def test_health_and_metrics_show_the_loop_lag_and_gc_counters(gw: RunningGateway) -> None:
     import gc
 
-    time.sleep(0.05)  # the lag timer ticks every 5 ms
+    deadline = time.monotonic() + 5  # the lag timer ticks every gateway.loop_lag_tick_s (50 ms)
+    while not httpx.get(gw.url + "/health").json()["stalls"]["loop_lag_ticks"]:
+        assert time.monotonic() < deadline, "the loop-lag timer never ticked"
+        time.sleep(0.02)
     before = httpx.get(gw.url + "/health").json()["stalls"]
     gc.collect()  # timed by the gateway's gc.callbacks hook, whichever thread runs it
     after = httpx.get(gw.url + "/health").json()["stalls"]

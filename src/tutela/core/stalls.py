@@ -42,6 +42,7 @@ class StallCounters:
         self.lag = [0] * (len(LAG_BUCKETS) + 1)  # how late the lag timer fired, per bucket
         self.loop_lag_max_s = 0.0
         self.lag_sum_s = 0.0
+        self.lag_tick_s = LAG_TICK_S  # the sampler's period (LagSampler sets it)
 
     def observe_gc(self, generation: int, pause_s: float, collected: int) -> None:
         gen = min(generation, 2)
@@ -102,7 +103,7 @@ class StallCounters:
         )
         metric("gc_collected_total", "counter", "Cyclic garbage collected.", [("", self.gc_collected)])
         metric("loop_lag_seconds_max", "gauge", "Longest event-loop stall seen.", [("", round(self.loop_lag_max_s, 6))])
-        lines.append(f"# HELP {prefix}_loop_lag_seconds How late a timer due every {LAG_TICK_S:g} s fired.")
+        lines.append(f"# HELP {prefix}_loop_lag_seconds How late a timer due every {self.lag_tick_s:g} s fired.")
         lines.append(f"# TYPE {prefix}_loop_lag_seconds histogram")
         cumulative = 0
         for bound, n in zip((*LAG_BUCKETS, float("inf")), self.lag, strict=True):
@@ -168,7 +169,7 @@ class GcControl:
 class LagSampler:
     def __init__(self, counters: StallCounters, tick_s: float = LAG_TICK_S) -> None:
         self.counters = counters
-        self.tick_s = tick_s
+        self.tick_s = counters.lag_tick_s = tick_s
         self._due = 0.0
         self._closing = False
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -116,7 +117,7 @@ class Gateway:
         self.client = UpstreamClient(timeout_s=settings.upstream_timeout_s)
         self.stalls = StallCounters()  # GC pauses and event-loop lag, in /health and /metrics
         self.gc = GcControl(self.stalls, settings.gc_freeze_s, settings.gc_full_s)
-        self._lag = LagSampler(self.stalls)
+        self._lag = LagSampler(self.stalls, settings.loop_lag_tick_s)
         key_env = settings.upstream_api_key_env
         self._upstream_key = os.environ.get(key_env) if key_env else None
 
@@ -461,6 +462,35 @@ def create_app(gateway: Gateway) -> DirectPosts:
     return DirectPosts(app, posts)
 
 
+class _FirstHeaders(Headers):
+    """Starlette's request headers with one dict for lookups: a proxied request looks up a dozen names, each a
+    scan of the raw list encoding the name again. The same answers: names as sent, the first occurrence wins."""
+
+    def __init__(self, scope: dict[str, Any]) -> None:
+        super().__init__(scope=scope)
+        self._first = {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(self._list)}
+
+    def __getitem__(self, key: str) -> str:
+        try:
+            return self._first[key.lower()]
+        except KeyError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: Any) -> bool:
+        return key.lower() in self._first
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._first.get(key.lower(), default)
+
+
+class PostRequest(Request):
+    @property
+    def headers(self) -> Headers:
+        if not hasattr(self, "_headers"):
+            self._headers = _FirstHeaders(self.scope)
+        return self._headers
+
+
 class DirectPosts:
     """The POST endpoints (the proxied APIs, the scan API) called straight from the request's path; the rest
     through Starlette's middleware and router. Every endpoint answers its own errors (HttpError -> a JSON
@@ -476,7 +506,7 @@ class DirectPosts:
             endpoint = self._endpoints.get(scope["path"])
             if endpoint is not None:
                 scope["app"] = self.app
-                response = await endpoint(Request(scope, receive, send))
+                response = await endpoint(PostRequest(scope, receive, send))
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -86,7 +86,9 @@ class HealthBook:
         failed = {f.detector: f for f in failures}
         with self._lock:
             for det in ids:
-                h = self.detectors.setdefault(det, DetectorHealth())
+                h = self.detectors.get(det)
+                if h is None:  # not setdefault: that builds a DetectorHealth per detector per judgement
+                    h = self.detectors[det] = DetectorHealth()
                 h.runs += 1
                 f = failed.get(det)
                 if f is None:

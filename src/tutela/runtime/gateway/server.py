@@ -77,6 +77,15 @@ def build(
     return gateway, create_app(gateway)
 
 
+def http_protocol() -> Any:
+    """uvicorn's httptools protocol writing each answer with a length in one send (onewrite.py); h11 without it."""
+    if importlib.util.find_spec("httptools") is None:
+        return "h11"
+    from tutela.runtime.gateway.onewrite import OneWriteHttpTools
+
+    return OneWriteHttpTools
+
+
 def _listen_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -140,7 +149,7 @@ def serve(
         host=host,
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=http_protocol(),
         log_level="warning",
         access_log=False,  # URLs and headers may carry data; the audit log records requests
         timeout_keep_alive=30,
