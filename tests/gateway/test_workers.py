@@ -17,6 +17,7 @@ from bench.gateway import children
 
 from tests.runtime.conftest import free_port
 from tests.runtime.fake_upstream import FakeUpstream
+from tutela.runtime.gateway.server import AUTO_WORKERS_MAX, resolve_workers
 
 
 def _alive(pid: int) -> bool:
@@ -132,3 +133,9 @@ def test_two_workers_share_one_budget(tmp_path: Path) -> None:
         text=True,
     )
     assert all(r["records"] > 0 for r in json.loads(audit.stdout))  # both workers answered some requests
+
+
+def test_workers_zero_means_one_per_usable_core() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert resolve_workers(0) == max(1, min(cores, AUTO_WORKERS_MAX))
+    assert resolve_workers(3) == 3

@@ -20,7 +20,9 @@ def register(groups: Any) -> None:
     sv.add_argument("--upstream", help="the upstream's OpenAI base URL, e.g. http://127.0.0.1:8000/v1")
     sv.add_argument("--config", dest="gateway_config", type=Path, help="gateway profiles/keys YAML (hot-reloaded)")
     sv.add_argument(
-        "--workers", type=int, help="processes serving the listen address (SO_REUSEPORT; default gateway.workers, 1)"
+        "--workers",
+        type=int,
+        help="processes serving the listen address (SO_REUSEPORT; default gateway.workers, 0: one per CPU core)",
     )
     sv.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)  # set by worker 0 for the others
     sv.add_argument("--worker-of", type=int, help=argparse.SUPPRESS)  # worker 0's pid
@@ -65,13 +67,13 @@ def register(groups: Any) -> None:
 
 def _serve(args: argparse.Namespace, ctx: CliContext) -> int:
     from tutela.core.errors import ConfigError
-    from tutela.runtime.gateway.server import gateway_settings, serve
+    from tutela.runtime.gateway.server import gateway_settings, resolve_workers, serve
 
     gw = gateway_settings(ctx.settings, upstream=args.upstream, config_file=args.gateway_config)
     if args.workers is not None:
-        if not 1 <= args.workers <= 64:
-            raise ConfigError(f"--workers {args.workers}: between 1 and 64")
-        gw = gw.model_copy(update={"workers": args.workers})
+        if not 0 <= args.workers <= 64:
+            raise ConfigError(f"--workers {args.workers}: between 0 (one per CPU core) and 64")
+        gw = gw.model_copy(update={"workers": resolve_workers(args.workers)})
     if args.worker_index == 0:
         info = {"service": "gateway", "listen": args.listen, "upstream": gw.upstream is not None, "workers": gw.workers}
         print(json.dumps(info), flush=True)

@@ -210,7 +210,8 @@ class GatewaySettings(GatewayConfig):
     # processes serving the listen address (SO_REUSEPORT): detectors are CPU-bound Python, so one process
     # uses one core. Each worker keeps its own audit chain (audit.jsonl, audit.w1.jsonl, ...); budget
     # counters live in a table the workers share (shared_windows.py), so limits hold across them.
-    workers: int = Field(1, ge=1, le=64)
+    # 0 (the default): one per CPU core this process may run on, at most AUTO_WORKERS_MAX (server.py).
+    workers: int = Field(0, ge=0, le=64)
     # the cyclic GC (core/stalls.py): start-up objects are frozen once and young collections come every
     # 50,000 allocations (0 collections over 4 x 6 s of paced load at ~185 requests/s). Periodic freezing
     # (every gc_freeze_s; 0: off) would also freeze cyclic garbage until the next full pass (every
