@@ -1,0 +1,174 @@
+"""Many UDP datagrams per system call: recvmmsg(2) and sendmmsg(2) on Linux, through ctypes.
+
+On this kind of machine a system call costs microseconds, as much as the sensor's whole hot path:
+an event-loop datagram protocol pays one receive and one send per query, plus a callback and the
+address objects. `BatchSocket` reads up to `slots` waiting datagrams in one call into buffers
+allocated once, and sends the replies queued meanwhile in one call. Addresses stay raw
+(`struct sockaddr` bytes as the kernel wrote them): a reply goes back to the same bytes, and only
+a caller that needs the (host, port) tuple converts them (`address`).
+
+Only non-blocking calls (MSG_DONTWAIT); nothing here waits. A datagram larger than a slot is cut
+by the kernel: `receive` marks it (`truncated`) so the caller can refuse it. `available()` is
+False where the calls are missing (not Linux, no libc): the caller then uses the event loop's
+datagram protocol instead.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import socket
+import sys
+from typing import Any
+
+_MSG_DONTWAIT = 0x40
+_MSG_TRUNC = 0x20
+_HDR = 64  # struct mmsghdr on 64-bit Linux: struct msghdr (56) + msg_len (4) + padding
+_IOV = 16  # struct iovec
+_NAME = 28  # room for a struct sockaddr_in6
+# offsets in struct mmsghdr, in 4-byte units (the header viewed as unsigned ints)
+_NAMELEN = 2
+_FLAGS = 12
+_LEN = 14
+
+
+@functools.cache
+def _libc_calls() -> tuple[Any, Any] | None:
+    """recvmmsg and sendmmsg from libc, or None. PyDLL keeps the GIL: the calls never block."""
+    if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
+        return None
+    try:
+        libc = ctypes.PyDLL(None, use_errno=True)
+        recv, send = libc.recvmmsg, libc.sendmmsg
+    except (OSError, AttributeError):
+        return None
+    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
+    recv.restype = send.restype = ctypes.c_int
+    return recv, send
+
+
+def available() -> bool:
+    return _libc_calls() is not None
+
+
+class _Ring:
+    """`slots` message headers, each with one buffer of `size` bytes and room for an address."""
+
+    def __init__(self, slots: int, size: int) -> None:
+        self.slots = slots
+        self.size = size
+        self._hdr = (ctypes.c_char * (slots * _HDR))()
+        self._iov = (ctypes.c_char * (slots * _IOV))()
+        self._buf = (ctypes.c_char * (slots * size))()
+        self._names = (ctypes.c_char * (slots * _NAME))()
+        self.address = ctypes.addressof(self._hdr)
+        self.buf = memoryview(self._buf).cast("B")
+        self.names = memoryview(self._names).cast("B")
+        self.ints = memoryview(self._hdr).cast("B").cast("I")
+        words = memoryview(self._hdr).cast("B").cast("Q")
+        iov = memoryview(self._iov).cast("B").cast("Q")
+        self.iov = iov
+        buf, names, iovs = ctypes.addressof(self._buf), ctypes.addressof(self._names), ctypes.addressof(self._iov)
+        for i in range(slots):
+            iov[2 * i] = buf + i * size
+            iov[2 * i + 1] = size
+            words[8 * i] = names + i * _NAME  # msg_name
+            self.ints[16 * i + _NAMELEN] = _NAME
+            words[8 * i + 2] = iovs + i * _IOV  # msg_iov
+            words[8 * i + 3] = 1  # msg_iovlen
+
+
+class BatchSocket:
+    """A bound, non-blocking UDP socket read and written in batches (see the module docstring)."""
+
+    def __init__(self, sock: socket.socket, *, slots: int = 64, size: int = 4096) -> None:
+        calls = _libc_calls()
+        if calls is None:
+            raise OSError("recvmmsg/sendmmsg are not available here")
+        self._recvmmsg, self._sendmmsg = calls
+        sock.setblocking(False)
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.family = sock.family
+        self.slots = slots
+        self._in = _Ring(slots, size)
+        self._out = _Ring(slots, size)
+        self._queued = 0
+        self.truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
+        self.send_errors = 0  # replies the kernel would not take (full buffer, bad address)
+
+    def receive(self) -> list[tuple[bytes, bytes]]:
+        """The datagrams waiting now, at most `slots`, as (data, raw address); [] when none.
+        A datagram cut to the slot size comes back with data b"" (and counts in `truncated`)."""
+        ring = self._in
+        ints = ring.ints
+        for i in range(ring.slots):
+            ints[16 * i + _NAMELEN] = _NAME
+        got = self._recvmmsg(self.fd, ring.address, ring.slots, _MSG_DONTWAIT, None)
+        if got <= 0:
+            return []
+        buf, names, size = ring.buf, ring.names, ring.size
+        out = []
+        for i in range(got):
+            at = 16 * i
+            start = i * size
+            if ints[at + _FLAGS] & _MSG_TRUNC:
+                self.truncated += 1
+                data = b""
+            else:
+                data = bytes(buf[start : start + ints[at + _LEN]])
+            out.append((data, bytes(names[i * _NAME : i * _NAME + ints[at + _NAMELEN]])))
+        return out
+
+    def push(self, data: bytes, name: bytes) -> None:
+        """Queue a reply to the raw address `name`; sent by `flush` (at once when the queue is full
+        or the reply larger than a slot)."""
+        ring = self._out
+        size = len(data)
+        if size > ring.size or len(name) > _NAME:
+            self.sendto(data, self.address(name))
+            return
+        k = self._queued
+        start = k * ring.size
+        ring.buf[start : start + size] = data
+        ring.iov[2 * k + 1] = size
+        ring.names[k * _NAME : k * _NAME + len(name)] = name
+        ring.ints[16 * k + _NAMELEN] = len(name)
+        self._queued = k + 1
+        if k + 1 == ring.slots:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every queued reply; one the kernel refuses is counted and skipped."""
+        ring = self._out
+        queued, done = self._queued, 0
+        self._queued = 0
+        while done < queued:
+            sent = self._sendmmsg(self.fd, ring.address + done * _HDR, queued - done, 0)
+            if sent > 0:
+                done += sent
+                continue
+            if ctypes.get_errno() == errno.EINTR:
+                continue
+            self.send_errors += 1  # the first unsent one failed: skip it
+            done += 1
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        """One datagram now (the replies off the batch: upstream answers, errors)."""
+        try:
+            self.sock.sendto(data, addr)
+        except OSError:
+            self.send_errors += 1
+
+    def address(self, name: bytes) -> tuple[Any, ...]:
+        """The (host, port) tuple of a raw address, as socket.recvfrom would give it."""
+        if self.family == socket.AF_INET6:
+            host = socket.inet_ntop(socket.AF_INET6, name[8:24])
+            return (host, int.from_bytes(name[2:4], "big"), int.from_bytes(name[4:8], "big"),
+                    int.from_bytes(name[24:28], "little"))  # fmt: skip
+        return (socket.inet_ntop(socket.AF_INET, name[4:8]), int.from_bytes(name[2:4], "big"))
+
+    def close(self) -> None:
+        self.sock.close()
