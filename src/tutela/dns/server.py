@@ -305,8 +305,9 @@ class DnsSensor:
 
     def _on_readable(self) -> None:
         """The client socket is readable (batched path): up to _DRAIN_BATCHES batches of datagrams,
-        each read in one system call; hot-path answers are queued and sent in one system call at
-        the end of their batch, everything else goes the usual way (`_query`)."""
+        each read in one system call. A batch's hot-path answers are queued and sent in one system
+        call before anything else of the batch runs; the rest then goes the usual way (`_query`),
+        so a slow query never holds back the cached answers read with it."""
         batch = self._batch
         addresses = self._addresses
         for _ in range(_DRAIN_BATCHES):
@@ -315,15 +316,18 @@ class DnsSensor:
                 return
             now = _monotonic()
             hot: list[int] = []
+            rest = []
             for data, name in got:
                 addr = addresses.get(name) or self._address(name)
                 reply = self._hot_answer(data, addr[0], now, hot)
                 if reply is not None:
                     batch.push(reply, name)  # type: ignore[union-attr]
                 else:
-                    self._query(data, addr, now)  # a datagram cut by the kernel (b"") is dropped as malformed
+                    rest.append((data, addr))
             batch.flush()  # type: ignore[union-attr]
             self._count_hot(hot, now)
+            for data, addr in rest:
+                self._query(data, addr, now)  # a datagram cut by the kernel (b"") is dropped as malformed
             if len(got) < batch.slots:  # type: ignore[union-attr]
                 return
 
