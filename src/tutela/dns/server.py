@@ -67,6 +67,10 @@ _new_question = wire._new_question
 _monotonic = time.monotonic
 
 
+def _itself(addr: Any) -> Any:
+    return addr
+
+
 class _Known(list):  # type: ignore[type-arg]
     """A memo entry of an upstream answer: [rcode, answers, clean-until, clean, passive keys], plus
     `passive`/`served` so ServedCounts can count its repeats in passive DNS."""
@@ -295,13 +299,11 @@ class DnsSensor:
     def on_query(self, data: bytes, addr: Any) -> None:
         """A UDP query (the event loop's datagram protocol: one call per datagram)."""
         now = _monotonic()
-        hot: list[int] = []
-        reply = self._hot_answer(data, addr[0], now, hot)
-        if reply is not None:
-            self._udp.sendto(reply, addr)
+        hot, _ = self._hot_answers([(data, addr)], self._udp.sendto, _itself, now)
+        if hot:
             self._count_hot(hot, now)
-            return
-        self._query(data, addr, now)
+        else:
+            self._query(data, addr, now)
 
     def _on_readable(self) -> None:
         """The client socket is readable (batched path): up to _DRAIN_BATCHES batches of datagrams,
@@ -309,53 +311,60 @@ class DnsSensor:
         call before anything else of the batch runs; the rest then goes the usual way (`_query`),
         so a slow query never holds back the cached answers read with it."""
         batch = self._batch
-        addresses = self._addresses
+        assert batch is not None
         for _ in range(_DRAIN_BATCHES):
-            got = batch.receive()  # type: ignore[union-attr]
+            got = batch.receive()
             if not got:
                 return
             now = _monotonic()
-            hot: list[int] = []
-            rest = []
-            for data, name in got:
-                addr = addresses.get(name) or self._address(name)
-                reply = self._hot_answer(data, addr[0], now, hot)
-                if reply is not None:
-                    batch.push(reply, name)  # type: ignore[union-attr]
-                else:
-                    rest.append((data, addr))
-            batch.flush()  # type: ignore[union-attr]
-            self._count_hot(hot, now)
-            for data, addr in rest:
-                self._query(data, addr, now)  # a datagram cut by the kernel (b"") is dropped as malformed
-            if len(got) < batch.slots:  # type: ignore[union-attr]
+            hot, rest = self._hot_answers(got, batch.push, self._address, now)
+            batch.flush()
+            if hot:
+                self._count_hot(hot, now)
+            for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
+                self._query(data, self._address(name), now)
+            if len(got) < batch.slots:
                 return
 
     def _address(self, name: bytes) -> Any:
+        """The (host, port) of a raw client address, from a bounded table."""
         addresses = self._addresses
-        if len(addresses) >= _ADDRESSES:
-            addresses.clear()
-        addr = addresses[name] = self._batch.address(name)  # type: ignore[union-attr]
+        addr = addresses.get(name)
+        if addr is None:
+            if len(addresses) >= _ADDRESSES:
+                addresses.clear()
+            addr = addresses[name] = self._batch.address(name)  # type: ignore[union-attr]
         return addr
 
-    def _hot_answer(self, data: bytes, client: str, now: float, hot: list[int]) -> bytes | None:
-        """The reply to a query on the hot path, else None: the exact query (all but its id) was
-        answered from the answer cache before, its request-side verdict is still a fresh clean allow
-        and no live response-side detector must see its answer (`_Entry.until`, set by `_arm`): the
-        cached bytes with the client's id (TTLs aged), with no parsing, no detector call, no object
-        built. Its rcode is appended to `hot`, counted by `_count_hot` once the reply is sent; top
-        clients one Counter add; passive DNS one int (drained once a second by ServedCounts)."""
-        entry = self._hot_get(data[2:])
-        if entry is None or entry.until <= now:
-            return None
-        reply = data[:2] + (entry.aged if entry.age == int(now - entry.stored) else _aged(entry, now))
-        if entry.passive:
-            if not entry.served:
-                self.served.pending.append(entry)
-            entry.served += 1
-        self._clients[client] += 1
-        hot.append(entry.rcode)
-        return reply
+    def _hot_answers(
+        self, got: list[tuple[bytes, Any]], send: Any, address: Any, now: float
+    ) -> tuple[list[int], list[tuple[bytes, Any]]]:
+        """Answer the datagrams `got` ((query, sender) pairs) that the hot path can answer, with
+        `send(reply, sender)`; returns their rcodes (for `_count_hot`, once they are sent) and the
+        other datagrams. The hot path: the exact query (all but its id) was answered from the
+        answer cache before, its request-side verdict is still a fresh clean allow and no live
+        response-side detector must see its answer (`_Entry.until`, set by `_arm`): the cached bytes
+        go out with the client's id (TTLs aged), with no parsing, no detector call, no object built.
+        Top clients one Counter add (`address(sender)` gives the (host, port)); passive DNS one int
+        (drained once a second by ServedCounts)."""
+        hot_get = self._hot_get
+        clients = self._clients
+        served = self.served.pending
+        hot: list[int] = []
+        rest = []
+        for data, sender in got:
+            entry = hot_get(data[2:])
+            if entry is None or entry.until <= now:
+                rest.append((data, sender))
+                continue
+            send(data[:2] + (entry.aged if entry.age == int(now - entry.stored) else _aged(entry, now)), sender)
+            if entry.passive:
+                if not entry.served:
+                    served.append(entry)
+                entry.served += 1
+            clients[address(sender)[0]] += 1
+            hot.append(entry.rcode)
+        return hot, rest
 
     def _count_hot(self, rcodes: list[int], received: float) -> None:
         """Count hot-path answers sent now to queries received at `received` (one datagram, or a
