@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterator
 
 import dns.message
@@ -124,3 +125,13 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
     assert m.hot_hits() >= 150  # from the hot path, not forwarded
     assert m.queries["udp"] == 202
     assert m.response_counts()[0] == 201 and m.response_counts()[3] == 1
+    if batched:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(first.to_wire() + b"\0" * 5000, ("127.0.0.1", s.port))  # over a 4 KiB slot
+            for _ in range(50):
+                if m.malformed:
+                    break
+                time.sleep(0.05)
+        assert m.malformed == 1
+        assert "tutela_dns_udp_truncated_total 1" in m.render()
+        assert "tutela_dns_udp_send_errors_total 0" in m.render()

@@ -215,7 +215,7 @@ class DnsSensor:
         if tcp is None or udp_sock is None:
             raise ServiceError(f"cannot find a port free for UDP and TCP on {host}")
         if self.settings.udp_batch and udpbatch.available():
-            self._batch = self._udp = udpbatch.BatchSocket(udp_sock)
+            self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
             loop.add_reader(self._batch.fd, self._on_readable)
         else:
             await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
