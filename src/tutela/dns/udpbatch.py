@@ -96,6 +96,7 @@ class BatchSocket:
         self._in = _Ring(slots, size)
         self._out = _Ring(slots, size)
         self._queued = 0
+        self._filled = slots  # receive slots whose address length the kernel overwrote last time
         self.truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
         self.send_errors = 0  # replies the kernel would not take (full buffer, bad address)
 
@@ -104,11 +105,13 @@ class BatchSocket:
         A datagram cut to the slot size comes back with data b"" (and counts in `truncated`)."""
         ring = self._in
         ints = ring.ints
-        for i in range(ring.slots):
+        for i in range(self._filled):  # the kernel shortens msg_namelen to the address it wrote
             ints[16 * i + _NAMELEN] = _NAME
         got = self._recvmmsg(self.fd, ring.address, ring.slots, _MSG_DONTWAIT, None)
         if got <= 0:
+            self._filled = 0
             return []
+        self._filled = got
         buf, names, size = ring.buf, ring.names, ring.size
         out = []
         for i in range(got):
