@@ -72,6 +72,20 @@ def test_datagram_larger_than_a_slot_is_marked_and_a_large_reply_still_goes_out(
     assert client.recv(4096) == b"z" * 3000
 
 
+def test_a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go_out(
+    pair: tuple[udpbatch.BatchSocket, socket.socket],
+) -> None:
+    batch, client = pair
+    client.sendto(b"q", batch.sock.getsockname())
+    name = batch.receive()[0][1]
+    batch.push(b"first", name)
+    batch.push(b"lost", bytes(16))  # family 0: sendmmsg stops at it
+    batch.push(b"third", name)
+    batch.flush()
+    assert [client.recv(100), client.recv(100)] == [b"first", b"third"]
+    assert batch.send_errors == 1
+
+
 def test_ipv6_addresses_round_trip() -> None:
     try:
         server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)

@@ -59,6 +59,7 @@ _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 d
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _DRAIN_BATCHES = 8  # batches of client datagrams read per wakeup before the loop runs anything else
 _ADDRESSES = 4096  # raw client addresses remembered with their (host, port) tuple
+_SMALL_BATCH = 2  # batches up to this size answer with one sendto each (sendmmsg through ctypes costs more)
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
 _U16_PACK = wire._U16.pack
@@ -317,7 +318,8 @@ class DnsSensor:
             if not got:
                 return
             now = _monotonic()
-            hot, rest = self._hot_answers(got, batch.push, self._address, now)
+            send = batch.push if len(got) > _SMALL_BATCH else self._send_one
+            hot, rest = self._hot_answers(got, send, self._address, now)
             batch.flush()
             if hot:
                 self._count_hot(hot, now)
@@ -325,6 +327,9 @@ class DnsSensor:
                 self._query(data, self._address(name), now)
             if len(got) < batch.slots:
                 return
+
+    def _send_one(self, reply: bytes, name: bytes) -> None:
+        self._batch.sendto(reply, self._address(name))  # type: ignore[union-attr]
 
     def _address(self, name: bytes) -> Any:
         """The (host, port) of a raw client address, from a bounded table."""

@@ -35,7 +35,9 @@ _LEN = 14
 
 @functools.cache
 def _libc_calls() -> tuple[Any, Any] | None:
-    """recvmmsg and sendmmsg from libc, or None. PyDLL keeps the GIL: the calls never block."""
+    """recvmmsg and sendmmsg from libc, or None. PyDLL keeps the GIL: the calls never block. No
+    argtypes (converting five arguments per call cost 0.4-0.6 µs here): callers pass Python ints
+    that fit a C int, None and ctypes.c_void_p pointers only."""
     if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
         return None
     try:
@@ -43,8 +45,6 @@ def _libc_calls() -> tuple[Any, Any] | None:
         recv, send = libc.recvmmsg, libc.sendmmsg
     except (OSError, AttributeError):
         return None
-    recv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
-    send.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int]
     recv.restype = send.restype = ctypes.c_int
     return recv, send
 
@@ -64,6 +64,7 @@ class _Ring:
         self._buf = (ctypes.c_char * (slots * size))()
         self._names = (ctypes.c_char * (slots * _NAME))()
         self.address = ctypes.addressof(self._hdr)
+        self.pointer = ctypes.c_void_p(self.address)
         self.buf = memoryview(self._buf).cast("B")
         self.names = memoryview(self._names).cast("B")
         self.ints = memoryview(self._hdr).cast("B").cast("I")
@@ -107,7 +108,7 @@ class BatchSocket:
         ints = ring.ints
         for i in range(self._filled):  # the kernel shortens msg_namelen to the address it wrote
             ints[16 * i + _NAMELEN] = _NAME
-        got = self._recvmmsg(self.fd, ring.address, ring.slots, _MSG_DONTWAIT, None)
+        got = self._recvmmsg(self.fd, ring.pointer, ring.slots, _MSG_DONTWAIT, None)
         if got <= 0:
             self._filled = 0
             return []
@@ -149,7 +150,8 @@ class BatchSocket:
         queued, done = self._queued, 0
         self._queued = 0
         while done < queued:
-            sent = self._sendmmsg(self.fd, ring.address + done * _HDR, queued - done, 0)
+            at = ring.pointer if not done else ctypes.c_void_p(ring.address + done * _HDR)
+            sent = self._sendmmsg(self.fd, at, queued - done, 0)
             if sent > 0:
                 done += sent
                 continue
