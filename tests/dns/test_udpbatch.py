@@ -70,6 +70,10 @@ def test_datagram_larger_than_a_slot_is_marked_and_a_large_reply_still_goes_out(
     batch.push(b"z" * 3000, got[1][1])  # larger than a slot: sent on its own
     batch.flush()
     assert client.recv(4096) == b"z" * 3000
+    batch.sendto(b"by tuple", client.getsockname())
+    batch.sendto(b"nowhere", ("not an address", 53))
+    assert client.recv(100) == b"by tuple"
+    assert batch.send_errors == 1
 
 
 def test_a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go_out(
@@ -106,6 +110,8 @@ def test_ipv6_addresses_round_trip() -> None:
         batch.push(b"world", got[0][1])
         batch.flush()
         assert client.recv(100) == b"world"
+        batch.sendto(b"again", client.getsockname())  # a (host, port, flowinfo, scope_id) tuple
+        assert client.recv(100) == b"again"
     batch.close()
 
 

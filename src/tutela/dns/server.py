@@ -318,7 +318,7 @@ class DnsSensor:
             if not got:
                 return
             now = _monotonic()
-            send = batch.push if len(got) > _SMALL_BATCH else self._send_one
+            send = batch.push if len(got) > _SMALL_BATCH else batch.send_one
             hot, rest = self._hot_answers(got, send, self._address, now)
             batch.flush()
             if hot:
@@ -327,9 +327,6 @@ class DnsSensor:
                 self._query(data, self._address(name), now)
             if len(got) < batch.slots:
                 return
-
-    def _send_one(self, reply: bytes, name: bytes) -> None:
-        self._batch.sendto(reply, self._address(name))  # type: ignore[union-attr]
 
     def _address(self, name: bytes) -> Any:
         """The (host, port) of a raw client address, from a bounded table."""

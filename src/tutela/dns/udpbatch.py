@@ -7,6 +7,10 @@ allocated once, and sends the replies queued meanwhile in one call. Addresses st
 (`struct sockaddr` bytes as the kernel wrote them): a reply goes back to the same bytes, and only
 a caller that needs the (host, port) tuple converts them (`address`).
 
+Single datagrams go out with libc's sendto(2) through ctypes too: the calls keep the GIL (they
+never block), where socket.sendto releases and takes it back around the call, and a background
+thread that takes it meanwhile holds the event loop up for up to the switch interval.
+
 Only non-blocking calls (MSG_DONTWAIT); nothing here waits. A datagram larger than a slot is cut
 by the kernel: `receive` marks it (`truncated`) so the caller can refuse it. `available()` is
 False where the calls are missing (not Linux, no libc): the caller then uses the event loop's
@@ -19,6 +23,7 @@ import ctypes
 import errno
 import functools
 import socket
+import struct
 import sys
 from typing import Any
 
@@ -31,22 +36,24 @@ _NAME = 28  # room for a struct sockaddr_in6
 _NAMELEN = 2
 _FLAGS = 12
 _LEN = 14
+_ADDRESSES = 4096  # (host, port) tuples remembered with their raw address
 
 
 @functools.cache
-def _libc_calls() -> tuple[Any, Any] | None:
-    """recvmmsg and sendmmsg from libc, or None. PyDLL keeps the GIL: the calls never block. No
+def _libc_calls() -> tuple[Any, Any, Any] | None:
+    """recvmmsg, sendmmsg and sendto from libc, or None. PyDLL keeps the GIL: the calls never block. No
     argtypes (converting five arguments per call cost 0.4-0.6 µs here): callers pass Python ints
     that fit a C int, None and ctypes.c_void_p pointers only."""
     if not sys.platform.startswith("linux") or ctypes.sizeof(ctypes.c_void_p) != 8:
         return None
     try:
         libc = ctypes.PyDLL(None, use_errno=True)
-        recv, send = libc.recvmmsg, libc.sendmmsg
+        recv, send, one = libc.recvmmsg, libc.sendmmsg, libc.sendto
     except (OSError, AttributeError):
         return None
     recv.restype = send.restype = ctypes.c_int
-    return recv, send
+    one.restype = ctypes.c_ssize_t
+    return recv, send, one
 
 
 def available() -> bool:
@@ -88,7 +95,7 @@ class BatchSocket:
         calls = _libc_calls()
         if calls is None:
             raise OSError("recvmmsg/sendmmsg are not available here")
-        self._recvmmsg, self._sendmmsg = calls
+        self._recvmmsg, self._sendmmsg, self._sendto = calls
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
@@ -100,6 +107,7 @@ class BatchSocket:
         self._filled = slots  # receive slots whose address length the kernel overwrote last time
         self.truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
         self.send_errors = 0  # replies the kernel would not take (full buffer, bad address)
+        self._sockaddrs: dict[Any, bytes] = {}  # (host, port) -> raw address, for sendto
 
     def receive(self) -> list[tuple[bytes, bytes]]:
         """The datagrams waiting now, at most `slots`, as (data, raw address); [] when none.
@@ -132,7 +140,7 @@ class BatchSocket:
         ring = self._out
         size = len(data)
         if size > ring.size or len(name) > _NAME:
-            self.sendto(data, self.address(name))
+            self.send_one(data, name)
             return
         k = self._queued
         start = k * ring.size
@@ -160,12 +168,37 @@ class BatchSocket:
             self.send_errors += 1  # the first unsent one failed: skip it
             done += 1
 
-    def sendto(self, data: bytes, addr: Any) -> None:
-        """One datagram now (the replies off the batch: upstream answers, errors)."""
-        try:
-            self.sock.sendto(data, addr)
-        except OSError:
+    def send_one(self, data: bytes, name: bytes) -> None:
+        """One datagram to a raw address now."""
+        if self._sendto(self.fd, data, len(data), 0, name, len(name)) < 0:
             self.send_errors += 1
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        """One datagram to a (host, port) now (the replies off the batch: upstream answers, errors)."""
+        name = self._sockaddrs.get(addr)
+        if name is None:
+            try:
+                name = self._sockaddr(addr)
+            except (OSError, ValueError, TypeError, IndexError, struct.error):
+                self.send_errors += 1
+                return
+            if len(self._sockaddrs) >= _ADDRESSES:
+                self._sockaddrs.clear()
+            self._sockaddrs[addr] = name
+        self.send_one(data, name)
+
+    def _sockaddr(self, addr: Any) -> bytes:
+        """The raw struct sockaddr of a (host, port[, flowinfo, scope_id]) tuple (`address` reversed)."""
+        if self.family == socket.AF_INET6:
+            flow, scope = (addr[2], addr[3]) if len(addr) >= 4 else (0, 0)
+            return (struct.pack("=H", socket.AF_INET6) + struct.pack("!HI", addr[1], flow)
+                    + socket.inet_pton(socket.AF_INET6, addr[0]) + struct.pack("=I", scope))  # fmt: skip
+        return (
+            struct.pack("=H", socket.AF_INET)
+            + struct.pack("!H", addr[1])
+            + socket.inet_pton(socket.AF_INET, addr[0])
+            + bytes(8)
+        )
 
     def address(self, name: bytes) -> tuple[Any, ...]:
         """The (host, port) tuple of a raw address, as socket.recvfrom would give it."""
