@@ -17,7 +17,8 @@ the upstream is never the bottleneck's unknown) and is driven by dnsperf over lo
   tutela_cache       the same with its answer cache on (the default, 100,000 answers)
   (variants for A/B runs, not in the default list: a tutela target with "_inproc" runs DuckDB in the
   sensor's own threads (dns.store_keeper off), with "_w2" two SO_REUSEPORT workers; use --clients 4
-  so dnsperf's sockets spread over the workers)
+  so dnsperf's sockets spread over the workers, with "_unbatched" the client socket is read and
+  answered one datagram per system call (dns.udp_batch off))
 
 dnsmasq and tutela load the same 100,000-name block list (dnsmasq `address=/name/` lines: NXDOMAIN for
 the name and its subdomains; tutela a hosts file, blocked with NXDOMAIN) and both refuse DNS rebinding
@@ -468,6 +469,7 @@ def dns_path_result(
         "tutela_cache": "tutela sensor, answer cache on",
         "tutela_nocache_inproc": "tutela sensor, answer cache off, DuckDB in-process",
         "tutela_cache_inproc": "tutela sensor, answer cache on, DuckDB in-process",
+        "tutela_cache_unbatched": "tutela sensor, answer cache on, one system call per datagram",
     }
     summary: dict[str, Any] = {}
     if thr:
@@ -777,6 +779,8 @@ def run_comparison(
                 dns: dict[str, Any] = {"answer_cache_size": 0} if "nocache" in t else {}
                 if "_inproc" in t:  # DuckDB work in the sensor's own threads (before the store keeper)
                     dns["store_keeper"] = False
+                if "_unbatched" in t:  # the event loop's datagram protocol (before recvmmsg/sendmmsg)
+                    dns["udp_batch"] = False
                 config = sensor_config(work, files["hosts"], t, dns)
                 metric_ports[t] = free_port()
                 env = {**os.environ, "TUTELA_HOME": str(work / f"home-{t}")}

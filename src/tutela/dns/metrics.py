@@ -45,6 +45,7 @@ class Metrics:
         self.events_dropped = 0
         self.stalls = StallCounters()  # cyclic GC runs and event-loop lag (core/stalls.py)
         self.answer_cache: Any = None  # the sensor's AnswerCache, when on (hits, misses, entries)
+        self.udp_batch: Any = None  # the sensor's BatchSocket, when on (truncated datagrams, send errors)
         self._latency = [0] * (len(BUCKETS) + 1)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -159,6 +160,17 @@ class Metrics:
             ):
                 metric(name, "counter", help_, [("", value)])
             metric("tutela_dns_answer_cache_entries", "gauge", "Answers cached.", [("", len(cache))])
+        batch = self.udp_batch
+        if batch is not None:
+            for name, help_, value in (
+                (
+                    "tutela_dns_udp_truncated_total",
+                    "Client datagrams larger than a receive slot, dropped.",
+                    batch.truncated,
+                ),
+                ("tutela_dns_udp_send_errors_total", "UDP answers the kernel refused.", batch.send_errors),
+            ):
+                metric(name, "counter", help_, [("", value)])
         metric("tutela_dns_pending", "gauge", "UDP queries in flight upstream.", [("", self.pending)])
         metric("tutela_dns_tcp_clients", "gauge", "Open TCP client connections.", [("", self.tcp_clients)])
         metric(

@@ -40,6 +40,7 @@ class DnsSettings(BaseModel):
     metrics_listen: str | None = None  # HOST:PORT for Prometheus text exposition
     workers: int = Field(1, ge=1, le=64)  # processes sharing the port (SO_REUSEPORT), one event loop each
     max_pending: int = Field(30_000, ge=100, le=60_000)  # UDP queries in flight upstream
+    udp_batch: bool = True  # clients' datagrams read and answered many per system call (Linux); off: one each
     tcp_max_clients: int = Field(256, ge=1)
     tcp_idle_s: float = Field(10.0, gt=0)  # RFC 7766 idle timeout for client connections
     top_interval_s: float = Field(2.0, gt=0)  # how often `tutela dns top` data is refreshed

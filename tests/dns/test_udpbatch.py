@@ -1,0 +1,157 @@
+"""Batched UDP (recvmmsg/sendmmsg) on real loopback sockets, and the sensor on its batched and
+unbatched client paths against a real Unbound."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Iterator
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+
+from tests.dns.conftest import StartSensor
+from tutela.dns import udpbatch
+
+pytestmark = pytest.mark.skipif(not udpbatch.available(), reason="recvmmsg/sendmmsg: Linux only")
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[udpbatch.BatchSocket, socket.socket]]:
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    batch = udpbatch.BatchSocket(server, slots=16, size=512)
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(2)
+    yield batch, client
+    batch.close()
+    client.close()
+
+
+def test_reads_many_datagrams_per_call_and_answers_each_to_its_sender(
+    pair: tuple[udpbatch.BatchSocket, socket.socket],
+) -> None:
+    batch, client = pair
+    port = batch.sock.getsockname()[1]
+    for i in range(40):
+        client.sendto(struct.pack("!H", i) + b"x" * i, ("127.0.0.1", port))
+    got: list[tuple[bytes, bytes]] = []
+    calls = 0
+    while len(got) < 40 and calls < 100:
+        part = batch.receive()
+        assert len(part) <= 16
+        got += part
+        calls += 1
+    assert [d for d, _ in got] == [struct.pack("!H", i) + b"x" * i for i in range(40)]
+    assert calls <= 4  # 16 per call (the kernel already had them all)
+    assert {batch.address(name) for _, name in got} == {client.getsockname()}
+    for data, name in got:
+        batch.push(data[::-1], name)
+    batch.flush()
+    assert sorted(client.recv(600) for _ in range(40)) == sorted(d[::-1] for d, _ in got)
+    assert batch.receive() == []  # nothing waiting: never blocks
+    assert batch.send_errors == 0
+
+
+def test_datagram_larger_than_a_slot_is_marked_and_a_large_reply_still_goes_out(
+    pair: tuple[udpbatch.BatchSocket, socket.socket],
+) -> None:
+    batch, client = pair
+    port = batch.sock.getsockname()[1]
+    client.sendto(b"y" * 1000, ("127.0.0.1", port))  # slots are 512 bytes
+    client.sendto(b"small", ("127.0.0.1", port))
+    got = batch.receive()
+    assert [d for d, _ in got] == [b"", b"small"]
+    assert batch.truncated == 1
+    batch.push(b"z" * 3000, got[1][1])  # larger than a slot: sent on its own
+    batch.flush()
+    assert client.recv(4096) == b"z" * 3000
+    batch.sendto(b"by tuple", client.getsockname())
+    batch.sendto(b"nowhere", ("not an address", 53))
+    assert client.recv(100) == b"by tuple"
+    assert batch.send_errors == 1
+
+
+def test_a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go_out(
+    pair: tuple[udpbatch.BatchSocket, socket.socket],
+) -> None:
+    batch, client = pair
+    client.sendto(b"q", batch.sock.getsockname())
+    name = batch.receive()[0][1]
+    batch.push(b"first", name)
+    batch.push(b"lost", bytes(16))  # family 0: sendmmsg stops at it
+    batch.push(b"third", name)
+    batch.flush()
+    assert [client.recv(100), client.recv(100)] == [b"first", b"third"]
+    assert batch.send_errors == 1
+
+
+def test_ipv6_addresses_round_trip() -> None:
+    try:
+        server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        server.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    batch = udpbatch.BatchSocket(server)
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+        client.bind(("::1", 0))
+        client.settimeout(2)
+        client.sendto(b"hello", server.getsockname())
+        got = []
+        for _ in range(1000):
+            got = batch.receive()
+            if got:
+                break
+        assert batch.address(got[0][1]) == client.getsockname()
+        batch.push(b"world", got[0][1])
+        batch.flush()
+        assert client.recv(100) == b"world"
+        batch.sendto(b"again", client.getsockname())  # a (host, port, flowinfo, scope_id) tuple
+        assert client.recv(100) == b"again"
+    batch.close()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False])
+def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
+    upstream: int, start_sensor: StartSensor, batched: bool
+) -> None:
+    s = start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched})
+    assert (s.sensor._batch is not None) is batched
+    first = dns.query.udp(dns.message.make_query("good.example.com", "A"), "127.0.0.1", port=s.port, timeout=5)
+    queries = []
+    for i in range(200):  # sent before any is read: the batched path reads them many per call
+        q = dns.message.make_query("good.example.com", "A")
+        q.id = i
+        queries.append(q)
+    blocked = dns.message.make_query("ads.tracker.example.net", "A")
+    blocked.id = 999
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        for q in [*queries, blocked]:
+            sock.sendto(q.to_wire(), ("127.0.0.1", s.port))
+        replies = {}
+        for _ in range(201):
+            r = dns.message.from_wire(sock.recv(4096))
+            replies[r.id] = r
+    assert sorted(replies) == [*range(200), 999]
+    assert all(replies[i].answer == first.answer for i in range(200))
+    assert replies[999].rcode() == dns.rcode.NXDOMAIN
+    m = s.engine.metrics
+    assert m.hot_hits() >= 150  # from the hot path, not forwarded
+    assert m.queries["udp"] == 202
+    assert m.response_counts()[0] == 201 and m.response_counts()[3] == 1
+    if batched:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.sendto(first.to_wire() + b"\0" * 5000, ("127.0.0.1", s.port))  # over a 4 KiB slot
+            for _ in range(50):
+                if m.malformed:
+                    break
+                time.sleep(0.05)
+        assert m.malformed == 1
+        assert "tutela_dns_udp_truncated_total 1" in m.render()
+        assert "tutela_dns_udp_send_errors_total 0" in m.render()
