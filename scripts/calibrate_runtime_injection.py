@@ -5,9 +5,9 @@
 Run after scripts/train_runtime_injection.py and scripts/pin_runtime_models.py. The training script picks
 the `combined` prompt threshold as if every prompt got both tiers, with the tiers averaged; at run time only
 prompts in the cascade band [`low`, `high`) reach the prompt head. Here the detector's own units and scores
-(the fast tier's best units, the prompt head on the two best) are computed once for S-Labs validation and
-the validation templates of the Presidio PII sentences, and the cascade is replayed for every
-`low` (the band's lower edge), `fast_weight` (the band's score is fast_weight * fast + (1 - fast_weight) *
+(the fast tier's best units, the prompt head on the best `semantic_windows` of them) are computed once for
+S-Labs validation and the validation templates of the Presidio PII sentences, and the cascade is replayed for
+every `low` and `high` (the band's edges), `fast_weight` (the band's score is fast_weight * fast + (1 - fast_weight) *
 head; 0.5 is the plain mean, 0 the head alone) and threshold. The choice is the best S-Labs validation F1
 among those that flag at most `--max-pii-fpr` of the PII sentences (benign prompts that carry PII must pass;
 the issue's target is 3%). No test set is read.
@@ -41,7 +41,7 @@ META = ROOT / "src" / "tutela" / "runtime" / "models" / "injection_meta.json"
 LOWS = (0.01, 0.02, 0.04, 0.07)
 # the band's upper edge: the training script's (0.5% of benign validation prompts above it), or wider, so that
 # the prompt head also judges prompts the fast tier finds obvious (it pays only with a head that is right there)
-HIGHS = (None, 0.95, 0.98)
+HIGHS = (0.95, 0.98)
 WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -82,6 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data")
     ap.add_argument("--max-pii-fpr", type=float, default=0.03)
+    ap.add_argument("--highs", type=float, nargs="+", default=list(HIGHS), help="wider upper edges tried")
     ap.add_argument("--max-fast-fpr", type=float, default=0.01, help="benign FPR of the fast tier used alone")
     args = ap.parse_args()
     base = ds.data_dir(args.data)
@@ -90,7 +91,7 @@ def main() -> int:
     # the training script's edge (0.5% of benign validation prompts above it): also where the fast tier alone is
     # confident enough for a HIGH finding, whatever band the cascade takes
     high0 = float(meta["fast"].get("threshold_high_severity", meta["cascade"]["high"]))
-    highs = sorted({high0} | {h for h in HIGHS if h is not None and h > high0})
+    highs = sorted({high0} | {h for h in args.highs if h > high0})
     k = det.config.semantic_windows
 
     def units(texts: list[str]) -> list[tuple[list[float], list[float]]]:
