@@ -1,6 +1,6 @@
 """Fine-tune the top layers of MiniLM for prompt injection (LoRA) together with the prompt head, on CPU.
 
-  .venv/bin/python scripts/train_runtime_encoder.py [--data DIR] [--layers 2] [--rank 8] [--epochs 4]
+  .venv/bin/python scripts/train_runtime_encoder.py [--data DIR] [--layers 2] [--rank 8] [--epochs 2]
       [--limit N (a subset, to time an epoch)] [--dry-run (write nothing)]
 
 The base encoder stays frozen and pinned (`tutela.runtime.encoder.WEIGHTS`); what is trained is a low-rank
@@ -157,12 +157,12 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=2, help="top encoder layers that get a LoRA delta")
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, default=16.0)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prompts", type=int, default=9000, help="train prompts sampled (as the prompt head's)")
-    ap.add_argument("--pii-weight", type=int, default=4)
+    ap.add_argument("--pii-weight", type=int, default=8, help="loss weight of each Presidio train sentence")
     ap.add_argument("--limit", type=int, default=0, help="train on this many texts only (to time an epoch)")
     ap.add_argument("--dry-run", action="store_true", help="measure, write nothing")
     ap.add_argument("--out", type=Path, default=OUT, help="where the delta, head and meta go (meta read from OUT)")
