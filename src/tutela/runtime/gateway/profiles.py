@@ -287,7 +287,7 @@ class CompiledConfig:
 def _policy(channel: ChannelConfig, on_error: str) -> Policy:
     action = ACTIONS[channel.action]
     threshold = PolicyRule(min_severity=channel.min_severity, min_confidence=channel.min_confidence, action=action)
-    # The injection detector reports a fast-tier-only score below the cascade's `high` band as MEDIUM: the
+    # The injection detector reports a fast-tier-only score below `fast.threshold_high_severity` as MEDIUM: the
     # lexical model alone is not sure enough there to refuse a request (it flags ~4% of benign prompts at its
     # F1 threshold). Such findings are recorded, not acted on, unless the channel's own `rules` say otherwise.
     injection_band = (
