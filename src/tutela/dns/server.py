@@ -58,7 +58,6 @@ _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _DRAIN_BATCHES = 8  # batches of client datagrams read per wakeup before the loop runs anything else
-_ADDRESSES = 4096  # raw client addresses remembered with their (host, port) tuple
 _SMALL_BATCH = 2  # batches up to this size answer with one sendto each (sendmmsg through ctypes costs more)
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
@@ -183,7 +182,6 @@ class DnsSensor:
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: Any = None  # what sends to clients: the datagram transport or the BatchSocket
         self._batch: udpbatch.BatchSocket | None = None
-        self._addresses: dict[bytes, Any] = {}  # raw address -> (host, port), for the batched path
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -319,24 +317,14 @@ class DnsSensor:
                 return
             now = _monotonic()
             send = batch.push if len(got) > _SMALL_BATCH else batch.send_one
-            hot, rest = self._hot_answers(got, send, self._address, now)
+            hot, rest = self._hot_answers(got, send, batch.address, now)
             batch.flush()
             if hot:
                 self._count_hot(hot, now)
             for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
-                self._query(data, self._address(name), now)
+                self._query(data, batch.address(name), now)
             if len(got) < batch.slots:
                 return
-
-    def _address(self, name: bytes) -> Any:
-        """The (host, port) of a raw client address, from a bounded table."""
-        addresses = self._addresses
-        addr = addresses.get(name)
-        if addr is None:
-            if len(addresses) >= _ADDRESSES:
-                addresses.clear()
-            addr = addresses[name] = self._batch.address(name)  # type: ignore[union-attr]
-        return addr
 
     def _hot_answers(
         self, got: list[tuple[bytes, Any]], send: Any, address: Any, now: float

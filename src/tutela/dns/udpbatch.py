@@ -36,7 +36,7 @@ _NAME = 28  # room for a struct sockaddr_in6
 _NAMELEN = 2
 _FLAGS = 12
 _LEN = 14
-_ADDRESSES = 4096  # (host, port) tuples remembered with their raw address
+_ADDRESSES = 4096  # raw addresses remembered with their (host, port) tuple, each way
 
 
 @functools.cache
@@ -108,6 +108,7 @@ class BatchSocket:
         self.truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
         self.send_errors = 0  # replies the kernel would not take (full buffer, bad address)
         self._sockaddrs: dict[Any, bytes] = {}  # (host, port) -> raw address, for sendto
+        self._tuples: dict[bytes, tuple[Any, ...]] = {}  # raw address -> (host, port), for `address`
 
     def receive(self) -> list[tuple[bytes, bytes]]:
         """The datagrams waiting now, at most `slots`, as (data, raw address); [] when none.
@@ -201,7 +202,15 @@ class BatchSocket:
         )
 
     def address(self, name: bytes) -> tuple[Any, ...]:
-        """The (host, port) tuple of a raw address, as socket.recvfrom would give it."""
+        """The (host, port) tuple of a raw address, as socket.recvfrom would give it (remembered)."""
+        addr = self._tuples.get(name)
+        if addr is None:
+            if len(self._tuples) >= _ADDRESSES:
+                self._tuples.clear()
+            addr = self._tuples[name] = self._tuple(name)
+        return addr
+
+    def _tuple(self, name: bytes) -> tuple[Any, ...]:
         if self.family == socket.AF_INET6:
             host = socket.inet_ntop(socket.AF_INET6, name[8:24])
             return (host, int.from_bytes(name[2:4], "big"), int.from_bytes(name[4:8], "big"),

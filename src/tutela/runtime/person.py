@@ -61,6 +61,7 @@ _LEADERS = words(
     ask tell email call send forward remind invite message text ping contact meet notify cc bcc welcome
     congratulations happy good morning regards sincerely best cheers greetings kind warm"""
 )
+_RUN_OPENERS = _LEADERS | _TITLES  # words dropped from the start of a capitalised run
 _CALENDAR = words(
     """monday tuesday wednesday thursday friday saturday sunday january february march april may june july august
     september october november december today tomorrow yesterday christmas easter"""
@@ -148,7 +149,7 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]]) -> list[Candidat
         while run and text[words[run[-1]][0] : words[run[-1]][1]] in _PARTICLES:
             run.pop()
         k = 0
-        while k < len(run) and _bare(text, words[run[k]]) in _LEADERS | _TITLES:
+        while k < len(run) and _bare(text, words[run[k]]) in _RUN_OPENERS:
             k += 1
         if run[k:]:
             first, last = words[run[k]], words[run[-1]]

@@ -113,7 +113,7 @@ class TunnelDetector:
         s = self._score_parts(parts)
         found: tuple[Finding, ...] = ()
         if s.level is not None and s.confidence >= self._min_conf:
-            # the policy reads the rule and confidence now; the explanation is written when the event is
+            # the policy reads the rule and confidence now; the explanation is computed when the event is written
             sub_len = len(parts.sub)
             found = (DeferredFinding.deferred(lambda: self._details(s, sub_len), **self._head(s)),)
         ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
