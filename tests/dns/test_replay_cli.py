@@ -158,6 +158,7 @@ def test_serve_process_and_live_top(upstream: int, tutela_home: Path, tmp_path: 
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=15)[0].decode()
+        print(out)  # shown by pytest if a query above failed: the sensor's own account
     assert proc.returncode == 0, out
     assert "listening on" in out
 
