@@ -30,6 +30,12 @@ _NATIVE = load("charcnn")  # None: numpy only (not built, or TUTELA_PURE_PYTHON=
 if _NATIVE is not None and not _NATIVE.KERNEL:  # built, but this CPU lacks AVX2/FMA
     _NATIVE = None
 
+
+def path() -> str:
+    """Where one name's forward pass runs in this process: "native" (C) or "numpy"."""
+    return "numpy" if _NATIVE is None else "native"
+
+
 MAX_BATCH = 8  # names gathered at once: B x n x kmax x filters floats stay in cache (measured 4-64)
 
 
@@ -94,7 +100,7 @@ class CharCnn:
         if _NATIVE is not None:
             arrays = (self.table, self.b, self.w_hidden, self.b_hidden, self.w_out)
             self.native = _NATIVE.Net(*arrays, self.b_out, self.kmax)
-        self.path = "numpy" if self.native is None else "native"
+        self.path = path()
 
     def ids(self, label: str, suffix: str) -> bytes:
         """The token ids of a name, one byte each (non-ASCII characters were encoded as "?" -> OOV)."""
