@@ -4,7 +4,9 @@
 
 Prints the largest absolute logit difference of each network (C `logit_one` vs `logit_one_numpy`, the query
 path; C `logit_batch` vs `logit_batch_numpy`, `tutela dns score`) and every name whose confidence level
-differs between the two, for the gated pair with its shipped thresholds. Exits 1 if any level differs.
+differs between the two, for the gated pair with its shipped thresholds. Exits 1 if a level differs on the
+one-name path (bit-identical there); numpy's batches sum in another order (sgemm, varying with the batch's
+size), so a batch can differ on a name whose score is a threshold (docs/models/dns.md, Serving).
 A development check (the test suite runs a sample: tests/dns_models/test_charcnn_native.py).
 """
 
@@ -67,7 +69,7 @@ def main() -> int:
             levels[side] = [level(float(v)) for v in z]
         for p, a, b in zip(parts, levels["C"], levels["numpy"], strict=True):
             if a != b:
-                flips += 1
+                flips += kind == "one name"
                 print(f"  level differs ({kind}): {p.registrable}: C {a}, numpy {b}")
         print(f"{kind:8s} levels: {sum(v is not None for v in levels['C'])} flagged, "
               f"{sum(a != b for a, b in zip(levels['C'], levels['numpy'], strict=True))} differ")  # fmt: skip

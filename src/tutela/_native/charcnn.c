@@ -54,7 +54,7 @@ typedef struct {
     Py_buffer w_out;    /* (hidden,) */
     float b_out;
     Py_ssize_t vocab, kmax, filters, hidden;
-    float *scratch; /* filters (running max, then z) + hidden */
+    float *scratch; /* filters (running max, then z) + hidden; used with the GIL held, never released */
 } Net;
 
 static int has_kernel; /* the CPU has AVX2 and FMA: set once at import */
