@@ -47,6 +47,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # LightGBM's OpenMP threads
 
 from tutela.core.detector import ScanContext
 from tutela.core.models import ModelCache
+from tutela.dns import charcnn
 from tutela.dns import models as refs
 from tutela.dns.batch import NameScorer
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
@@ -457,7 +458,7 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
     parts = [k for k in results if k.startswith("  ") and not k.startswith(not_parts)]
     batch = [k for k in results if "names/s" in k]
     v1 = spread(results["dns.dga alone, new, not flagged, v1 forest (µs/name)"])["median"]
-    gated_notes = []
+    gated_notes = [f"the CNN ran in {charcnn.path()}"]
     for what in ("new registrable domains", "ordinary hostnames"):
         one = results.get(f"  CNN forward, {what}: stage 1 alone (= one v3-size CNN) (µs/name)")
         pair = results.get(f"  CNN forward, {what}: gated pair (µs/name)")

@@ -10,7 +10,9 @@ in chunks of 100 (order alternating), timing CPU (thread_time). Beside the detec
 also timed with their verdict and EventWriter.append() (the sensor's query path for a blocked name) and with
 every finding's to_dict() (the total, deferred work included). Both sides' models live in one process,
 so absolute figures are higher than a bench run's (twice the working set in the CPU caches); the ratios
-are the result. A development tool, not a suite benchmark (it writes no bench/results file).
+are the result. A development tool, not a suite benchmark (it writes no bench/results file). The exported
+commit has no compiled extension (git archive holds no build): its CNN runs in numpy whatever the commit, the
+working tree's in C where built; the header says which.
 """
 
 from __future__ import annotations
@@ -69,7 +71,9 @@ def side(pkg: str) -> dict[str, Any]:
         return mod["core.store.writer"].EventWriter(Path(tempfile.gettempdir()) / "unused", ingest_interval=None)
 
     policy = mod["core.policy"].Policy(mod["dns.policy"].default_policy())
-    return {"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
+    charcnn = importlib.import_module(f"{pkg}.dns.charcnn")
+    cnn = charcnn.path() if hasattr(charcnn, "path") else "numpy"
+    return {"cnn": cnn,"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
             "splitter": splitter_cls.__name__, "policy": policy, "writer": writer}  # fmt: skip
 
 
@@ -153,7 +157,9 @@ def main() -> None:
                     key = label if passes == 1 else f"{label}: {'amortised' if p == 0 else 'hit (second pass)'}"
                     for s, v in got.items():
                         results.setdefault((key, s), []).append(v)
-    print(f"before = {args.rev} ({sides['before']['splitter']}), after = working tree ({sides['after']['splitter']});"
+    before, after = sides["before"], sides["after"]
+    print(f"before = {args.rev} ({before['splitter']}, CNN {before['cnn']}), after = working tree "
+          f"({after['splitter']}, CNN {after['cnn']});"
           f" µs CPU per query, median (min-max) of {args.reps} runs, one process, interleaved")  # fmt: skip
     for key in dict.fromkeys(k for k, _ in results):
         b, a = results[(key, "before")], results[(key, "after")]
