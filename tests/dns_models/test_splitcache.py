@@ -140,6 +140,16 @@ def test_registrable_domains_with_rules_beneath_are_never_remembered() -> None:
     assert "x.blogspot.com" in fast._known  # nothing beneath it
 
 
+def test_names_with_empty_labels_teach_nothing() -> None:
+    """NameSplitter splits them with its fallback (last label as suffix), not by the list: remembering that
+    answer would split later names under a wildcard rule wrongly (main did, until this test)."""
+    plain, fast = NameSplitter(), RegistrableSplitter()
+    for bad, good in ((".foo.ck", "a.foo.ck"), (".*.ck", "*.ck"), ("a..bar.kawasaki.jp", "b.bar.kawasaki.jp")):
+        assert fast(bad) == plain.split(bad)
+        assert fast(good) == plain.split(good), good
+    assert "foo.ck" not in fast._known and "*.ck" not in fast._known
+
+
 def test_rule_suffixes() -> None:
     got = rule_suffixes(["// comment", "", "*.kawasaki.jp", "!city.kawasaki.jp", "s3.amazonaws.com", "рф"])
     assert {"kawasaki.jp", "jp", "city.kawasaki.jp", "s3.amazonaws.com", "amazonaws.com", "com"} <= got

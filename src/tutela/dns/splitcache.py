@@ -107,7 +107,11 @@ class RegistrableSplitter(NameSplitter):
         n = name.strip().rstrip(".").lower()[:MAX_NAME]
         last = n.rfind(".")
         # ASCII names of 2+ labels, none empty (truncation may leave a trailing dot); the rest: NameSplitter
-        if last <= 0 or n[-1] == "." or not n.isascii() or ".." in n or n[0] == ".":
+        if last <= 0 or n[-1] == "." or ".." in n or n[0] == ".":
+            # an empty label: NameSplitter's fallback (the last label as suffix), not the list's answer, so it
+            # teaches nothing (".foo.ck" must not make "a.foo.ck" split under "ck": the list has "*.ck")
+            return super()._split(name)
+        if not n.isascii():
             return self._remember(super()._split(name))
         known = self._known
         second = n.rfind(".", 0, last)
