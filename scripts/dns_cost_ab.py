@@ -11,9 +11,8 @@ also timed with their verdict and EventWriter.append() (the sensor's query path 
 every finding's to_dict() (the total, deferred work included). Both sides' models live in one process,
 so absolute figures are higher than a bench run's (twice the working set in the CPU caches); the ratios
 are the result. A development tool, not a suite benchmark (it writes no bench/results file). The exported
-commit has no compiled extension (git archive holds no build): it gets the working tree's build of an extension
-whose C source is the same at both (otherwise its CNN runs in numpy, the working tree's in C where built); the
-header says which.
+commit has no compiled extension (git archive holds no build): its CNN runs in numpy whatever the commit, the
+working tree's in C where built; the header says which.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ import gc
 import importlib
 import random
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -51,11 +49,6 @@ def export(rev: str, into: Path) -> None:
         text = re.sub(r"\btutela\.", "tutela_before.", text)
         text = re.sub(r"^(\s*)(from|import) tutela\b", r"\1\2 tutela_before", text, flags=re.M)
         path.write_text(text, encoding="utf-8")
-    # an extension whose C source is the same at `rev` as here: the working tree's build serves both sides
-    for built in (ROOT / "src" / "tutela" / "_native").glob("*.so"):
-        source = pkg / "_native" / f"{built.name.split('.')[0]}.c"
-        if source.is_file() and source.read_bytes() == (ROOT / "src" / "tutela" / "_native" / source.name).read_bytes():
-            shutil.copy2(built, pkg / "_native" / built.name)
 
 
 def side(pkg: str) -> dict[str, Any]:
