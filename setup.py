@@ -1,0 +1,16 @@
+"""Compiled extensions only; the metadata lives in pyproject.toml.
+
+Every extension is optional: where it does not build, tutela runs on its pure-Python twins (tutela/_native)."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "tutela._native.dnsfeatures",
+            ["src/tutela/_native/dnsfeatures.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+    ]
+)

@@ -1,0 +1,24 @@
+"""Optional C extensions (CPython C API), built by setup.py; every function here has a pure-Python twin.
+
+- `dnsfeatures`: `Tables.tunnel_features` is `tutela.dns.lexical.Lexicon.tunnel_features` for ASCII names, and
+  `Trees.raw_one` is `tutela.dns.forest.Forest.raw_one`'s compiled evaluator (bit-identical results).
+
+The Python code stays the reference: tests compare both on many inputs. `load(name)` gives the module, or None
+where it did not build or `TUTELA_PURE_PYTHON=1` forces the Python path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+
+def load(name: str) -> ModuleType | None:
+    """tutela._native.<name>, or None (not built, or TUTELA_PURE_PYTHON=1)."""
+    if os.environ.get("TUTELA_PURE_PYTHON") == "1":
+        return None
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ImportError:
+        return None
