@@ -1,4 +1,5 @@
-"""The C twins (tutela._native.dnsfeatures) give the Python reference's floats, bit for bit.
+"""The C twins (tutela._native.dnsfeatures) give the Python reference's floats, bit for bit: both lexical feature
+vectors (tunnel and DGA) and the one-row forest evaluator.
 
 Compared on real names (the shared data's tunnel and popular-domain sets), generated ones (hypothesis) and hostile
 ones (empty, over 253 characters, non-ASCII, NUL bytes, every byte value). The extension must be built: a missing
@@ -63,10 +64,16 @@ def tunnel_forest(scorer: DnsScorer) -> Forest:
 
 
 def same_features(lex: Lexicon, sub: str) -> None:
+    """Both feature vectors of `sub` (as a subdomain part, and as a registrable label), C against Python."""
     want = lex.tunnel_features_python(sub)
     assert bits(lex.tunnel_features(sub)) == bits(want), sub
     native = lex.native_tables().tunnel_features(sub)
     assert native is None if not sub.isascii() else bits(native) == bits(want), sub  # non-ASCII: the Python path
+    suffix, private = ("co.uk", True) if len(sub) % 2 else ("no-such-suffix", False)
+    want = lex.dga_features_python(sub, suffix, private)
+    assert bits(lex.dga_features(sub, suffix, private)) == bits(want), sub
+    native = lex.native_tables().dga_features(sub, 1.0, 0.0, -3.5)
+    assert native is None if not sub.isascii() else native[18:21] == [1.0, 0.0, -3.5], sub
 
 
 HOSTILE = [
@@ -79,11 +86,11 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("sub", HOSTILE + [chr(b) for b in range(256)] + [chr(b) * 70 for b in range(0, 256, 7)])
-def test_tunnel_features_equal_on_hostile_text(lex: Lexicon, sub: str) -> None:
+def test_features_equal_on_hostile_text(lex: Lexicon, sub: str) -> None:
     same_features(lex, sub)
 
 
-def test_tunnel_features_equal_on_real_names(lex: Lexicon, scorer: DnsScorer, data_dir: Path) -> None:
+def test_features_equal_on_real_names(lex: Lexicon, scorer: DnsScorer, data_dir: Path) -> None:
     names: list[str] = []
     for part in ("train", "validate"):
         with open(data_dir / "tunneling" / f"{part}.csv", newline="", encoding="utf-8") as f:
@@ -92,24 +99,29 @@ def test_tunnel_features_equal_on_real_names(lex: Lexicon, scorer: DnsScorer, da
         names += [row[1] for row in csv.reader(f)][:20_000]
     names += [line.strip() for line in (data_dir / "dga" / "banjori.txt").read_text().splitlines()[:2000]]
     assert len(names) > 30_000
-    subs = {scorer.split(n).sub for n in names} | set(names[::5])  # split subdomains, and whole names as text
-    for sub in subs:
-        same_features(lex, sub)
+    parts = [scorer.split(n) for n in names]
+    texts = {p.sub for p in parts} | {p.label for p in parts} | set(names[::5])  # subdomains, labels, whole names
+    for text in texts:
+        same_features(lex, text)
 
 
-def test_tunnel_features_equal_on_generated_hostnames(lex: Lexicon, scorer: DnsScorer) -> None:
+def test_features_equal_on_generated_hostnames(lex: Lexicon, scorer: DnsScorer) -> None:
     rng = random.Random(5)
     names = synth.generate("o", ["google.com", "bbc.co.uk", "akamaiedge.net"], 3000, 2)
     names += synth.generate("cloud", [], 1000, 2)
     b32 = "abcdefghijklmnopqrstuvwxyz234567"
     names += ["".join(rng.choices(b32, k=rng.randrange(1, 120))) + f".{i}.t.example.net" for i in range(500)]
+    names += ["".join(rng.choices(string.ascii_lowercase + string.digits, k=rng.randrange(4, 30))) + ".com"
+              for _ in range(1000)]  # fmt: skip
     for name in names:
-        same_features(lex, scorer.split(name).sub)
+        parts = scorer.split(name)
+        same_features(lex, parts.sub)
+        same_features(lex, parts.label)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=st.sampled_from(NAME_CHARS), max_size=300) | st.text(max_size=300))
-def test_tunnel_features_equal_on_any_text(lex: Lexicon, sub: str) -> None:
+def test_features_equal_on_any_text(lex: Lexicon, sub: str) -> None:
     same_features(lex, sub)
 
 
@@ -124,22 +136,27 @@ def test_tables_reject_what_they_cannot_lay_out() -> None:
     if native is None:
         pytest.skip("no C extension on this path")
     with pytest.raises(TypeError):
-        native.Tables({"abc": 1}, {}, -9.0, [])  # an int value: Python would add it exactly
+        native.Tables({"abc": 1}, {}, -9.0, {}, -5.0, [])  # an int value: Python would add it exactly
     with pytest.raises(ValueError):
-        native.Tables({"abcd": -1.0}, {}, -9.0, [])
+        native.Tables({"abcd": -1.0}, {}, -9.0, {}, -5.0, [])
+    with pytest.raises(ValueError):
+        native.Tables({}, {}, -9.0, {"abc": -1.0}, -5.0, [])
     with pytest.raises(ValueError):  # an alphabet too large for the dense table
-        native.Tables({chr(33 + i) * 3: -1.0 for i in range(90)}, {}, -9.0, [])
+        native.Tables({chr(33 + i) * 3: -1.0 for i in range(90)}, {}, -9.0, {}, -5.0, [])
     with pytest.raises(TypeError):
-        native.Tables({}, {}, -9.0, [b"bytes"])
-    tables = native.Tables({"éab": -1.0, "abc": -2.0}, {"ab": -3.0}, -9.0, ["abc", "é" * 4, "ab"])
+        native.Tables({}, {}, -9.0, {}, -5.0, [b"bytes"])
+    tables = native.Tables({"éab": -1.0, "abc": -2.0}, {"ab": -3.0}, -9.0, {"^a": -0.5, "c$": -0.25}, -5.0,
+                           ["abc", "é" * 4, "ab"])  # fmt: skip
     assert tables.tunnel_features("é") is None
     with pytest.raises(TypeError):
         tables.tunnel_features(b"abc")
     lex = Lexicon({"trigram": {"éab": -1.0, "abc": -2.0}, "trigram_ctx_unseen": {"ab": -3.0}, "trigram_unseen": -9.0,
-                   "bigram": {}, "bigram_unseen": -5.0, "suffix_logprior": {}, "suffix_unseen": -9.0,
-                   "words": ["abc", "é" * 4, "ab"]})  # fmt: skip
-    for text in ("abc", "abcabc.x", "zab", "^ab$", "ababab", ""):
+                   "bigram": {"^a": -0.5, "c$": -0.25}, "bigram_unseen": -5.0, "suffix_logprior": {},
+                   "suffix_unseen": -9.0, "words": ["abc", "é" * 4, "ab"]})  # fmt: skip
+    for text in ("abc", "abcabc.x", "zab", "^ab$", "ababab", "", "a-b-c", "abcab1c"):
         assert bits(tables.tunnel_features(text)) == bits(lex.tunnel_features_python(text)), text
+        want = lex.dga_features_python(text, "com", False)
+        assert bits(tables.dga_features(text, *want[18:21])) == bits(want), text
 
 
 # -- trees ------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Optional C extensions (CPython C API), built by setup.py; every function here has a pure-Python twin.
 
-- `dnsfeatures`: `Tables.tunnel_features` is `tutela.dns.lexical.Lexicon.tunnel_features` for ASCII names, and
-  `Trees.raw_one` is `tutela.dns.forest.Forest.raw_one`'s compiled evaluator (bit-identical results).
+- `dnsfeatures`: `Tables.tunnel_features` / `Tables.dga_features` are `tutela.dns.lexical.Lexicon`'s
+  `tunnel_features_python` / `dga_features_python` for ASCII text, and `Trees.raw_one` is
+  `tutela.dns.forest.Forest.raw_one_python` (the compiled evaluator); bit-identical results.
 
 The Python code stays the reference: tests compare both on many inputs. `load(name)` gives the module, or None
 where it did not build or `TUTELA_PURE_PYTHON=1` forces the Python path.

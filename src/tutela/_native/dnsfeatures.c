@@ -2,6 +2,7 @@
  *
  * Twins of pure-Python code that stays the reference (tests compare both, bit for bit):
  *   Tables.tunnel_features(sub)  ~ tutela.dns.lexical.Lexicon.tunnel_features  (ASCII names; None otherwise)
+ *   Tables.dga_features(label, ...) ~ tutela.dns.lexical.Lexicon.dga_features   (ASCII labels; None otherwise)
  *   Trees.raw_one(x)             ~ tutela.dns.forest.Forest.raw_one (compiled evaluator)
  * Same float operations in the same order: sums run left to right from 0.0, ratios are one double
  * division of two exactly-converted integers (what Python's int / int gives for these sizes), and
@@ -23,6 +24,7 @@
 #define MAX_ALPHABET 62
 #define SEEN 0x80000000u
 #define N_TUNNEL 15
+#define N_DGA 22
 
 /* A new list of floats from n doubles. */
 static PyObject *float_list(const double *v, Py_ssize_t n) {
@@ -70,6 +72,7 @@ typedef struct {
     int dim;            /* K + 1 */
     uint32_t *tri;      /* dim^3 entries: SEEN flag | index into values */
     double *values;
+    double *bigram;     /* dim^2 log-probabilities, bigram_unseen where unseen */
     Node *nodes;        /* trie, breadth-first: node 0 is the root */
     Py_ssize_t n_nodes;
 } Tables;
@@ -225,11 +228,12 @@ static int next_ascii_entry(PyObject *dict, Py_ssize_t *pos, const uint8_t **key
 }
 
 static int Tables_init(Tables *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"trigram", "trigram_ctx_unseen", "trigram_unseen", "words", NULL};
-    PyObject *trigram, *ctx, *words;
-    double unseen;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!dO", kwlist, &PyDict_Type, &trigram, &PyDict_Type, &ctx,
-                                     &unseen, &words))
+    static char *kwlist[] = {"trigram", "trigram_ctx_unseen", "trigram_unseen", "bigram", "bigram_unseen", "words",
+                             NULL};
+    PyObject *trigram, *ctx, *bigram, *words;
+    double unseen, bigram_unseen;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!dO!dO", kwlist, &PyDict_Type, &trigram, &PyDict_Type, &ctx,
+                                     &unseen, &PyDict_Type, &bigram, &bigram_unseen, &words))
         return -1;
     if (self->tri != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Tables is already initialised");
@@ -237,7 +241,9 @@ static int Tables_init(Tables *self, PyObject *args, PyObject *kwds) {
     }
     memset(self->code, 0xFF, sizeof(self->code));
     int k = 0;
-    if (add_alphabet(self, trigram, 3, &k) < 0 || add_alphabet(self, ctx, 2, &k) < 0) return -1;
+    if (add_alphabet(self, trigram, 3, &k) < 0 || add_alphabet(self, ctx, 2, &k) < 0 ||
+        add_alphabet(self, bigram, 2, &k) < 0)
+        return -1;
     for (int i = 0; i < 128; i++)
         if (self->code[i] == 0xFF) self->code[i] = (uint8_t)k; /* other */
     int dim = k + 1;
@@ -246,10 +252,12 @@ static int Tables_init(Tables *self, PyObject *args, PyObject *kwds) {
     uint32_t *tri = PyMem_Malloc(cells * sizeof(uint32_t));
     double *values = PyMem_Malloc((size_t)n_values * sizeof(double));
     uint32_t *ctx_at = PyMem_Malloc((size_t)dim * dim * sizeof(uint32_t));
-    if (tri == NULL || values == NULL || ctx_at == NULL) {
+    double *bi = PyMem_Malloc((size_t)dim * dim * sizeof(double));
+    if (tri == NULL || values == NULL || ctx_at == NULL || bi == NULL) {
         PyMem_Free(tri);
         PyMem_Free(values);
         PyMem_Free(ctx_at);
+        PyMem_Free(bi);
         PyErr_NoMemory();
         return -1;
     }
@@ -278,6 +286,10 @@ static int Tables_init(Tables *self, PyObject *args, PyObject *kwds) {
     if (rc < 0) goto fail;
     PyMem_Free(ctx_at);
     ctx_at = NULL;
+    for (size_t i = 0; i < (size_t)dim * dim; i++) bi[i] = bigram_unseen;
+    pos = 0;
+    while ((rc = next_ascii_entry(bigram, &pos, &s, &v)) > 0) bi[self->code[s[0]] * dim + self->code[s[1]]] = v;
+    if (rc < 0) goto fail;
 
     Build b = {NULL, 0, 0};
     if (build_add(&b, 0) < 0) goto fail;
@@ -305,6 +317,7 @@ static int Tables_init(Tables *self, PyObject *args, PyObject *kwds) {
     PyMem_Free(b.v);
     self->tri = tri;
     self->values = values;
+    self->bigram = bi;
     self->dim = dim;
     return 0;
 
@@ -314,12 +327,14 @@ fail:
     PyMem_Free(tri);
     PyMem_Free(values);
     PyMem_Free(ctx_at);
+    PyMem_Free(bi);
     return -1;
 }
 
 static void Tables_dealloc(Tables *self) {
     PyMem_Free(self->tri);
     PyMem_Free(self->values);
+    PyMem_Free(self->bigram);
     PyMem_Free(self->nodes);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -388,7 +403,7 @@ static double coverage(const Tables *t, const uint8_t *text, Py_ssize_t n) {
 /* Character classes of ASCII bytes. */
 enum { C_OTHER = 0, C_VOWEL = 1, C_CONS = 2, C_DIGIT = 3, C_HYPHEN = 4 };
 static uint8_t CLASS[256];
-static uint8_t IS_HEX[256], IS_B32[256];
+static uint8_t IS_HEX[256], IS_B32[256], IS_ALNUM[256];
 
 static void init_classes(void) {
     for (int c = 'a'; c <= 'z'; c++) CLASS[c] = strchr("aeiou", c) ? C_VOWEL : C_CONS;
@@ -396,13 +411,138 @@ static void init_classes(void) {
     CLASS['-'] = C_HYPHEN;
     for (const char *p = "0123456789abcdef"; *p; p++) IS_HEX[(uint8_t)*p] = 1;
     for (const char *p = "abcdefghijklmnopqrstuvwxyz234567"; *p; p++) IS_B32[(uint8_t)*p] = 1;
+    for (int c = 0; c < 128; c++) IS_ALNUM[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* One pass over ASCII text: character classes (lower-case letters only, as lexical's regexes and translates), the
+ * longest consonant and digit runs, and the distinct characters in order of first occurrence. */
+typedef struct {
+    int counts[128];
+    uint8_t order[128];
+    int distinct, letters, vowels, digits, hyphens, cons_run, digit_run, hex_only, b32_only;
+} Stats;
+
+static void text_stats(const uint8_t *text, Py_ssize_t n, Stats *st) {
+    memset(st, 0, sizeof(*st));
+    st->hex_only = st->b32_only = 1;
+    int cur_c = 0, cur_d = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint8_t ch = text[i] & 0x7F; /* ASCII already; the mask keeps every index in bounds */
+        if (st->counts[ch]++ == 0) {
+            st->order[st->distinct++] = ch;
+            st->hex_only &= IS_HEX[ch];
+            st->b32_only &= IS_B32[ch];
+        }
+        switch (CLASS[ch]) {
+        case C_VOWEL: st->vowels++; st->letters++; cur_c = 0; cur_d = 0; break;
+        case C_CONS: st->letters++; cur_d = 0; if (++cur_c > st->cons_run) st->cons_run = cur_c; break;
+        case C_DIGIT: st->digits++; cur_c = 0; if (++cur_d > st->digit_run) st->digit_run = cur_d; break;
+        case C_HYPHEN: st->hyphens++; cur_c = 0; cur_d = 0; break;
+        default: cur_c = 0; cur_d = 0; break;
+        }
+    }
+}
+
+/* lexical.entropy: terms c/n * log2(c/n) summed in order of first occurrence, max(0.0, -sum). */
+static double stats_entropy(const Stats *st, Py_ssize_t n) {
+    if (n <= 0) return 0.0;
+    Sum terms = {0.0, 0.0};
+    for (int k = 0; k < st->distinct; k++) {
+        double p = (double)st->counts[st->order[k]] / (double)n;
+        sum_add(&terms, p * log2(p));
+    }
+    double neg = -sum_value(&terms);
+    return neg > 0.0 ? neg : 0.0;
+}
+
+/* Trigrams of "^" + text + "$" in order (n >= 1): their log-probability sum, min(0.0, ...) and unseen count. */
+static void trigrams(const Tables *t, const uint8_t *text, Py_ssize_t n, double *sum, double *min, int *unseen) {
+    const int dim = t->dim;
+    int prev2 = t->code['^'], prev1 = t->code[text[0] & 0x7F];
+    Sum lps = {0.0, 0.0};
+    double low = 0.0;
+    int missing = 0;
+    for (Py_ssize_t i = 1; i <= n; i++) {
+        int c = t->code[i < n ? (text[i] & 0x7F) : '$'];
+        uint32_t e = t->tri[((size_t)prev2 * dim + prev1) * dim + c];
+        double lp = t->values[e & ~SEEN];
+        if (!(e & SEEN)) missing++;
+        sum_add(&lps, lp);
+        if (lp < low) low = lp;
+        prev2 = prev1;
+        prev1 = c;
+    }
+    *sum = sum_value(&lps);
+    *min = low;
+    *unseen = missing;
+}
+
+/* Lexicon.bigram_mean: bigrams of "^" + text + "$" (n + 1 of them), the unseen ones at bigram_unseen. */
+static double bigram_mean(const Tables *t, const uint8_t *text, Py_ssize_t n) {
+    const int dim = t->dim;
+    int prev = t->code['^'];
+    Sum acc = {0.0, 0.0};
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        int c = t->code[i < n ? (text[i] & 0x7F) : '$'];
+        sum_add(&acc, t->bigram[prev * dim + c]);
+        prev = c;
+    }
+    return sum_value(&acc) / (double)(n + 1);
+}
+
+/* Lexicon.segment for n <= MAX_LABEL: the best cover by words, ranked by (covered, fewer words) packed in one int. */
+static void segment(const Tables *t, const uint8_t *text, Py_ssize_t n, double *cover, int *words, int *longest_word) {
+    int key[MAX_LABEL + 1], longest[MAX_LABEL + 1];
+    if (n <= 0 || n > MAX_LABEL) {
+        *cover = 0.0;
+        *words = *longest_word = 0;
+        return;
+    }
+    const int span = (int)n + 1;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        key[i] = (int)n;
+        longest[i] = 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int cur = key[i];
+        if (cur > key[i + 1]) {
+            key[i + 1] = cur;
+            longest[i + 1] = longest[i];
+        }
+        Py_ssize_t node = 0, j = i;
+        for (; j < i + MIN_WORD && j < n; j++) {
+            node = trie_child(t, node, text[j]);
+            if (node < 0) break;
+        }
+        if (node < 0 || j < i + MIN_WORD) continue;
+        for (;;) { /* text[i:j] is a prefix of a word */
+            if (t->nodes[node].word) {
+                int cand = cur + (int)(j - i) * span - 1;
+                if (cand > key[j]) {
+                    key[j] = cand;
+                    longest[j] = longest[i] > (int)(j - i) ? longest[i] : (int)(j - i);
+                }
+            }
+            if (j >= n) break;
+            node = trie_child(t, node, text[j]);
+            if (node < 0) break;
+            j++;
+        }
+    }
+    int covered = key[n] / span, rest = key[n] % span;
+    *cover = (double)covered / (double)n;
+    *words = (int)n - rest;
+    *longest_word = longest[n];
+}
+
+static int tables_ready(const Tables *self) {
+    if (self->tri != NULL) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "Tables is not initialised");
+    return 0;
 }
 
 static PyObject *Tables_tunnel_features(Tables *self, PyObject *arg) {
-    if (self->tri == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Tables is not initialised");
-        return NULL;
-    }
+    if (!tables_ready(self)) return NULL;
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "tunnel_features() takes a str");
         return NULL;
@@ -415,95 +555,131 @@ static PyObject *Tables_tunnel_features(Tables *self, PyObject *arg) {
     if (len == 0) {
         static const double none[N_TUNNEL] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1.0, 0, 0, 0, 0, 0};
         memcpy(f, none, sizeof(f));
-    } else {
-        uint8_t flat[MAX_LABEL];
-        Py_ssize_t size = 0, dots = 0, label = 0, max_label = 0;
-        for (Py_ssize_t i = 0; i < len; i++) {
-            if (sub[i] == '.') {
-                dots++;
-                if (label > max_label) max_label = label;
-                label = 0;
-            } else {
-                flat[size++] = sub[i];
-                label++;
-            }
-        }
-        if (label > max_label) max_label = label;
-        Py_ssize_t n = size ? size : 1;
-        int counts[128];
-        uint8_t order[128];
-        int distinct = 0, letters = 0, vowels = 0, digits = 0, hyphens = 0, cons_run = 0, digit_run = 0;
-        int cur_c = 0, cur_d = 0, hex_only = 1, b32_only = 1;
-        memset(counts, 0, sizeof(counts));
-        for (Py_ssize_t i = 0; i < size; i++) {
-            uint8_t ch = flat[i] & 0x7F; /* ASCII already; the mask keeps the index in bounds */
-            if (counts[ch]++ == 0) {
-                order[distinct++] = ch;
-                hex_only &= IS_HEX[ch];
-                b32_only &= IS_B32[ch];
-            }
-            switch (CLASS[ch]) {
-            case C_VOWEL: vowels++; letters++; cur_c = 0; cur_d = 0; break;
-            case C_CONS: letters++; cur_d = 0; if (++cur_c > cons_run) cons_run = cur_c; break;
-            case C_DIGIT: digits++; cur_c = 0; if (++cur_d > digit_run) digit_run = cur_d; break;
-            case C_HYPHEN: hyphens++; cur_c = 0; cur_d = 0; break;
-            default: cur_c = 0; cur_d = 0; break;
-            }
-        }
-        double tri_mean = 0.0, tri_unseen = 0.0, cov = 1.0, ent = 0.0;
-        if (size > 0) {
-            Py_ssize_t head = size < HEAD ? size : HEAD;
-            /* trigrams of "^" + head + "$", in order */
-            const int dim = self->dim;
-            int prev2 = self->code['^'], prev1 = self->code[flat[0] & 0x7F];
-            Sum lps = {0.0, 0.0};
-            int unseen = 0;
-            for (Py_ssize_t i = 1; i <= head; i++) {
-                int c = self->code[i < head ? (flat[i] & 0x7F) : '$'];
-                uint32_t e = self->tri[((size_t)prev2 * dim + prev1) * dim + c];
-                if (!(e & SEEN)) unseen++;
-                sum_add(&lps, self->values[e & ~SEEN]);
-                prev2 = prev1;
-                prev1 = c;
-            }
-            tri_mean = sum_value(&lps) / (double)head;
-            tri_unseen = (double)unseen / (double)head;
-            cov = coverage(self, flat, head);
-            Sum terms = {0.0, 0.0};
-            for (int k = 0; k < distinct; k++) {
-                double p = (double)counts[order[k]] / (double)size;
-                sum_add(&terms, p * log2(p));
-            }
-            double neg = -sum_value(&terms);
-            ent = neg > 0.0 ? neg : 0.0; /* max(0.0, -sum) */
-        } else {
-            hex_only = 0;
-            b32_only = 0;
-        }
-        f[0] = (double)len;
-        f[1] = (double)(dots + 1);
-        f[2] = (double)max_label;
-        f[3] = ent;
-        f[4] = (double)digits / (double)n;
-        f[5] = (double)(size - letters - digits - hyphens) / (double)n;
-        f[6] = letters ? (double)vowels / (double)letters : 0.0;
-        f[7] = tri_mean;
-        f[8] = tri_unseen;
-        f[9] = cov;
-        f[10] = (double)digit_run;
-        f[11] = (double)cons_run;
-        f[12] = hex_only ? 1.0 : 0.0;
-        f[13] = b32_only ? 1.0 : 0.0;
-        f[14] = (double)distinct;
+        return float_list(f, N_TUNNEL);
     }
+    uint8_t flat[MAX_LABEL];
+    Py_ssize_t size = 0, dots = 0, label = 0, max_label = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (sub[i] == '.') {
+            dots++;
+            if (label > max_label) max_label = label;
+            label = 0;
+        } else {
+            flat[size++] = sub[i];
+            label++;
+        }
+    }
+    if (label > max_label) max_label = label;
+    Py_ssize_t n = size ? size : 1;
+    Stats st;
+    text_stats(flat, size, &st);
+    double tri_mean = 0.0, tri_unseen = 0.0, cov = 1.0, ent = 0.0;
+    if (size > 0) {
+        Py_ssize_t head = size < HEAD ? size : HEAD;
+        double sum, low;
+        int unseen;
+        trigrams(self, flat, head, &sum, &low, &unseen);
+        tri_mean = sum / (double)head;
+        tri_unseen = (double)unseen / (double)head;
+        cov = coverage(self, flat, head);
+        ent = stats_entropy(&st, size);
+    } else {
+        st.hex_only = st.b32_only = 0;
+    }
+    f[0] = (double)len;
+    f[1] = (double)(dots + 1);
+    f[2] = (double)max_label;
+    f[3] = ent;
+    f[4] = (double)st.digits / (double)n;
+    f[5] = (double)(size - st.letters - st.digits - st.hyphens) / (double)n;
+    f[6] = st.letters ? (double)st.vowels / (double)st.letters : 0.0;
+    f[7] = tri_mean;
+    f[8] = tri_unseen;
+    f[9] = cov;
+    f[10] = (double)st.digit_run;
+    f[11] = (double)st.cons_run;
+    f[12] = st.hex_only ? 1.0 : 0.0;
+    f[13] = st.b32_only ? 1.0 : 0.0;
+    f[14] = (double)st.distinct;
     return float_list(f, N_TUNNEL);
 }
 
-static PyObject *Tables_coverage(Tables *self, PyObject *arg) {
-    if (self->tri == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "Tables is not initialised");
-        return NULL;
+/* lexical.runs' switch count: positions where a lower-case letter meets a digit, in the text itself when it is all
+ * ASCII letters and digits (upper case included, as str.isalnum), else in the text stripped to [a-z0-9]. */
+static int switches(const uint8_t *text, Py_ssize_t n) {
+    int all_alnum = 1;
+    for (Py_ssize_t i = 0; i < n; i++) all_alnum &= IS_ALNUM[text[i] & 0x7F];
+    int count = 0, prev = C_OTHER;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int c = CLASS[text[i] & 0x7F];
+        int letter = c == C_VOWEL || c == C_CONS;
+        if (!letter && c != C_DIGIT) {
+            if (all_alnum) prev = C_OTHER; /* an upper-case letter stays in the text and breaks a pair */
+            continue;                      /* else it is stripped: its neighbours meet */
+        }
+        int cls = letter ? C_VOWEL : C_DIGIT;
+        if (prev != C_OTHER && prev != cls) count++;
+        prev = cls;
     }
+    return count;
+}
+
+static PyObject *Tables_dga_features(Tables *self, PyObject *args) {
+    PyObject *arg;
+    double suffix_labels, private_, logprior;
+    if (!PyArg_ParseTuple(args, "Uddd", &arg, &suffix_labels, &private_, &logprior)) return NULL;
+    if (!tables_ready(self)) return NULL;
+    Py_ssize_t len;
+    const uint8_t *label = ascii_bytes(arg, &len);
+    if (label == NULL) Py_RETURN_NONE; /* non-ASCII: the Python path */
+    if (len > MAX_LABEL) len = MAX_LABEL;
+    Py_ssize_t n = len ? len : 1;
+    Stats st;
+    text_stats(label, len, &st);
+    double tri_mean = 0.0, tri_min = 0.0, tri_unseen = 0.0;
+    if (len > 0) {
+        double sum;
+        int unseen;
+        trigrams(self, label, len, &sum, &tri_min, &unseen);
+        tri_mean = sum / (double)len;
+        tri_unseen = (double)unseen / (double)len;
+    }
+    uint8_t joined[MAX_LABEL]; /* label.replace("-", "") */
+    Py_ssize_t m = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (label[i] != '-') joined[m++] = label[i];
+    double cover;
+    int words, longest;
+    segment(self, joined, m, &cover, &words, &longest);
+    double f[N_DGA] = {
+        (double)len,
+        stats_entropy(&st, len),
+        st.letters ? (double)st.vowels / (double)st.letters : 0.0,
+        (double)st.digits / (double)n,
+        (double)st.hyphens,
+        (double)st.cons_run,
+        (double)st.digit_run,
+        (double)st.distinct / (double)n,
+        tri_mean,
+        tri_min,
+        tri_unseen,
+        bigram_mean(self, label, len),
+        cover,
+        (double)words,
+        (double)longest,
+        cover >= 0.999 ? 1.0 : 0.0,
+        (double)switches(label, len),
+        len > 0 && st.hex_only ? 1.0 : 0.0,
+        suffix_labels,
+        private_,
+        logprior,
+        len > 0 && CLASS[label[0] & 0x7F] == C_DIGIT ? 1.0 : 0.0,
+    };
+    return float_list(f, N_DGA);
+}
+
+static PyObject *Tables_coverage(Tables *self, PyObject *arg) {
+    if (!tables_ready(self)) return NULL;
     Py_ssize_t len;
     const uint8_t *s = ascii_bytes(arg, &len);
     if (s == NULL || len > HEAD) Py_RETURN_NONE;
@@ -518,6 +694,9 @@ static PyObject *Tables_size(Tables *self, PyObject *Py_UNUSED(ignored)) {
 static PyMethodDef Tables_methods[] = {
     {"tunnel_features", (PyCFunction)Tables_tunnel_features, METH_O,
      "Lexicon.tunnel_features(sub) for ASCII text (a list of 15 floats); None for non-ASCII text."},
+    {"dga_features", (PyCFunction)Tables_dga_features, METH_VARARGS,
+     "dga_features(label, suffix_labels, private, suffix_logprior): Lexicon.dga_features for an ASCII label (the "
+     "suffix's three values as Python computes them); None for a non-ASCII label."},
     {"coverage", (PyCFunction)Tables_coverage, METH_O,
      "Lexicon.coverage(text) for ASCII text of at most 64 characters; None otherwise."},
     {"size", (PyCFunction)Tables_size, METH_NOARGS, "(alphabet size + 1, trie nodes)."},
@@ -525,7 +704,7 @@ static PyMethodDef Tables_methods[] = {
 };
 
 NATIVE_TYPE(TablesType, Tables, "Tables",
-            "Tables(trigram, trigram_ctx_unseen, trigram_unseen, words): the lexicon laid out for C.");
+            "Tables(trigram, trigram_ctx_unseen, trigram_unseen, bigram, bigram_unseen, words): the lexicon laid out for C.");
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Trees: a validated forest as flat arrays                                                       */

@@ -10,10 +10,11 @@ The benign character model (trigram log-probabilities learnt from popular domain
 list and the suffix priors live in a `Lexicon`, built from the shipped lexicon JSON. Nothing here reads
 files: the lexicon arrives as a mapping loaded (and sha256-checked) by the model cache.
 
-`tunnel_features` of an ASCII name runs in C where the extension built (tutela._native.dnsfeatures: the
-trigram model as a dense table over the lexicon's alphabet, the word list as a trie, built on first use);
-`tunnel_features_python` is its reference twin (bit-identical, tests/dns_models/test_native.py), taken for
-non-ASCII names, where the extension is missing, or everywhere with TUTELA_PURE_PYTHON=1.
+`tunnel_features` and `dga_features` of ASCII text run in C where the extension built
+(tutela._native.dnsfeatures: the trigram and bigram models as dense tables over the lexicon's alphabet, the
+word list as a trie, built on first use); `tunnel_features_python` and `dga_features_python` are their
+reference twins (bit-identical, tests/dns_models/test_native.py), taken for non-ASCII text, where the
+extension is missing, or everywhere with TUTELA_PURE_PYTHON=1.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ class Lexicon:
         if self._native is None:
             self._native = False
             if _NATIVE is not None:
-                self._native = _NATIVE.Tables(self.trigram, self.trigram_ctx_unseen, self.trigram_unseen, self.words)
+                trigrams = (self.trigram, self.trigram_ctx_unseen, self.trigram_unseen)
+                self._native = _NATIVE.Tables(*trigrams, self.bigram, self.bigram_unseen, self.words)
         return self._native or None
 
     # -- character model -------------------------------------------------------------------------
@@ -301,6 +303,21 @@ class Lexicon:
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
+        """The DGA feature vector: in C for an ASCII label where the extension is built, else
+        `dga_features_python` (the same floats, bit for bit). The suffix's three values are computed here."""
+        tables = self._native if self._native is not None else self.native_tables()
+        if tables:
+            x: list[float] | None = tables.dga_features(
+                label,
+                float(suffix.count(".") + 1),
+                1.0 if private else 0.0,
+                self.suffix_logprior.get(suffix, self.suffix_unseen),
+            )
+            if x is not None:
+                return x
+        return self.dga_features_python(label, suffix, private)
+
+    def dga_features_python(self, label: str, suffix: str, private: bool) -> list[float]:
         label = label[:MAX_LABEL]
         n = len(label) or 1
         letters, vowels, digits = _counts(label)
