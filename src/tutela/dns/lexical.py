@@ -88,6 +88,11 @@ _LOG2 = math.log2
 _NATIVE = load_native("dnsfeatures")  # the C twins, or None: chosen once, at import
 
 
+def features_path() -> str:
+    """Which code computes the lexical features of ASCII names in this process: "C" or "Python"."""
+    return "C" if _NATIVE is not None else "Python"
+
+
 _TERMS: dict[int, list[float]] = {}  # n -> [c/n * log2(c/n) for c in 0..n], names are at most 253 characters
 
 
