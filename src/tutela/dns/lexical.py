@@ -1,4 +1,4 @@
-"""Hand-made lexical features of DNS names, in pure Python (a few µs per name, no numpy needed).
+"""Hand-made lexical features of DNS names (no numpy needed): C where the extension is built, else pure Python.
 
 Two feature vectors:
 - `dga_features(label, suffix, private)`: the registrable domain's own label ("example" for
