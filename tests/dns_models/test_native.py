@@ -153,6 +153,10 @@ def test_tables_reject_what_they_cannot_lay_out() -> None:
     lex = Lexicon({"trigram": {"éab": -1.0, "abc": -2.0}, "trigram_ctx_unseen": {"ab": -3.0}, "trigram_unseen": -9.0,
                    "bigram": {"^a": -0.5, "c$": -0.25}, "bigram_unseen": -5.0, "suffix_logprior": {},
                    "suffix_unseen": -9.0, "words": ["abc", "é" * 4, "ab"]})  # fmt: skip
+    odd = Lexicon({"trigram": {"abc": -2}, "trigram_ctx_unseen": {}, "trigram_unseen": -9.0, "bigram": {},
+                   "bigram_unseen": -5.0, "suffix_logprior": {}, "suffix_unseen": -9.0, "words": []})  # fmt: skip
+    assert odd.native_tables() is None  # an int value: this lexicon stays on the Python path
+    assert odd.tunnel_features("abc") == odd.tunnel_features_python("abc")
     for text in ("abc", "abcabc.x", "zab", "^ab$", "ababab", "", "a-b-c", "abcab1c"):
         assert bits(tables.tunnel_features(text)) == bits(lex.tunnel_features_python(text)), text
         want = lex.dga_features_python(text, "com", False)

@@ -178,12 +178,17 @@ class Lexicon:
         self._native: Any = None  # the C tables (~0.4 MB), built on first use; False where unavailable
 
     def native_tables(self) -> Any:
-        """The lexicon laid out for tutela._native.dnsfeatures (built once), or None without the extension."""
+        """The lexicon laid out for tutela._native.dnsfeatures (built once), or None without the extension or for
+        a lexicon the tables cannot hold exactly (a value that is not a float, an alphabet over 62 characters):
+        that one stays on the Python path."""
         if self._native is None:
             self._native = False
             if _NATIVE is not None:
                 trigrams = (self.trigram, self.trigram_ctx_unseen, self.trigram_unseen)
-                self._native = _NATIVE.Tables(*trigrams, self.bigram, self.bigram_unseen, self.words)
+                try:
+                    self._native = _NATIVE.Tables(*trigrams, self.bigram, self.bigram_unseen, self.words)
+                except (TypeError, ValueError):
+                    self._native = False
         return self._native or None
 
     # -- character model -------------------------------------------------------------------------
