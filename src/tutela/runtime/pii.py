@@ -5,8 +5,9 @@ IP_ADDRESS, PERSON, STREET_ADDRESS), so results interoperate with Presidio-based
 As in Presidio, a weak pattern scores low, a validator confirms or rejects it, and context words
 near the match ("phone", "ssn", "card") raise the score. Names and street addresses come from
 heuristics (honorifics, "my name is", street suffixes, address cues such as "lives at" / "address:"
-followed by a line with a number, PO and military boxes) and, when `ner` is given (the optional
-spaCy backend, `tutela.runtime.ner`), from its PERSON entities: see docs/eval/runtime.md.
+followed by a line with a number, PO and military boxes) and, when `ner` is given, from its PERSON
+entities: the PERSON recogniser (`tutela.runtime.person`) over capitalised words, with or without the
+optional spaCy backend (`tutela.runtime.ner`): see docs/eval/runtime.md.
 """
 
 from __future__ import annotations
@@ -402,9 +403,11 @@ def analyze(
     entities: Iterable[str] | None = None,
     min_score: float = 0.0,
     ner: Callable[[str], Sequence[tuple[str, int, int]]] | None = None,
+    ner_rule: str = "pii.person.ner",
 ) -> list[PiiMatch]:
     """All PII matches in `text` with score >= min_score, overlaps resolved (highest score wins).
-    `ner(text)` -> [(label, start, end)] adds the NER backend's PERSON entities."""
+    `ner(text)` -> [(label, start, end)] adds PERSON entities (spaCy's rescored, or the model without spaCy),
+    reported under `ner_rule`."""
     wanted = set(entities) if entities is not None else None
     lower = text.lower()
     digits = len(text) - len(text.translate(_NO_DIGITS)) if text.isascii() else len(text)
@@ -436,7 +439,7 @@ def analyze(
     if ner is not None and (wanted is None or "PERSON" in wanted):
         for label, start, end in ner(text):
             if label == "PERSON" and _person(text[start:end]) is not None and min_score <= NER_SCORE:
-                candidates.append(PiiMatch("PERSON", start, end, NER_SCORE, "pii.person.ner"))
+                candidates.append(PiiMatch("PERSON", start, end, NER_SCORE, ner_rule))
     return _resolve(candidates)
 
 
