@@ -10,6 +10,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tutela.core.detector import ScanContext
 from tutela.core.errors import ModelUnavailable
@@ -28,6 +30,7 @@ from tutela.runtime.person import (
     candidates,
     features,
 )
+from tutela.runtime.pii import DisjointSpans
 from tutela.runtime.subjects import TextSubject
 
 
@@ -198,3 +201,20 @@ def test_names_spacy_labels_otherwise_are_kept(pii_ner: object) -> None:
         start = text.index(name)
         assert (label, start, start + len(name)) in SpacyNer().entities(text)  # spaCy alone: not a PERSON
         assert name in _persons(pii_ner, text)
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12)), max_size=40))
+def test_disjoint_spans_keep_what_the_pairwise_rule_keeps(spans: list[tuple[int, int]]) -> None:
+    free = DisjointSpans()
+    kept: list[tuple[int, int]] = []
+    for start, length in spans:
+        end = start + length
+        assert free.add(start, end) == all(end <= s or start >= e for s, e in kept)
+        if all(end <= s or start >= e for s, e in kept):
+            kept.append((start, end))
+
+
+def test_many_names_cost_no_quadratic_time(pii_default: object) -> None:
+    text = "Anna Smith met Jan Kowalski. " * 3000  # 87k characters, 6,000 name candidates (4,000 are scored)
+    found = _persons(pii_default, text)
+    assert 1000 < len(found) <= person.MAX_CANDIDATES

@@ -528,9 +528,9 @@ def _pii_lines(results: dict[str, Any]) -> list[str]:
             )
         benign = pii.get("_benign_person", {})
         if benign:
+            counts = "; ".join(f"{name} {v['with_person']} of {v['texts']}" for name, v in benign.items())
             lines += ["", "Benign prompts with any PERSON finding (no name labels: some findings are real names, "
-                      "docs/models/runtime-person.md looks at them): " + "; ".join(
-                          f"{name} {v['with_person']} of {v['texts']}" for name, v in benign.items()) + "."]  # fmt: skip
+                      f"docs/models/runtime-person.md looks at them): {counts}."]  # fmt: skip
         load = f", load average {pii['_load']}" if "_load" in pii else ""
         lines += ["", f"{pii['_ms_per_text']} ms per text (whole detector, on the shared machine{load}; "
                   "bench/runtime_person.py compares the PERSON paths' cost A/B).", ""]  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any
 
 from tutela.core.features import require
 from tutela.core.models import ModelCache, ModelFormat, ModelRef
+from tutela.runtime.pii import DisjointSpans
 from tutela.runtime.pii import _words as words
 
 _PKG = "tutela.runtime.models"
@@ -378,11 +379,8 @@ def scored(
 def select(scored_cands: Sequence[tuple[Candidate, float]], threshold: float) -> list[tuple[int, int, float]]:
     """Non-overlapping candidates at or above `threshold`, the most probable first."""
     ranked = sorted(((c, p) for c, p in scored_cands if p >= threshold), key=lambda cp: (-cp[1], cp[0].start))
-    kept: list[tuple[int, int, float]] = []
-    for c, p in ranked:
-        if all(c.end <= s or c.start >= e for s, e, _ in kept):
-            kept.append((c.start, c.end, round(p, 4)))
-    return sorted(kept)
+    free = DisjointSpans()
+    return sorted((c.start, c.end, round(p, 4)) for c, p in ranked if free.add(c.start, c.end))
 
 
 class PersonRecognizer:

@@ -12,6 +12,7 @@ optional spaCy backend (`tutela.runtime.ner`): see docs/eval/runtime.md.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -446,11 +447,27 @@ def analyze(
 _PRIORITY = {e: i for i, e in enumerate(ENTITIES)}
 
 
+class DisjointSpans:
+    """Non-overlapping [start, end) spans, added best first: `add` keeps a span only if it overlaps none kept.
+    Kept spans are disjoint, so sorted by start their ends are sorted too and one bisection finds the only one
+    that can overlap (a long text has thousands of matches: no quadratic scan)."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self._starts, end)  # kept spans at [:i] start before `end`
+        if i and self._ends[i - 1] > start:
+            return False
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+        return True
+
+
 def _resolve(matches: list[PiiMatch]) -> list[PiiMatch]:
     """Drop matches overlapping a better one (higher score, then recogniser order, then longer)."""
     ranked = sorted(matches, key=lambda m: (-m.score, _PRIORITY[m.entity], -(m.end - m.start), m.start))
-    kept: list[PiiMatch] = []
-    for m in ranked:
-        if all(m.end <= k.start or m.start >= k.end for k in kept):
-            kept.append(m)
+    free = DisjointSpans()
+    kept = [m for m in ranked if free.add(m.start, m.end)]
     return sorted(kept, key=lambda m: (m.start, m.end))
