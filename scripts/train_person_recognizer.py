@@ -39,6 +39,7 @@ from tutela.runtime.person import (
     FAST_SCORER,
     FEATURES,
     GAZETTEER,
+    LOWER_WORD,
     MODEL_FORMAT,
     SPACY_SCORER,
     Gazetteer,
@@ -211,7 +212,7 @@ def examples(
 ) -> tuple[np.ndarray, np.ndarray]:
     X, y = [], []
     for text, gold, es in zip(texts, golds, ents, strict=True):
-        lower_words = frozenset(re.findall(r"\b[a-z]{2,}\b", text))
+        lower_words = frozenset(LOWER_WORD.findall(text))
         for c in candidates(text, es, model.cut_runs):
             X.append(features(text, c, gaz, lower_words))
             y.append(int(_positive(text, c.start, c.end, gold, model.cut_runs)))

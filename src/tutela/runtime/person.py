@@ -138,10 +138,6 @@ def _ranked(names: Sequence[str]) -> dict[str, float]:
     return {str(n): 1.0 - math.log(i + 1) / scale for i, n in enumerate(names)}
 
 
-def _is_cap(word: str) -> bool:
-    return word[0].isupper()
-
-
 def candidates(text: str, ents: Sequence[tuple[str, int, int]], cut_runs: bool = False) -> list[Candidate]:
     """spaCy's name-like entities and capitalised word runs, deduplicated, at most MAX_CANDIDATES. With
     `cut_runs`, a word ending in 's ends its run and the 's is left out ("Emmie Ström's Cautionary
@@ -150,13 +146,13 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]], cut_runs: bool =
     word; the NER path's model was trained without these, beside spaCy's spans."""
     trimmed = _trimmed(text, ents)
     spans: dict[tuple[int, int], None] = dict.fromkeys((s, e) for _, s, e in trimmed)
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    i = 0
-    while i < len(words) and len(spans) < MAX_CANDIDATES:
-        s, e = words[i]
-        if not _is_cap(text[s:e]):
-            i += 1
+    words = [m.span() for m in _WORD.finditer(text)]
+    j = 0  # the word after the last run: runs never overlap
+    for i in [i for i, (s, _) in enumerate(words) if text[s].isupper()]:  # the capitalised words open runs
+        if i < j:
             continue
+        if len(spans) >= MAX_CANDIDATES:
+            break
         run = [i]
         j = i + 1
         while j < len(words) and len(run) < MAX_TOKENS:
@@ -164,7 +160,7 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]], cut_runs: bool =
                 break
             gap = text[words[j - 1][1] : words[j][0]]
             word = text[words[j][0] : words[j][1]]
-            if gap not in (" ", "") or not (_is_cap(word) or word in _PARTICLES):
+            if gap not in (" ", "") or not (word[0].isupper() or word in _PARTICLES):
                 break
             run.append(j)
             j += 1
@@ -183,7 +179,6 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]], cut_runs: bool =
                 # a sentence's first word may be an ordinary one ("Yesterday Maria Gonzalez"): the run without
                 # it is a candidate too, and the model picks between the two
                 spans[(words[run[k + 1]][0], end)] = None
-        i = j
     exact: dict[tuple[int, int], set[str]] = {}
     for lab, a, b in trimmed:
         exact.setdefault((a, b), set()).add(lab)
@@ -237,9 +232,15 @@ def _bare(text: str, span: tuple[int, int]) -> str:
     return text[span[0] : span[1]].rstrip(".").lower()
 
 
+# the word before / after a span, a few non-word characters between (pos/endpos bound the search as a slice would)
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[^\w\n]{0,3}$")
+_WORD_AFTER = re.compile(r"[^\w\n]{0,3}([^\W\d_]+)")
+LOWER_WORD = re.compile(r"\b[a-z]{2,}\b")  # a text's lower-case words (`features`' lower_words)
+
+
 def _word_before(text: str, start: int) -> str:
     """The word before `start` as written (a few non-word characters between allowed, never a line break)."""
-    m = re.search(r"([^\W\d_]+)[^\w\n]{0,3}$", text[max(0, start - 40) : start])
+    m = _WORD_BEFORE.search(text, max(0, start - 40), start)
     return m.group(1) if m else ""
 
 
@@ -258,7 +259,7 @@ def _line_caps(text: str, start: int, end: int) -> float:
 
 
 def _word_after(text: str, end: int) -> str:
-    m = re.match(r"[^\w\n]{0,3}([^\W\d_]+)", text[end : end + 40])
+    m = _WORD_AFTER.match(text, end, end + 40)
     return m.group(1).lower() if m else ""
 
 
@@ -370,7 +371,7 @@ def scored(
     text: str, ents: Sequence[tuple[str, int, int]], gaz: Gazetteer, scorer: PersonScorer
 ) -> list[tuple[Candidate, float]]:
     """Every candidate of `text` with its probability of being a name."""
-    lower_words = frozenset(re.findall(r"\b[a-z]{2,}\b", text))
+    lower_words = frozenset(LOWER_WORD.findall(text))
     cands = candidates(text, ents, scorer.cut_runs)
     probs = scorer.proba([features(text, c, gaz, lower_words) for c in cands])
     return list(zip(cands, probs, strict=True))
