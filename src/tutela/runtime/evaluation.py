@@ -5,9 +5,10 @@ S-Labs test, neuralchemy validation (its train split was trained on; thresholds 
 validation), the multilingual attacks, the test split of the BIPIA contexts and of the BIPIA attack
 instructions (one instruction per category, never trained on), and the test templates of the
 Presidio synthetic sentences for injection false positives (the splits are by source:
-`datasets.split3`, `datasets.bipia_attacks_split`). PII F1 is on the whole Presidio file, and, for the NER
-path, whose PERSON scorer was trained on the train templates (validation templates chose its threshold),
-PERSON is reported per split, the headline on the test templates.
+`datasets.split3`, `datasets.bipia_attacks_split`). PII F1 is on the whole Presidio file, and, for the default
+path and the NER path, whose PERSON scorers were trained on the train templates (validation templates chose their
+thresholds), PERSON is reported per split, the headline on the test templates; benign prompts with a PERSON
+finding are counted on S-Labs test and neuralchemy validation.
 Obfuscated variants are made from S-Labs test attacks by the transforms below, published evasions
 as garak/PyRIT implement them.
 """
