@@ -218,3 +218,12 @@ def test_many_names_cost_no_quadratic_time(pii_default: object) -> None:
     text = "Anna Smith met Jan Kowalski. " * 3000  # 87k characters, 6,000 name candidates (4,000 are scored)
     found = _persons(pii_default, text)
     assert 1000 < len(found) <= person.MAX_CANDIDATES
+
+
+def test_without_lightgbm_the_default_path_keeps_the_cue_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tutela.runtime import detectors
+
+    monkeypatch.setattr(detectors, "have", lambda module: module != "lightgbm")
+    det = PiiDetector(PiiDetector.Config(ner="off"), ModelCache())  # type: ignore[call-arg]
+    assert det.person_source == "heuristics"
+    assert _persons(det, "My name is Maria Gonzalez.") == ["Maria Gonzalez"]

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.features import have
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache
 from tutela.runtime.code import find_code
@@ -140,7 +141,8 @@ class PiiConfig(DetectorConfig):
     ner: Literal["auto", "spacy", "off", "heuristics"] = Field(
         "off",
         description="PERSON: `off` capitalised words scored by the model without spaCy (the default), `spacy` "
-        "spaCy's NER rescored (tutela[ner]), `auto` spacy when installed else off, `heuristics` cue patterns only",
+        "spaCy's NER rescored (tutela[ner]), `auto` spacy when installed else off, `heuristics` cue patterns only "
+        "(also what `off` does without LightGBM, the runtime extra)",
     )
 
 
@@ -162,8 +164,9 @@ class PiiDetector(_Base):
             # spaCy's entities rescored by the PERSON recogniser; both load on first use
             self._ner = PersonNer(SpacyNer().entities, PersonRecognizer(models))
             self.person_source = "spacy"
-        elif config.ner != "heuristics":
-            # no spaCy: capitalised runs scored by the model trained without spaCy's features (loads on first use)
+        elif config.ner != "heuristics" and have("lightgbm"):
+            # no spaCy: capitalised runs scored by the model trained without spaCy's features (loads on first use);
+            # without LightGBM (the runtime extra) the cue patterns alone, as the injection cascade without its encoder
             self._ner = PersonNer(no_entities, PersonRecognizer(models, model=FAST_SCORER))
             self.person_source = "model"
         self._ner_rule = "pii.person.ner" if self.person_source == "spacy" else "pii.person.model"
