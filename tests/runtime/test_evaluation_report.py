@@ -17,6 +17,7 @@ def _pii(source: str) -> dict[str, Any]:
     for ent, target in PII_TARGETS.items():
         out[ent] = {**_scores(0.95, 10), "target_f1": target}
     out["PERSON"] = {**_scores(0.9, 573), "target_f1": 0.8}  # all rows, train rows included
+    out["_benign_person"] = {"S-Labs test": {"texts": 300, "with_person": 2}}
     out["_person_by_split"] = {
         "test": {**_scores(0.79, 170), "rows": 268},
         "validation": {**_scores(0.85, 98), "rows": 222},
@@ -44,4 +45,5 @@ def test_only_pii_replaces_the_pii_sections_alone(tmp_path: Path) -> None:
         == 2
     )
     assert "| PERSON, train templates (510 rows, trained on: not a result) | 0.97 |" in text
+    assert text.count("Benign prompts with any PERSON finding") == 3 and "S-Labs test 2 of 300." in text
     assert "| PERSON, all 1,000 rows (includes the train and validation rows above: not a result) | 0.9 |" in text
