@@ -148,7 +148,7 @@ class PiiConfig(DetectorConfig):
 
 class PiiDetector(_Base):
     id: ClassVar[str] = "runtime.pii"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"  # 4: PERSON from the model without spaCy by default
     categories: ClassVar[tuple[str, ...]] = ("pii",)
     description: ClassVar[str] = (
         "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
