@@ -96,7 +96,7 @@ _SURNAME_ENDINGS = (
     "ino", "ato", "oglu", "oğlu", "shvili", "dze", "moto", "yama", "kawa", "da", "ta", "wa", "ko",
 )  # fmt: skip
 
-# every feature `features` computes; each model names the ones it was trained on (a prefix of this order)
+# every feature `features` computes; each model names the ones it was trained on, in this order
 FEATURES = (
     "ner_person_exact", "ner_person_overlap", "ner_org", "ner_place", "ner_norp", "ner_other", "ner_none",
     "tokens", "initials", "particles", "non_ascii", "all_caps", "sentence_start", "line_start",
