@@ -128,6 +128,15 @@ def test_the_default_path_finds_names_without_cue_words(pii_default: object) -> 
     assert [f.rule for f in found] == ["pii.person.model"]
 
 
+def test_a_bare_name_is_low_severity_and_a_stated_own_name_is_not(pii_default: object) -> None:
+    """A channel blocking at MEDIUM must not block every prompt that names a public figure."""
+    bare = list(pii_default.detect(TextSubject("Who was Abraham Lincoln?"), ScanContext()))  # type: ignore[attr-defined]
+    assert [(f.rule, f.severity.name) for f in bare] == [("pii.person.model", "LOW")]
+    own = list(pii_default.detect(TextSubject("My name is Maria Gonzalez."), ScanContext()))  # type: ignore[attr-defined]
+    assert own and all(f.severity.name == "MEDIUM" for f in own if f.rule != "pii.person.model")
+    assert any(f.rule != "pii.person.model" for f in own)
+
+
 def test_heuristics_mode_keeps_the_cue_patterns_alone() -> None:
     det = PiiDetector(PiiDetector.Config(ner="heuristics"), ModelCache())  # type: ignore[call-arg]
     assert det.person_source == "heuristics"

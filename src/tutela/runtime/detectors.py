@@ -133,6 +133,10 @@ class ObfuscationDetector(_Base):
 # --- PII --------------------------------------------------------------------------------------------
 
 PII_SEVERITY = {"CREDIT_CARD": Severity.HIGH, "US_SSN": Severity.HIGH, "IBAN_CODE": Severity.HIGH}
+# A name the recogniser finds without a cue that it is the writer's own ("my name is ...") is LOW: prompts name
+# public figures all the time, and a channel that blocks at MEDIUM must not block "Who was Abraham Lincoln?".
+# Policies that redact PII still redact it (category pii, any severity).
+_BARE_NAME_RULES = frozenset({"pii.person.model", "pii.person.ner"})
 
 
 class PiiConfig(DetectorConfig):
@@ -188,7 +192,9 @@ class PiiDetector(_Base):
                     detector_version=self.version,
                     rule=m.rule,
                     category="pii",
-                    severity=PII_SEVERITY.get(m.entity, Severity.MEDIUM),
+                    severity=Severity.LOW
+                    if m.rule in _BARE_NAME_RULES
+                    else PII_SEVERITY.get(m.entity, Severity.MEDIUM),
                     confidence=m.score,
                     message=f"{m.entity} found" + (f" in {where}-encoded text" if where != "text" else ""),
                     span=Span(start, end),
