@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 
 .PHONY: install run stop test lint typecheck importlint pytest test-models system-deps bench clean
 
-$(BIN)/tutela: pyproject.toml
+$(BIN)/tutela: pyproject.toml setup.py $(wildcard src/tutela/_native/*.c)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[all,dev]'

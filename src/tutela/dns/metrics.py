@@ -52,6 +52,8 @@ class Metrics:
         self.hot = [0] * 16  # hot-path answers by rcode (each a query, a clean allow, a verdict and answer cache hit)
         self.hot_latency_s = 0.0  # their summed latency (each under BUCKETS[0])
         self.hot_late = 0  # hot-path answers slower than BUCKETS[0], counted the usual way as well
+        self.hot_errors = 0  # Python errors on the unbatched hot path (the batched path counts its own)
+        self.query_errors = 0  # queries whose handling raised on the batched path (reported, the batch went on)
 
     def count_hot_late(self, rcode: int, seconds: float) -> None:
         """A hot-path answer that took longer than the first latency bucket: counted one by one."""
@@ -169,8 +171,14 @@ class Metrics:
                     batch.truncated,
                 ),
                 ("tutela_dns_udp_send_errors_total", "UDP answers the kernel refused.", batch.send_errors),
+                ("tutela_dns_udp_receive_errors_total", "Failed client socket reads.", batch.receive_errors),
             ):
                 metric(name, "counter", help_, [("", value)])
+        metric("tutela_dns_query_errors_total", "counter", "UDP queries whose handling failed (a bug; logged).",
+               [("", self.query_errors)])  # fmt: skip
+        hot_errors = self.hot_errors + (batch.hot_errors if batch is not None else 0)
+        metric("tutela_dns_hot_errors_total", "counter", "Hot-path errors (the query then took the slow path).",
+               [("", hot_errors)])  # fmt: skip
         metric("tutela_dns_pending", "gauge", "UDP queries in flight upstream.", [("", self.pending)])
         metric("tutela_dns_tcp_clients", "gauge", "Open TCP client connections.", [("", self.tcp_clients)])
         metric(
