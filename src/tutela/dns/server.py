@@ -348,12 +348,11 @@ class DnsSensor:
         t = _monotonic() - received
         if t < _HOT_BUCKET:
             counts = m.hot
-            for rcode in rcodes:
-                counts[rcode] += 1
+            for rcode in set(rcodes):
+                counts[rcode] += rcodes.count(rcode)
             m.hot_latency_s += t * len(rcodes)
         else:
-            for rcode in rcodes:
-                m.count_hot_late(rcode, t)
+            m.count_hot_late(rcodes, t)
 
     def _query(self, data: bytes, addr: Any, now: float) -> None:
         """A query off the hot path: a question seen before (same bytes) whose verdict is a fresh
