@@ -193,3 +193,35 @@ def test_a_query_that_raises_loses_only_itself_not_the_rest_of_its_batch(
     assert sorted(ids) == list(range(25))
     assert s.engine.metrics.query_errors == 10
     assert "tutela_dns_query_errors_total 10" in s.engine.metrics.render()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_query_waiting_when_the_sensor_starts_is_forwarded_at_once(
+    upstream: int, start_sensor: StartSensor, monkeypatch: pytest.MonkeyPatch, batched: bool
+) -> None:
+    """The client socket used to be armed before the upstream sockets existed: a query already
+    waiting was forwarded to no socket and only retried by the sweep after dns.timeout_s."""
+    from tutela.dns.server import DnsSensor
+
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(5)
+    make = DnsSensor._udp_socket
+    sent: list[float] = []
+
+    def queued_first(self: DnsSensor, host: str, port: int) -> socket.socket:
+        sock = make(self, host, port)
+        client.sendto(dns.message.make_query("good.example.com", "A").to_wire(), sock.getsockname())
+        sent.append(time.monotonic())
+        return sock
+
+    monkeypatch.setattr(DnsSensor, "_udp_socket", queued_first)
+    try:
+        start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched, "timeout_s": 2.0})
+        reply = dns.message.from_wire(client.recv(4096))
+        waited = time.monotonic() - sent[0]
+    finally:
+        client.close()
+    assert reply.answer and reply.answer[0][0].address == "93.184.216.34"
+    assert waited < 1.0, f"answered after {waited:.2f} s: retried by the sweep, not forwarded"

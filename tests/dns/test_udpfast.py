@@ -288,6 +288,27 @@ def test_hot_socket_rejects_bad_sizes_and_bad_addresses() -> None:
         assert hot.serve({}, {}, [], time.monotonic, hotpath.aged) is None  # nothing waiting: never blocks
 
 
+def test_python_code_run_by_serve_cannot_reenter_it(clients: list[socket.socket]) -> None:
+    side = Side(_native())
+    try:
+
+        class Reentrant(collections.Counter):  # type: ignore[type-arg]
+            def __missing__(self, key: Any) -> int:
+                side.serve()  # would reuse the rings mid-batch: refused, counted, the batch goes on
+                return 0
+
+        side.clients = Reentrant()
+        for qid in (1, 2):
+            clients[0].sendto(_known(1, qid), side.addr)
+        rcodes, rest, _, n = side.serve()
+        assert (len(rcodes), rest, n) == (2, [], 2)
+        assert len(_drain(clients[0])) == 2
+        assert side.batch.hot_errors == 2  # each count failed (after its reply went out)
+        assert side.serve() is None  # usable again
+    finally:
+        side.close()
+
+
 @pytest.mark.network
 def test_sensor_on_the_c_path_answers_many_clients_and_counts_them(upstream: int, start_sensor: StartSensor) -> None:
     s = start_sensor([f"127.0.0.1:{upstream}"])

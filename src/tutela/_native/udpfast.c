@@ -38,6 +38,7 @@ typedef struct {
     unsigned char *out_buf;
     struct sockaddr_in6 *out_names;
     Py_ssize_t queued;
+    int busy; /* inside serve: Python code it runs (Counter, aged_fn) must not re-enter and reuse the rings */
     unsigned long long truncated;
     unsigned long long send_errors;
     unsigned long long receive_errors;
@@ -67,6 +68,10 @@ static int hot_init(HotSocket *self, PyObject *args, PyObject *kwds) {
     Py_ssize_t slots, size;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "ipnn", kwlist, &fd, &ipv6, &slots, &size))
         return -1;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "HotSocket re-initialised while serving");
+        return -1;
+    }
     if (fd < 0 || slots < 1 || slots > MAX_SLOTS || size < 12 || size > MAX_SIZE) {
         PyErr_Format(PyExc_ValueError, "HotSocket: fd >= 0, 1 <= slots <= %d, 12 <= size <= %d", MAX_SLOTS,
                      MAX_SIZE);
@@ -304,6 +309,9 @@ PyDoc_STRVAR(serve_doc,
              "in `served`. Returns the answered rcodes (bytes), the other datagrams as (data, raw address)\n"
              "(data b\"\" when cut by the kernel), now, and how many datagrams were read; None when none waited.");
 
+static PyObject *serve_batch(HotSocket *self, PyObject *entries, PyObject *clients, PyObject *served,
+                             PyObject *monotonic, PyObject *aged_fn);
+
 static PyObject *hot_serve(HotSocket *self, PyObject *args) {
     PyObject *entries, *clients, *served, *monotonic, *aged_fn;
     if (!PyArg_ParseTuple(args, "O!OO!OO:serve", &PyDict_Type, &entries, &clients, &PyList_Type, &served, &monotonic,
@@ -313,6 +321,18 @@ static PyObject *hot_serve(HotSocket *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "HotSocket not initialised");
         return NULL;
     }
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "HotSocket.serve re-entered");
+        return NULL;
+    }
+    self->busy = 1;
+    PyObject *out = serve_batch(self, entries, clients, served, monotonic, aged_fn);
+    self->busy = 0;
+    return out;
+}
+
+static PyObject *serve_batch(HotSocket *self, PyObject *entries, PyObject *clients, PyObject *served,
+                             PyObject *monotonic, PyObject *aged_fn) {
     for (Py_ssize_t i = 0; i < self->slots; i++) { /* the kernel shortens these to what it wrote */
         self->in_hdr[i].msg_hdr.msg_namelen = NAME_SIZE;
         self->in_hdr[i].msg_hdr.msg_flags = 0;
@@ -370,6 +390,7 @@ static PyObject *hot_serve(HotSocket *self, PyObject *args) {
                 (rcode_obj = PyObject_GetAttr(entry, s_rcode)) != NULL) {
                 long rcode = PyLong_AsLong(rcode_obj);
                 if (rcode == -1 && PyErr_Occurred()) {
+                    /* counted below; the slow path answers it */
                 } else if (rcode < 0 || rcode > 255 || !PyBytes_Check(body)) {
                     PyErr_SetString(PyExc_ValueError, "answer-cache entry: bad rcode or body");
                 } else {
@@ -405,9 +426,9 @@ static PyObject *hot_serve(HotSocket *self, PyObject *args) {
     }
     flush(self);
     Py_XDECREF(host_memo);
-    PyObject *out = Py_BuildValue("(y#NNi)", (const char *)rcodes, hot, rest, now_obj, got);
+    PyObject *result = Py_BuildValue("(y#NNi)", (const char *)rcodes, hot, rest, now_obj, got);
     PyMem_Free(rcodes);
-    return out;
+    return result;
 fail:
     flush(self); /* what was answered still goes out */
     Py_XDECREF(host_memo);
@@ -421,6 +442,10 @@ PyDoc_STRVAR(send_doc, "send(data, name) -> None\n\nOne datagram to a raw struct
 
 static PyObject *hot_send(HotSocket *self, PyObject *args) {
     Py_buffer data, name;
+    if (self->in_hdr == NULL) {
+        PyErr_SetString(PyExc_ValueError, "HotSocket not initialised");
+        return NULL;
+    }
     if (!PyArg_ParseTuple(args, "y*y*:send", &data, &name))
         return NULL;
     if (name.len < (Py_ssize_t)sizeof(sa_family_t) || name.len > (Py_ssize_t)NAME_SIZE)

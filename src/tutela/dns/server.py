@@ -213,11 +213,6 @@ class DnsSensor:
                     raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
         if tcp is None or udp_sock is None:
             raise ServiceError(f"cannot find a port free for UDP and TCP on {host}")
-        if self.settings.udp_batch and udpbatch.available():
-            self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
-            loop.add_reader(self._batch.fd, self._on_readable)
-        else:
-            await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
         self._servers.append(tcp)
         for i, up in enumerate(self.upstreams):
             transport, _ = await loop.create_datagram_endpoint(
@@ -226,6 +221,13 @@ class DnsSensor:
             with contextlib.suppress(OSError):
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             up.transport = transport
+        # clients last: a query waiting already was forwarded to no socket (the upstreams' did not
+        # exist yet) and only retried by the sweep after dns.timeout_s
+        if self.settings.udp_batch and udpbatch.available():
+            self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
+            loop.add_reader(self._batch.fd, self._on_readable)
+        else:
+            await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
         if self.metrics_listen:
             mhost, mport = split_listen(self.metrics_listen)
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
