@@ -309,6 +309,34 @@ def test_python_code_run_by_serve_cannot_reenter_it(clients: list[socket.socket]
         side.close()
 
 
+def test_ipv6_senders_are_answered_and_counted_alike() -> None:
+    try:
+        probe = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    seen = []
+    for native in (_native(), None):
+        server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        server.bind(("::1", 0))
+        batch = udpbatch.BatchSocket(server, slots=SLOTS, size=SIZE, native=native)
+        entries = _entries(NAMES)
+        counts: collections.Counter[str] = collections.Counter()
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as client:
+            client.bind(("::1", 0))
+            client.setblocking(False)
+            for qid in range(3):
+                client.sendto(_known(1, qid), server.getsockname())
+            rcodes, rest, _, n = batch.serve(entries, counts, [], lambda: NOW, hotpath.aged)
+            replies = sorted(_drain(client))
+        batch.close()
+        assert (len(rcodes), rest, n, len(replies)) == (3, [], 3, 3)
+        seen.append((rcodes, replies, dict(counts)))
+    assert seen[0] == seen[1]
+    assert seen[0][2] == {"::1": 3}
+
+
 @pytest.mark.network
 def test_sensor_on_the_c_path_answers_many_clients_and_counts_them(upstream: int, start_sensor: StartSensor) -> None:
     s = start_sensor([f"127.0.0.1:{upstream}"])
