@@ -1,11 +1,15 @@
-"""Compiled twins of hot Python code (CPython C API; built by setup.py, each extension optional).
+"""Optional C extensions (CPython C API), built by setup.py; every function here has a pure-Python twin.
 
-- udpfast.c: the DNS sensor's hot UDP loop (recvmmsg, answer-cache hits answered, sendmmsg); its
-  pure-Python twin is tutela.dns.udpbatch.BatchSocket._serve_python with tutela.dns.hotpath.
+- `charcnn`: the character CNN's forward pass for one name (twin: `tutela.dns.charcnn`, numpy).
+- `dnsfeatures`: `Tables.tunnel_features` / `Tables.dga_features` are `tutela.dns.lexical.Lexicon`'s
+  `tunnel_features_python` / `dga_features_python` for ASCII text, and `Trees.raw_one` is
+  `tutela.dns.forest.Forest.raw_one_python` (the compiled evaluator); bit-identical results.
+- `udpfast`: the DNS sensor's hot UDP loop, `HotSocket.serve` (recvmmsg, answer-cache hits answered,
+  sendmmsg; twin: `tutela.dns.udpbatch.BatchSocket._serve_python` with `tutela.dns.hotpath`) and
+  `HotSocket.send` (twin: `BatchSocket._send_one_python`); same replies and counts.
 
-Every function here has a pure-Python twin that stays the reference: same results, compared by
-tests on many inputs, hostile ones included. `load` gives the compiled module when it was built,
-else None (the caller then uses the twin); TUTELA_PURE_PYTHON=1 forces the twins.
+The Python code stays the reference: tests compare both on many inputs. `load(name)` gives the module, or None
+where it did not build or `TUTELA_PURE_PYTHON=1` forces the Python path.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from types import ModuleType
 
 
 def load(name: str) -> ModuleType | None:
-    """The compiled module `tutela._native.<name>`, or None (not built, or TUTELA_PURE_PYTHON=1)."""
+    """tutela._native.<name>, or None (not built, or TUTELA_PURE_PYTHON=1)."""
     if os.environ.get("TUTELA_PURE_PYTHON") == "1":
         return None
     try:

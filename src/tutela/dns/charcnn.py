@@ -1,4 +1,4 @@
-"""The character-level DGA network, served in numpy (no torch at run time).
+"""The character-level DGA network, served in numpy or C (no torch at run time).
 
 Weights come from `models/dga_cnn.safetensors` (trained by scripts/train_dga_charcnn.py): an embedding,
 parallel 1-D convolutions of widths 2..5, ReLU and max over the valid positions of the name, a dense
@@ -9,6 +9,13 @@ sum instead of a matrix product (the same arithmetic, regrouped). Past the end o
 token whose TABLE[t] row is -inf for every kernel wider than t, so a window that does not fit inside the
 name can never win the max (as in training, where such windows are masked): one name needs no mask, and
 padding never changes a batch's result.
+
+Where the C extension tutela._native.charcnn is built and the CPU has AVX2 and FMA, names go through C one
+at a time (numpy's per-call overhead dominated at one name per call; batches are faster so too): the same
+float32 operations in the same order as `logit_one_numpy` on such a CPU, the dense layers summed as numpy's
+BLAS (OpenBLAS) sums them there, so the logits are bit-identical (tests/dns_models/test_charcnn_native.py).
+`logit_one_numpy` and `logit_batch_numpy` are the twins and the reference, used where the extension is
+missing, the CPU lacks AVX2/FMA, or TUTELA_PURE_PYTHON=1; `path` says which runs.
 """
 
 from __future__ import annotations
@@ -16,7 +23,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tutela._native import load
 from tutela.dns.training.charset import INDEX, MAX_CHARS, OOV, encode, text_of
+
+_NATIVE = load("charcnn")  # None: numpy only (not built, or TUTELA_PURE_PYTHON=1)
+if _NATIVE is not None and not _NATIVE.KERNEL:  # built, but this CPU lacks AVX2/FMA
+    _NATIVE = None
+
+
+def path() -> str:
+    """Where one name's forward pass runs in this process: "native" (C) or "numpy"."""
+    return "numpy" if _NATIVE is None else "native"
+
 
 MAX_BATCH = 8  # names gathered at once: B x n x kmax x filters floats stay in cache (measured 4-64)
 
@@ -75,20 +93,39 @@ class CharCnn:
         self.end_pad = bytes([self.end]) * (self.kmax - 1)
         if self.w_hidden.shape[0] != W.shape[1] or self.w_out.shape[0] != self.w_hidden.shape[1]:
             raise CharCnnError("dense layers do not match the convolutions")
+        finite = [emb, self.w_hidden, self.b_hidden, self.w_out, self.b, np.float32(self.b_out)]
+        if not all(np.isfinite(a).all() for a in finite):  # the C max, like numpy's, then needs no NaN rule
+            raise CharCnnError("character model has non-finite weights")
+        self.native: Any = None  # the C object keeps these arrays (buffer protocol) and checks their shapes
+        if _NATIVE is not None:
+            arrays = (self.table, self.b, self.w_hidden, self.b_hidden, self.w_out)
+            self.native = _NATIVE.Net(*arrays, self.b_out, self.kmax)
+        self.path = path()
+
+    def ids(self, label: str, suffix: str) -> bytes:
+        """The token ids of a name, one byte each (non-ASCII characters were encoded as "?" -> OOV)."""
+        return text_of(label.lower(), suffix.lower()).encode("ascii", "replace").translate(self.byte_ids)
 
     @classmethod
     def from_safetensors(cls, tensors: Mapping[str, Any]) -> CharCnn:
         return cls(tensors)
 
     def logit_one(self, label: str, suffix: str) -> float:
-        # One gather of (n, filters) per kernel offset, summed in offset order: the same float32 additions, in
-        # the same order, as summing the (n, kmax, filters) gather of logit_batch (bit-identical), without
-        # building the (n, kmax) index grid or the 3-D array. Ids come from one bytes.translate.
+        if self.native is not None:
+            return self.native.logit(self.ids(label, suffix))  # type: ignore[no-any-return]
+        return self.logit_ids_numpy(self.ids(label, suffix))
+
+    def logit_one_numpy(self, label: str, suffix: str) -> float:
+        return self.logit_ids_numpy(self.ids(label, suffix))
+
+    def logit_ids_numpy(self, ids: bytes) -> float:
+        """The logit of token ids (each < vocab). One gather of (n, filters) per kernel offset, summed in offset
+        order: the same float32 additions, in the same order, as summing the (n, kmax, filters) gather of
+        logit_batch_numpy (bit-identical), without building the (n, kmax) index grid or the 3-D array."""
         import numpy as np
 
-        text = text_of(label.lower(), suffix.lower()).encode("ascii", "replace")
-        n = len(text)
-        pad = np.frombuffer(text.translate(self.byte_ids) + self.end_pad, dtype=np.uint8)
+        n = len(ids)
+        pad = np.frombuffer(ids + self.end_pad, dtype=np.uint8)
         tables = self.tables
         h = tables[0].take(pad[:n], axis=0)
         for t in range(1, self.kmax):
@@ -98,6 +135,16 @@ class CharCnn:
         return float(hid @ self.w_out + self.b_out)
 
     def logit_batch(self, names: Sequence[tuple[str, str]]) -> Any:
+        """(label, suffix) pairs -> logits (float64 array): one name at a time in C where it runs (faster than
+        numpy's batches, docs/models/dns.md; equal to logit_one), else `logit_batch_numpy`."""
+        import numpy as np
+
+        if self.native is None:
+            return self.logit_batch_numpy(names)
+        logit, ids = self.native.logit, self.ids
+        return np.array([logit(ids(lab, suf)) for lab, suf in names], dtype=np.float64)
+
+    def logit_batch_numpy(self, names: Sequence[tuple[str, str]]) -> Any:
         """(label, suffix) pairs -> logits. Names are grouped by length (no padding is computed; the END
         token still pads the windows at each name's end) and gathered MAX_BATCH at a time."""
         import numpy as np
