@@ -15,5 +15,8 @@ setup(
             optional=True,
             extra_compile_args=["-O2"],
         ),
+        Extension(
+            "tutela._native.udpfast", ["src/tutela/_native/udpfast.c"], optional=True, extra_compile_args=["-O2"]
+        ),
     ]
 )

@@ -4,6 +4,9 @@
 - `dnsfeatures`: `Tables.tunnel_features` / `Tables.dga_features` are `tutela.dns.lexical.Lexicon`'s
   `tunnel_features_python` / `dga_features_python` for ASCII text, and `Trees.raw_one` is
   `tutela.dns.forest.Forest.raw_one_python` (the compiled evaluator); bit-identical results.
+- `udpfast`: the DNS sensor's hot UDP loop, `HotSocket.serve` (recvmmsg, answer-cache hits answered,
+  sendmmsg; twin: `tutela.dns.udpbatch.BatchSocket._serve_python` with `tutela.dns.hotpath`) and
+  `HotSocket.send` (twin: `BatchSocket._send_one_python`); same replies and counts.
 
 The Python code stays the reference: tests compare both on many inputs. `load(name)` gives the module, or None
 where it did not build or `TUTELA_PURE_PYTHON=1` forces the Python path.
