@@ -23,6 +23,8 @@ other processes' load does not count, only what a query costs. Medians of --repe
   "total" rows add every finding's to_dict(): all the CPU, deferred work included;
 - a real query log beside the Zipf stream (not instead of it): the Suricata EVE sample of the shared data
   (--data, default ../shared/data; skipped where absent), 574 queries in log order, fresh caches.
+The result records which path computed the lexical features and the tunnel trees: "C" (tutela._native.dnsfeatures
+built) or "Python" (not built, or TUTELA_PURE_PYTHON=1); the components compare the two on the same names.
 Names are otherwise generated (synthetic hostnames, random DGA-like labels).
 """
 
@@ -52,6 +54,7 @@ from tutela.dns import models as refs
 from tutela.dns.batch import NameScorer
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.tunnel import TunnelConfig, TunnelDetector
+from tutela.dns.lexical import features_path
 from tutela.dns.names import NameSplitter
 from tutela.dns.splitcache import RegistrableSplitter
 from tutela.dns.subjects import DnsQuery
@@ -286,6 +289,11 @@ def main() -> None:
             scorer.tunnel(p)
         record("  tunnel features + trees, names with a subdomain (µs)",
                (time.thread_time() - start) / max(1, len(with_sub)) * 1e6)  # fmt: skip
+        if features_path() == "C":  # the C features against their Python twins, same names, interleaved
+            subs = [p.sub for p in with_sub]
+            for what, fn in (("Python twin", lex.tunnel_features_python), ("C", lex.tunnel_features),
+                             ("Python twin, again", lex.tunnel_features_python)):  # fmt: skip
+                record(f"  tunnel features alone, names with a subdomain: {what} (µs)", per_item(fn, subs))
         # batch CLI path
         ns = NameScorer("all", models)
         start = timer_start()
@@ -293,7 +301,8 @@ def main() -> None:
             ns.score_batch(qs[i : i + 4096])
         record("batch `dns score` (names/s)", len(qs) / (time.thread_time() - start))
 
-    print(f"queries per run: {args.queries}, runs: {args.repeat}, python {sys.version.split()[0]}")
+    print(f"queries per run: {args.queries}, runs: {args.repeat}, python {sys.version.split()[0]}, "
+          f"features in {features_path()}")  # fmt: skip
     for key, values in results.items():
         print(f"{key:62s} median {statistics.median(values):10.1f}   (runs: {', '.join(f'{v:.1f}' for v in values)})")
     report(args, results, started)
@@ -475,6 +484,8 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
         issue=4,
         command=f".venv/bin/python bench/dns_models.py --queries {args.queries} --repeat {args.repeat}",
         about=(
+            f"Lexical features and tunnel trees computed in {features_path()} "
+            "(C: tutela._native.dnsfeatures, bit-identical to its Python twins). "
             "CPU time of the benchmark thread (time.thread_time) per query through DgaDetector.detect and "
             "TunnelDetector.detect, medians (min–max) of --repeat runs on generated names (70% hostnames under "
             "popular domains, 15% random labels, 15% brand+digits). miss: every name new, fresh verdict caches; "
@@ -524,7 +535,13 @@ def report(args: argparse.Namespace, results: dict[str, list[float]], started: f
             "an idle machine: figures are CPU time on a shared 2-core VM; the load factor column is an estimate",
         ],
         versions=package_versions(["numpy", "lightgbm", "publicsuffixlist"]),
-        raw={"results": results, "queries": args.queries, "repeat": args.repeat, "load_factor": slow},
+        raw={
+            "results": results,
+            "queries": args.queries,
+            "repeat": args.repeat,
+            "load_factor": slow,
+            "features_path": features_path(),
+        },
     )
 
 

@@ -18,7 +18,9 @@ the upstream is never the bottleneck's unknown) and is driven by dnsperf over lo
   (variants for A/B runs, not in the default list: a tutela target with "_inproc" runs DuckDB in the
   sensor's own threads (dns.store_keeper off), with "_w2" two SO_REUSEPORT workers; use --clients 4
   so dnsperf's sockets spread over the workers, with "_unbatched" the client socket is read and
-  answered one datagram per system call (dns.udp_batch off))
+  answered one datagram per system call (dns.udp_batch off), with "_pure" the sensor's Python code only
+  (TUTELA_PURE_PYTHON=1: no compiled hot loop), with "_base" the sensor of the source tree given by
+  --base-src (e.g. /work/main/src: main vs a branch, interleaved in one run))
 
 dnsmasq and tutela load the same 100,000-name block list (dnsmasq `address=/name/` lines: NXDOMAIN for
 the name and its subdomains; tutela a hosts file, blocked with NXDOMAIN) and both refuse DNS rebinding
@@ -470,6 +472,8 @@ def dns_path_result(
         "tutela_nocache_inproc": "tutela sensor, answer cache off, DuckDB in-process",
         "tutela_cache_inproc": "tutela sensor, answer cache on, DuckDB in-process",
         "tutela_cache_unbatched": "tutela sensor, answer cache on, one system call per datagram",
+        "tutela_cache_pure": "tutela sensor, answer cache on, Python only (TUTELA_PURE_PYTHON=1)",
+        "tutela_cache_base": "tutela sensor, answer cache on, the --base-src tree",
     }
     summary: dict[str, Any] = {}
     if thr:
@@ -714,6 +718,7 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="tutela sensor worker processes (SO_REUSEPORT)")
     ap.add_argument("--clients", type=int, default=1, help="dnsperf client sockets (use several with workers)")
     ap.add_argument("--targets", default=",".join(TARGETS), help="which targets to measure")
+    ap.add_argument("--base-src", help='the source tree of the "_base" targets (PYTHONPATH)')
     ap.add_argument("--stages", default="throughput,latency,fuzz", help="throughput,latency,fuzz and/or memory")
     ap.add_argument("--raw-forwarder", nargs=2, type=int, metavar=("LISTEN", "UPSTREAM"), help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -784,6 +789,12 @@ def run_comparison(
                 config = sensor_config(work, files["hosts"], t, dns)
                 metric_ports[t] = free_port()
                 env = {**os.environ, "TUTELA_HOME": str(work / f"home-{t}")}
+                if "_pure" in t:  # the Python twins of the compiled code
+                    env["TUTELA_PURE_PYTHON"] = "1"
+                if "_base" in t:  # another source tree (A/B against main)
+                    if not args.base_src:
+                        raise SystemExit(f"{t}: pass --base-src PATH")
+                    env["PYTHONPATH"] = args.base_src
                 workers = 2 if t.endswith("_w2") else args.workers  # e.g. tutela_cache_w2: two processes
                 argv = tutela_argv(config, port, up, metric_ports[t], workers)
                 pids[t] = stack.enter_context(started(argv, port, env))

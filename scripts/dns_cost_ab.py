@@ -10,9 +10,10 @@ in chunks of 100 (order alternating), timing CPU (thread_time). Beside the detec
 also timed with their verdict and EventWriter.append() (the sensor's query path for a blocked name) and with
 every finding's to_dict() (the total, deferred work included). Both sides' models live in one process,
 so absolute figures are higher than a bench run's (twice the working set in the CPU caches); the ratios
-are the result. A development tool, not a suite benchmark (it writes no bench/results file). The exported
-commit has no compiled extension (git archive holds no build): its CNN runs in numpy whatever the commit, the
-working tree's in C where built; the header says which.
+are the result. A development tool, not a suite benchmark (it writes no bench/results file).
+
+C extensions (tutela/_native/*.c) are built for the exported commit too, with setup.py's flags, so each side runs
+what it would run installed; the header says which path (C or Python) each side's DNS features and CNN took.
 """
 
 from __future__ import annotations
@@ -49,6 +50,21 @@ def export(rev: str, into: Path) -> None:
         text = re.sub(r"\btutela\.", "tutela_before.", text)
         text = re.sub(r"^(\s*)(from|import) tutela\b", r"\1\2 tutela_before", text, flags=re.M)
         path.write_text(text, encoding="utf-8")
+    sources = sorted((pkg / "_native").glob("*.c"))
+    if sources:  # build them next to their sources, as `setup.py build_ext --inplace` does for the working tree
+        from setuptools import Distribution, Extension
+
+        exts = [Extension(f"tutela_before._native.{c.stem}", [str(c)], extra_compile_args=["-O2"]) for c in sources]
+        cmd = Distribution({"ext_modules": exts}).get_command_obj("build_ext")
+        cmd.build_lib, cmd.build_temp = str(into), str(into / "build")
+        cmd.ensure_finalized()
+        cmd.run()
+
+
+def native_path(pkg: str) -> str:
+    """Which path the side's tunnel features take: "C" or "Python"."""
+    lexical = importlib.import_module(f"{pkg}.dns.lexical")
+    return "C" if getattr(lexical, "_NATIVE", None) is not None else "Python"
 
 
 def side(pkg: str) -> dict[str, Any]:
@@ -73,8 +89,9 @@ def side(pkg: str) -> dict[str, Any]:
     policy = mod["core.policy"].Policy(mod["dns.policy"].default_policy())
     charcnn = importlib.import_module(f"{pkg}.dns.charcnn")
     cnn = charcnn.path() if hasattr(charcnn, "path") else "numpy"
-    return {"cnn": cnn,"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
-            "splitter": splitter_cls.__name__, "policy": policy, "writer": writer}  # fmt: skip
+    return {"build": build, "ctx": mod["core.detector"].ScanContext(), "Q": mod["dns.subjects"].DnsQuery,
+            "splitter": splitter_cls.__name__, "policy": policy, "writer": writer,
+            "path": native_path(pkg), "cnn": cnn}  # fmt: skip
 
 
 def run_pair(
@@ -157,9 +174,9 @@ def main() -> None:
                     key = label if passes == 1 else f"{label}: {'amortised' if p == 0 else 'hit (second pass)'}"
                     for s, v in got.items():
                         results.setdefault((key, s), []).append(v)
-    before, after = sides["before"], sides["after"]
-    print(f"before = {args.rev} ({before['splitter']}, CNN {before['cnn']}), after = working tree "
-          f"({after['splitter']}, CNN {after['cnn']});"
+    b_side, a_side = sides["before"], sides["after"]
+    print(f"before = {args.rev} ({b_side['splitter']}, {b_side['path']} features, CNN {b_side['cnn']}), "
+          f"after = working tree ({a_side['splitter']}, {a_side['path']} features, CNN {a_side['cnn']});"
           f" µs CPU per query, median (min-max) of {args.reps} runs, one process, interleaved")  # fmt: skip
     for key in dict.fromkeys(k for k, _ in results):
         b, a = results[(key, "before")], results[(key, "after")]

@@ -1,13 +1,17 @@
-"""Train the PERSON scorer of the NER path (src/tutela/runtime/models/person_scorer.json).
+"""Train a PERSON scorer: the NER path's (`--model spacy`, src/tutela/runtime/models/person_scorer.json) or
+the default path's, without spaCy (`--model fast`, person_scorer_fast.json).
 
-  .venv/bin/python scripts/train_person_recognizer.py [--data /work/shared/data] [--synthetic 800]
+  .venv/bin/python scripts/train_person_recognizer.py --model fast [--data /work/shared/data] [--synthetic 800]
 
 Data: Presidio's synthetic sentences split by template (`datasets.split3`): candidates of the *train*
 templates are the training examples, with our own synthetic sentences (below: our templates, US Census names
 from the shipped gazetteer's source list, including surnames past the gazetteer's cut, and hand-written
 non-name capitalised words: cities, products, organisations, weekdays). Validation templates choose the
 regularisation and the threshold (by PERSON F1 of the whole PII detector with the NER path); the test templates
-are only reported. spaCy entities are cached under $TUTELA_TRAIN_CACHE (default /tmp), outside the repository.
+are only reported. The fast model sees the same candidates without spaCy's entities (capitalised runs only)
+and its own columns of the features (`person.FAST_FEATURES`: none of spaCy's). Seeds are fixed (sentences 13,
+LightGBM 7, one thread, deterministic); the sha256 of each input file is recorded in the model's training
+notes. spaCy entities are cached under $TUTELA_TRAIN_CACHE (default /tmp), outside the repository.
 """
 
 from __future__ import annotations
@@ -32,11 +36,15 @@ from tutela.runtime import datasets as ds
 from tutela.runtime.evaluation import pii_overlap_scores
 from tutela.runtime.ner import SpacyNer
 from tutela.runtime.person import (
+    FAST_SCORER,
     FEATURES,
     GAZETTEER,
+    LOWER_WORD,
     MODEL_FORMAT,
+    SPACY_SCORER,
     Gazetteer,
     PersonScorer,
+    ScorerModel,
     candidates,
     features,
     scored,
@@ -44,7 +52,7 @@ from tutela.runtime.person import (
 )
 from tutela.runtime.pii import analyze
 
-OUT = ROOT / "src" / "tutela" / "runtime" / "models" / "person_scorer.json"
+MODELS = {"spacy": SPACY_SCORER, "fast": FAST_SCORER}
 CENSUS_LAST = Path(os.environ.get("TUTELA_CENSUS_NAMES", "/tmp/pipnames/names-0.3.0/names")) / "dist.all.last"
 
 # --- our own synthetic sentences ------------------------------------------------------------------------
@@ -196,15 +204,33 @@ def spacy_ents(texts: list[str], tag: str) -> list[list[tuple[str, int, int]]]:
 
 
 def examples(
-    texts: list[str], golds: list[list[tuple[int, int]]], ents: list[list[tuple[str, int, int]]], gaz: Gazetteer
+    texts: list[str],
+    golds: list[list[tuple[int, int]]],
+    ents: list[list[tuple[str, int, int]]],
+    gaz: Gazetteer,
+    model: ScorerModel,
 ) -> tuple[np.ndarray, np.ndarray]:
     X, y = [], []
     for text, gold, es in zip(texts, golds, ents, strict=True):
-        lower_words = frozenset(re.findall(r"\b[a-z]{2,}\b", text))
-        for c in candidates(text, es):
+        lower_words = frozenset(LOWER_WORD.findall(text))
+        for c in candidates(text, es, model.cut_runs):
             X.append(features(text, c, gaz, lower_words))
-            y.append(int(any(c.start < e and s < c.end for s, e in gold)))
-    return np.asarray(X, dtype=np.float64), np.asarray(y)
+            y.append(int(_positive(text, c.start, c.end, gold, model.cut_runs)))
+    cols = [FEATURES.index(f) for f in model.features]
+    return np.asarray(X, dtype=np.float64).reshape(-1, len(FEATURES))[:, cols], np.asarray(y)
+
+
+def _positive(text: str, start: int, end: int, gold: list[tuple[int, int]], tight: bool) -> bool:
+    """A candidate overlapping a name; `tight` (the fast model, whose candidates include a sentence-opening run
+    with and without its first word): every word of it inside a name, so the model learns the tighter span."""
+    if not tight:
+        return any(start < e and s < end for s, e in gold)
+    inside = [False] * (end - start)
+    for s, e in gold:
+        for i in range(max(s, start), min(e, end)):
+            inside[i - start] = True
+    words = [m for m in re.finditer(r"\w+", text[start:end])]
+    return bool(words) and all(any(inside[m.start() : m.end()]) for m in words)
 
 
 def gold_person(row: dict[str, Any]) -> list[tuple[int, int]]:
@@ -224,21 +250,33 @@ def person_f1(
     return pii_overlap_scores(rows, preds)["PERSON"]
 
 
-def fit(X: np.ndarray, y: np.ndarray, leaves: int, rounds: int) -> dict[str, Any]:
+def fit(X: np.ndarray, y: np.ndarray, model: ScorerModel, leaves: int, rounds: int) -> dict[str, Any]:
     import lightgbm as lgb
 
     params = {"objective": "binary", "num_leaves": leaves, "learning_rate": 0.05, "min_data_in_leaf": 10,
               "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "seed": 7, "verbose": -1,
               "num_threads": 1, "deterministic": True, "force_row_wise": True}  # fmt: skip
-    booster = lgb.train(params, lgb.Dataset(X, y, feature_name=list(FEATURES)), rounds)
-    return {"format": MODEL_FORMAT, "features": list(FEATURES), "threshold": 0.5, "lightgbm": booster.model_to_string()}
+    booster = lgb.train(params, lgb.Dataset(X, y, feature_name=list(model.features)), rounds)
+    return {
+        "format": MODEL_FORMAT,
+        "features": list(model.features),
+        "threshold": 0.5,
+        "lightgbm": booster.model_to_string(),
+    }
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=None)
     ap.add_argument("--synthetic", type=int, default=800)
+    ap.add_argument("--model", choices=sorted(MODELS), default="spacy")
     args = ap.parse_args()
+    model = MODELS[args.model]
+    out = model.ref.path()
     base = ds.data_dir(args.data)
     rows = ds.presidio_synth(base)
     split = {
@@ -246,21 +284,25 @@ def main() -> None:
     }
     gaz_spec = ModelCache().get(GAZETTEER)
     gaz = Gazetteer(gaz_spec)
-    ents = {s: spacy_ents([r["full_text"] for r in rs], s) for s, rs in split.items()}
+    if args.model == "spacy":
+        ents = {s: spacy_ents([r["full_text"] for r in rs], s) for s, rs in split.items()}
+    else:  # the default path: no spaCy, the candidates are the capitalised runs
+        ents = {s: [[] for _ in rs] for s, rs in split.items()}
     texts = [r["full_text"] for r in split["train"]]
     golds = [gold_person(r) for r in split["train"]]
-    X, y = examples(texts, golds, ents["train"], gaz)
+    X, y = examples(texts, golds, ents["train"], gaz, model)
     syn = synthetic(random.Random(13), args.synthetic, gaz_spec)
     if syn:
-        syn_ents = spacy_ents([t for t, _ in syn], f"synthetic{args.synthetic}")
-        Xs, ys = examples([t for t, _ in syn], [g for _, g in syn], syn_ents, gaz)
+        syn_texts = [t for t, _ in syn]
+        syn_ents = spacy_ents(syn_texts, f"synthetic{args.synthetic}") if args.model == "spacy" else [[]] * len(syn)
+        Xs, ys = examples(syn_texts, [g for _, g in syn], syn_ents, gaz, model)
         X, y = np.vstack([X, Xs]), np.concatenate([y, ys])
     print(f"train candidates {len(y)} ({int(y.sum())} positive; {len(syn)} synthetic sentences)", flush=True)
     best: tuple[float, tuple[int, int], float, dict[str, Any]] | None = None
     for c in ((7, 100), (15, 200), (15, 400), (31, 200)):
-        spec = fit(X, y, *c)
-        scorer = PersonScorer(spec)
-        for thr in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+        spec = fit(X, y, model, *c)
+        scorer = PersonScorer(spec, model)
+        for thr in (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
             v = person_f1(split["validation"], ents["validation"], scorer, gaz, thr)
             print(f"leaves, rounds={c} thr={thr}: validation PERSON {v}", flush=True)
             if best is None or float(v["f1"]) > best[0]:
@@ -273,12 +315,20 @@ def main() -> None:
         "train_candidates": len(y),
         "synthetic_sentences": len(syn),
         "num_leaves, rounds": list(c),
-        "validation_person": person_f1(split["validation"], ents["validation"], PersonScorer(spec), gaz, thr),
+        "validation_person": person_f1(split["validation"], ents["validation"], PersonScorer(spec, model), gaz, thr),
+        "seeds": {"synthetic": 13, "lightgbm": 7},
+        "inputs_sha256": {
+            "presidio_synth_dev.json": sha256_of(base / "pii" / "presidio_synth_dev.json"),
+            "census dist.all.last": sha256_of(CENSUS_LAST),
+            "person_names.json": GAZETTEER.sha256,
+        },
     }
-    OUT.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-    test = person_f1(split["test"], ents["test"], PersonScorer(spec), gaz, thr)
-    print(f"chose leaves, rounds={c} thr={thr} (validation F1 {f1}); test templates PERSON {test}")
-    print(OUT, "sha256", hashlib.sha256(OUT.read_bytes()).hexdigest())
+    out.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    if os.environ.get("TUTELA_SHOW_TEST") == "1":  # the test templates: looked at once, at the end
+        test = person_f1(split["test"], ents["test"], PersonScorer(spec, model), gaz, thr)
+        print(f"test templates PERSON {test}")
+    print(f"chose leaves, rounds={c} thr={thr} (validation F1 {f1})")
+    print(out, "sha256", hashlib.sha256(out.read_bytes()).hexdigest())
 
 
 if __name__ == "__main__":

@@ -3,10 +3,12 @@ unbatched client paths against a real Unbound."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import dns.message
 import dns.query
@@ -155,3 +157,71 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
         assert m.malformed == 1
         assert "tutela_dns_udp_truncated_total 1" in m.render()
         assert "tutela_dns_udp_send_errors_total 0" in m.render()
+
+
+@pytest.mark.network
+def test_a_query_that_raises_loses_only_itself_not_the_rest_of_its_batch(
+    upstream: int, start_sensor: StartSensor
+) -> None:
+    """The datagram protocol loses one datagram when its handler raises; the batched path lost every
+    datagram read after it in the same batch (silently for their clients: a 5 s timeout)."""
+    s = start_sensor([f"127.0.0.1:{upstream}"])
+    assert s.sensor._batch is not None
+    slow = s.sensor._slow_query
+
+    def fragile(data: bytes, addr: Any, t0: float) -> None:
+        if b"boom" in data:
+            raise RuntimeError("a bug on one query")
+        slow(data, addr, t0)
+
+    s.sensor._slow_query = fragile  # type: ignore[method-assign]
+    boom = dns.message.make_query("boom.example.com", "A").to_wire()
+    queries = [dns.message.make_query(f"n{i}.example.com", "A") for i in range(25)]
+    for i, q in enumerate(queries):
+        q.id = i
+    wires = [q.to_wire() for q in queries]
+    # five new names keep the sensor busy while the rest queue up and are read as one batch or a few
+    burst = [*wires[:5], *(d for k in range(10) for d in (boom, wires[5 + 2 * k], wires[6 + 2 * k]))]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(3)
+        for data in burst:
+            sock.sendto(data, ("127.0.0.1", s.port))
+        ids = []
+        with contextlib.suppress(TimeoutError):
+            while len(ids) < len(queries):
+                ids.append(dns.message.from_wire(sock.recv(4096)).id)
+    assert sorted(ids) == list(range(25))
+    assert s.engine.metrics.query_errors == 10
+    assert "tutela_dns_query_errors_total 10" in s.engine.metrics.render()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_query_waiting_when_the_sensor_starts_is_forwarded_at_once(
+    upstream: int, start_sensor: StartSensor, monkeypatch: pytest.MonkeyPatch, batched: bool
+) -> None:
+    """The client socket used to be armed before the upstream sockets existed: a query already
+    waiting was forwarded to no socket and only retried by the sweep after dns.timeout_s."""
+    from tutela.dns.server import DnsSensor
+
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.bind(("127.0.0.1", 0))
+    client.settimeout(5)
+    make = DnsSensor._udp_socket
+    sent: list[float] = []
+
+    def queued_first(self: DnsSensor, host: str, port: int) -> socket.socket:
+        sock = make(self, host, port)
+        client.sendto(dns.message.make_query("good.example.com", "A").to_wire(), sock.getsockname())
+        sent.append(time.monotonic())
+        return sock
+
+    monkeypatch.setattr(DnsSensor, "_udp_socket", queued_first)
+    try:
+        start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched, "timeout_s": 2.0})
+        reply = dns.message.from_wire(client.recv(4096))
+        waited = time.monotonic() - sent[0]
+    finally:
+        client.close()
+    assert reply.answer and reply.answer[0][0].address == "93.184.216.34"
+    assert waited < 1.0, f"answered after {waited:.2f} s: retried by the sweep, not forwarded"

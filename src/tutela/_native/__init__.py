@@ -1,7 +1,15 @@
-"""Compiled (CPython C API) versions of a few hot functions; every function here has a pure-Python twin,
-which stays the reference and is used where the extension is not built or TUTELA_PURE_PYTHON=1.
+"""Optional C extensions (CPython C API), built by setup.py; every function here has a pure-Python twin.
 
-- charcnn: the character CNN's forward pass for one name (twin: tutela.dns.charcnn, numpy).
+- `charcnn`: the character CNN's forward pass for one name (twin: `tutela.dns.charcnn`, numpy).
+- `dnsfeatures`: `Tables.tunnel_features` / `Tables.dga_features` are `tutela.dns.lexical.Lexicon`'s
+  `tunnel_features_python` / `dga_features_python` for ASCII text, and `Trees.raw_one` is
+  `tutela.dns.forest.Forest.raw_one_python` (the compiled evaluator); bit-identical results.
+- `udpfast`: the DNS sensor's hot UDP loop, `HotSocket.serve` (recvmmsg, answer-cache hits answered,
+  sendmmsg; twin: `tutela.dns.udpbatch.BatchSocket._serve_python` with `tutela.dns.hotpath`) and
+  `HotSocket.send` (twin: `BatchSocket._send_one_python`); same replies and counts.
+
+The Python code stays the reference: tests compare both on many inputs. `load(name)` gives the module, or None
+where it did not build or `TUTELA_PURE_PYTHON=1` forces the Python path.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from types import ModuleType
 
 
 def load(name: str) -> ModuleType | None:
-    """tutela._native.<name>, or None where TUTELA_PURE_PYTHON=1 or the extension was not built."""
+    """tutela._native.<name>, or None (not built, or TUTELA_PURE_PYTHON=1)."""
     if os.environ.get("TUTELA_PURE_PYTHON") == "1":
         return None
     try:

@@ -5,7 +5,8 @@ Loaded once at the edge (CLI main, a server's entry point) and passed down; ther
 names the key and the file (or environment variable) it came from.
 
 Environment: TUTELA_HOME, TUTELA_CONFIG (the file), and TUTELA_<SECTION>__<KEY>=value for any key
-(values are read as YAML scalars, so `TUTELA_STORE__FLUSH_INTERVAL=0.2` is a float).
+(values are read as YAML scalars, so `TUTELA_STORE__FLUSH_INTERVAL=0.2` is a float). TUTELA_PURE_PYTHON
+and TUTELA_ALLOW_NO_NATIVE are not settings: they choose compiled code (see tutela._native).
 """
 
 from __future__ import annotations
@@ -109,12 +110,16 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+# TUTELA_ variables that are not settings: the config file, and the choice of compiled code (tutela._native)
+NOT_SETTINGS = ("TUTELA_CONFIG", "TUTELA_PURE_PYTHON", "TUTELA_ALLOW_NO_NATIVE")
+
+
 def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """Nested overrides from TUTELA_A__B=value, and the variable each top-level key came from."""
     out: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ("TUTELA_CONFIG",):
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         if not all(path):

@@ -12,6 +12,10 @@ A forest of many small trees (at most 8 splits each, the 1,020-tree family model
 leaf table per tree instead (`_table_one`: one gather, one comparison, `packbits`, one lookup; ~2.6x faster
 than the compiled function there, bit-identical).
 
+Where the C extension is built (tutela._native.dnsfeatures), `raw_one` of a forest of larger trees runs the same
+trees over flat arrays in C (same comparisons, leaves added in tree order from 0.0: bit-identical); the compiled
+function stays the reference (`raw_one_python`) and serves any row that is not a list of floats.
+
 Only numerical `<=` splits without missing-value routing are supported (training sets
 `use_missing=False` and never produces NaN features); anything else is rejected at load.
 """
@@ -22,10 +26,13 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from tutela._native import load as load_native
+
 FORMAT = "tutela-forest/1"
 MAX_DEPTH = 40
 TABLE_BITS = 8  # a tree with at most this many splits gets a 2**bits leaf table (see Forest._table_one)
 SUM_CHUNK = 16  # trees added per statement in the compiled evaluator
+_NATIVE = load_native("dnsfeatures")  # the C evaluator, or None: chosen once, at import
 
 
 class ForestError(ValueError):
@@ -82,6 +89,7 @@ class Forest:
         self.num_features = len(self.feature_names)
         self.trees = [self._validate(t) for t in spec["trees"]]
         self._one: Callable[[Sequence[float]], list[float]] | None = None
+        self._native: Any = None  # the C evaluator, built with the compiled one (which validates depth first)
         # trees of at most TABLE_BITS splits each (the family forest: 1,020 trees of 6) are evaluated in numpy
         # all at once (see _table_one); larger trees by the compiled function
         self._table: tuple[Any, ...] | None = None
@@ -157,14 +165,28 @@ class Forest:
             if self._table is None:
                 self._table = self._build_table()
         elif self._one is None:
-            self._one = self._compile()
+            self._build_one()
+
+    def _build_one(self) -> Callable[[Sequence[float]], list[float]]:
+        self._one = one = self._compile()  # raises ForestError on a tree deeper than MAX_DEPTH
+        if _NATIVE is not None:
+            self._native = _NATIVE.Trees(self.trees, self.num_class, self.num_features)
+        return one
 
     def raw_one(self, x: Sequence[float]) -> list[float]:
         if self.tabulated:
             return self._table_one(x)
-        if self._one is None:
-            self._one = self._compile()
-        return self._one(x)
+        one = self._one if self._one is not None else self._build_one()
+        if self._native is not None:
+            raw: list[float] | None = self._native.raw_one(x)
+            if raw is not None:  # None: not a list of floats, one per feature
+                return raw
+        return one(x)
+
+    def raw_one_python(self, x: Sequence[float]) -> list[float]:
+        """raw_one by the compiled Python function (the reference of the C evaluator)."""
+        one = self._one if self._one is not None else self._build_one()
+        return one(x)
 
     # -- one row, many small trees: a leaf table per tree ---------------------------------------------
     def _build_table(self) -> tuple[Any, ...]:

@@ -1,4 +1,4 @@
-"""Hand-made lexical features of DNS names, in pure Python (a few µs per name, no numpy needed).
+"""Hand-made lexical features of DNS names (no numpy needed): C where the extension is built, else pure Python.
 
 Two feature vectors:
 - `dga_features(label, suffix, private)`: the registrable domain's own label ("example" for
@@ -9,6 +9,12 @@ Two feature vectors:
 The benign character model (trigram log-probabilities learnt from popular domains), the English word
 list and the suffix priors live in a `Lexicon`, built from the shipped lexicon JSON. Nothing here reads
 files: the lexicon arrives as a mapping loaded (and sha256-checked) by the model cache.
+
+`tunnel_features` and `dga_features` of ASCII text run in C where the extension built
+(tutela._native.dnsfeatures: the trigram and bigram models as dense tables over the lexicon's alphabet, the
+word list as a trie, built on first use); `tunnel_features_python` and `dga_features_python` are their
+reference twins (bit-identical, tests/dns_models/test_native.py), taken for non-ASCII text, where the
+extension is missing, or everywhere with TUTELA_PURE_PYTHON=1.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import re
 from collections.abc import Mapping, Sequence
 from itertools import compress, repeat
 from typing import Any
+
+from tutela._native import load as load_native
 
 VOWELS = frozenset("aeiou")
 DIGITS = frozenset("0123456789")
@@ -77,6 +85,12 @@ _DIGIT_RUN = re.compile(r"[0-9]+")
 _SWITCH = re.compile(r"(?=[a-z][0-9]|[0-9][a-z])")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 _LOG2 = math.log2
+_NATIVE = load_native("dnsfeatures")  # the C twins, or None: chosen once, at import
+
+
+def features_path() -> str:
+    """Which code computes the lexical features of ASCII names in this process: "C" or "Python"."""
+    return "C" if _NATIVE is not None else "Python"
 
 
 _TERMS: dict[int, list[float]] = {}  # n -> [c/n * log2(c/n) for c in 0..n], names are at most 253 characters
@@ -161,6 +175,21 @@ class Lexicon:
         # so a seen trigram's own value comes back as get()'s default
         self._backoffs: dict[tuple[str, ...], float] = {}
         self._backoffs_cap = 50_000  # a few MB at most, whatever the traffic
+        self._native: Any = None  # the C tables (~0.4 MB), built on first use; False where unavailable
+
+    def native_tables(self) -> Any:
+        """The lexicon laid out for tutela._native.dnsfeatures (built once), or None without the extension or for
+        a lexicon the tables cannot hold exactly (a value that is not a float, an alphabet over 62 characters):
+        that one stays on the Python path."""
+        if self._native is None:
+            self._native = False
+            if _NATIVE is not None:
+                trigrams = (self.trigram, self.trigram_ctx_unseen, self.trigram_unseen)
+                try:
+                    self._native = _NATIVE.Tables(*trigrams, self.bigram, self.bigram_unseen, self.words)
+                except (TypeError, ValueError):
+                    self._native = False
+        return self._native or None
 
     # -- character model -------------------------------------------------------------------------
     def trigram_scores(self, text: str) -> tuple[float, float, float]:
@@ -284,6 +313,21 @@ class Lexicon:
 
     # -- feature vectors ---------------------------------------------------------------------------
     def dga_features(self, label: str, suffix: str, private: bool) -> list[float]:
+        """The DGA feature vector: in C for an ASCII label where the extension is built, else
+        `dga_features_python` (the same floats, bit for bit). The suffix's three values are computed here."""
+        tables = self._native if self._native is not None else self.native_tables()
+        if tables:
+            x: list[float] | None = tables.dga_features(
+                label,
+                float(suffix.count(".") + 1),
+                1.0 if private else 0.0,
+                self.suffix_logprior.get(suffix, self.suffix_unseen),
+            )
+            if x is not None:
+                return x
+        return self.dga_features_python(label, suffix, private)
+
+    def dga_features_python(self, label: str, suffix: str, private: bool) -> list[float]:
         label = label[:MAX_LABEL]
         n = len(label) or 1
         letters, vowels, digits = _counts(label)
@@ -316,6 +360,16 @@ class Lexicon:
         ]
 
     def tunnel_features(self, sub: str) -> list[float]:
+        """Features of the subdomain part (labels left of the registrable domain, dots kept): in C for ASCII
+        text where the extension is built, else `tunnel_features_python` (the same floats, bit for bit)."""
+        tables = self._native if self._native is not None else self.native_tables()
+        if tables:
+            x: list[float] | None = tables.tunnel_features(sub)
+            if x is not None:
+                return x
+        return self.tunnel_features_python(sub)
+
+    def tunnel_features_python(self, sub: str) -> list[float]:
         """Features of the subdomain part (labels left of the registrable domain, dots kept).
 
         ASCII text (every name the splitter gives: IDNs arrive as punycode) takes `_ascii_classes`: one bytes

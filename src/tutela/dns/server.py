@@ -45,6 +45,7 @@ from tutela.dns.answercache import AnswerCache
 from tutela.dns.cached import CachedAnswers, ServedCounts
 from tutela.dns.engine import DnsEngine
 from tutela.dns.fastpath import FastPath, drop_oldest
+from tutela.dns.hotpath import answer_hot
 from tutela.dns.metrics import BUCKETS
 from tutela.dns.settings import DnsSettings
 from tutela.dns.subjects import DnsAnswer, DnsQuery
@@ -58,7 +59,6 @@ _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _DRAIN_BATCHES = 8  # batches of client datagrams read per wakeup before the loop runs anything else
-_SMALL_BATCH = 2  # batches up to this size answer with one sendto each (sendmmsg through ctypes costs more)
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
 _U16_PACK = wire._U16.pack
@@ -175,7 +175,7 @@ class DnsSensor:
         self.served = ServedCounts(engine)  # passive-DNS counts of repeated answers, drained once a second
         self.cached: CachedAnswers | None = CachedAnswers(dns, engine, self.served) if dns.answer_cache_size else None
         self.answers = self.cached.cache if self.cached is not None else None  # the AnswerCache, for metrics
-        self._hot_get = self.answers._entries.get if self.answers is not None else {}.get
+        self._hot_entries: dict[bytes, Any] = self.answers._entries if self.answers is not None else {}
         self.metrics.answer_cache = self.answers
         self.gc = GcControl(self.metrics.stalls, dns.gc_freeze_s, dns.gc_full_s)
         self._lag = LagSampler(self.metrics.stalls)
@@ -213,11 +213,6 @@ class DnsSensor:
                     raise ServiceError(f"cannot listen on {self.listen} (tcp): {exc.strerror or exc}") from None
         if tcp is None or udp_sock is None:
             raise ServiceError(f"cannot find a port free for UDP and TCP on {host}")
-        if self.settings.udp_batch and udpbatch.available():
-            self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
-            loop.add_reader(self._batch.fd, self._on_readable)
-        else:
-            await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
         self._servers.append(tcp)
         for i, up in enumerate(self.upstreams):
             transport, _ = await loop.create_datagram_endpoint(
@@ -226,6 +221,13 @@ class DnsSensor:
             with contextlib.suppress(OSError):
                 transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             up.transport = transport
+        # clients last: a query waiting already was forwarded to no socket (the upstreams' did not
+        # exist yet) and only retried by the sweep after dns.timeout_s
+        if self.settings.udp_batch and udpbatch.available():
+            self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
+            loop.add_reader(self._batch.fd, self._on_readable)
+        else:
+            await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
         if self.metrics_listen:
             mhost, mport = split_listen(self.metrics_listen)
             self._servers.append(await asyncio.start_server(self._metrics_client, mhost, mport, reuse_address=True))
@@ -298,65 +300,49 @@ class DnsSensor:
     def on_query(self, data: bytes, addr: Any) -> None:
         """A UDP query (the event loop's datagram protocol: one call per datagram)."""
         now = _monotonic()
-        hot, _ = self._hot_answers([(data, addr)], self._udp.sendto, _itself, now)
+        hot, _, errors = answer_hot(
+            [(data, addr)], self._udp.sendto, _itself, now, self._hot_entries, self._clients, self.served.pending
+        )
+        if errors:
+            self.metrics.hot_errors += errors
         if hot:
             self._count_hot(hot, now)
         else:
             self._query(data, addr, now)
 
     def _on_readable(self) -> None:
-        """The client socket is readable (batched path): up to _DRAIN_BATCHES batches of datagrams,
-        each read in one system call. A batch's hot-path answers are queued and sent in one system
-        call before anything else of the batch runs; the rest then goes the usual way (`_query`),
-        so a slow query never holds back the cached answers read with it."""
+        """The client socket is readable (batched path): up to _DRAIN_BATCHES batches of datagrams.
+        `serve` (C, or its Python twin; see udpbatch) reads a batch in one system call and sends its
+        hot-path answers (hotpath.py) in one more, before anything else of the batch runs; the rest
+        then goes the usual way (`_query`), so a slow query never holds back the cached answers read
+        with it."""
         batch = self._batch
         assert batch is not None
+        serve, address, entries, clients = batch.serve, batch.address, self._hot_entries, self._clients
         for _ in range(_DRAIN_BATCHES):
-            got = batch.receive()
-            if not got:
+            got = serve(entries, clients, self.served.pending, _monotonic, _aged)
+            if got is None:
                 return
-            now = _monotonic()
-            send = batch.push if len(got) > _SMALL_BATCH else batch.send_one
-            hot, rest = self._hot_answers(got, send, batch.address, now)
-            batch.flush()
+            hot, rest, now, received = got
             if hot:
                 self._count_hot(hot, now)
             for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
-                self._query(data, batch.address(name), now)
-            if len(got) < batch.slots:
+                try:
+                    self._query(data, address(name), now)
+                except Exception as exc:  # one query's bug must not lose the batch's others
+                    self._query_failed(exc)
+            if received < batch.slots:
                 return
 
-    def _hot_answers(
-        self, got: list[tuple[bytes, Any]], send: Any, address: Any, now: float
-    ) -> tuple[list[int], list[tuple[bytes, Any]]]:
-        """Answer the datagrams `got` ((query, sender) pairs) that the hot path can answer, with
-        `send(reply, sender)`; returns their rcodes (for `_count_hot`, once they are sent) and the
-        other datagrams. The hot path: the exact query (all but its id) was answered from the
-        answer cache before, its request-side verdict is still a fresh clean allow and no live
-        response-side detector must see its answer (`_Entry.until`, set by `_arm`): the cached bytes
-        go out with the client's id (TTLs aged), with no parsing, no detector call, no object built.
-        Top clients one Counter add (`address(sender)` gives the (host, port)); passive DNS one int
-        (drained once a second by ServedCounts)."""
-        hot_get = self._hot_get
-        clients = self._clients
-        served = self.served.pending
-        hot: list[int] = []
-        rest = []
-        for data, sender in got:
-            entry = hot_get(data[2:])
-            if entry is None or entry.until <= now:
-                rest.append((data, sender))
-                continue
-            send(data[:2] + (entry.aged if entry.age == int(now - entry.stored) else _aged(entry, now)), sender)
-            if entry.passive:
-                if not entry.served:
-                    served.append(entry)
-                entry.served += 1
-            clients[address(sender)[0]] += 1
-            hot.append(entry.rcode)
-        return hot, rest
+    def _query_failed(self, exc: Exception) -> None:
+        """A query's handling raised (a bug): counted and reported like the event loop reports an
+        exception in a datagram protocol's callback, which loses that one datagram only."""
+        self.metrics.query_errors += 1
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": "tutela dns: a UDP query failed", "exception": exc}
+        )
 
-    def _count_hot(self, rcodes: list[int], received: float) -> None:
+    def _count_hot(self, rcodes: bytes, received: float) -> None:
         """Count hot-path answers sent now to queries received at `received` (one datagram, or a
         batch: each then took as long as the whole batch). Each faster than the first latency
         bucket is a list index and a float add (see Metrics.hot)."""
@@ -364,12 +350,11 @@ class DnsSensor:
         t = _monotonic() - received
         if t < _HOT_BUCKET:
             counts = m.hot
-            for rcode in rcodes:
-                counts[rcode] += 1
+            for rcode in set(rcodes):
+                counts[rcode] += rcodes.count(rcode)
             m.hot_latency_s += t * len(rcodes)
         else:
-            for rcode in rcodes:
-                m.count_hot_late(rcode, t)
+            m.count_hot_late(rcodes, t)
 
     def _query(self, data: bytes, addr: Any, now: float) -> None:
         """A query off the hot path: a question seen before (same bytes) whose verdict is a fresh

@@ -15,6 +15,11 @@ Only non-blocking calls (MSG_DONTWAIT); nothing here waits. A datagram larger th
 by the kernel: `receive` marks it (`truncated`) so the caller can refuse it. `available()` is
 False where the calls are missing (not Linux, no libc): the caller then uses the event loop's
 datagram protocol instead.
+
+`serve` is the sensor's whole hot loop for one batch: read, answer the answer-cache hits the hot
+path may serve (tutela.dns.hotpath), send them, return the rest. It runs in C when the extension
+tutela._native.udpfast was built (no ctypes, no Python object per answered datagram), else in
+Python (`_serve_python`, the reference twin); TUTELA_PURE_PYTHON=1 forces Python.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ import functools
 import socket
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from tutela import _native
+from tutela.dns import hotpath
 
 _MSG_DONTWAIT = 0x40
 _MSG_TRUNC = 0x20
@@ -37,6 +46,8 @@ _NAMELEN = 2
 _FLAGS = 12
 _LEN = 14
 _ADDRESSES = 4096  # raw addresses remembered with their (host, port) tuple, each way
+_SMALL_BATCH = 2  # batches up to this size answer with one sendto each (sendmmsg through ctypes costs more)
+_udpfast = _native.load("udpfast")  # chosen at import: C when built, else the Python twin
 
 
 @functools.cache
@@ -91,7 +102,9 @@ class _Ring:
 class BatchSocket:
     """A bound, non-blocking UDP socket read and written in batches (see the module docstring)."""
 
-    def __init__(self, sock: socket.socket, *, slots: int = 64, size: int = 4096) -> None:
+    def __init__(self, sock: socket.socket, *, slots: int = 64, size: int = 4096, native: Any = _udpfast) -> None:
+        """`native`: the compiled udpfast module that runs `serve` and `send_one`, or None for the
+        Python twins (the default: whatever was chosen at import)."""
         calls = _libc_calls()
         if calls is None:
             raise OSError("recvmmsg/sendmmsg are not available here")
@@ -105,10 +118,42 @@ class BatchSocket:
         self._out = _Ring(slots, size)
         self._queued = 0
         self._filled = slots  # receive slots whose address length the kernel overwrote last time
-        self.truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
-        self.send_errors = 0  # replies the kernel would not take (full buffer, bad address)
+        self._truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
+        self._send_errors = 0  # replies the kernel would not take (full buffer, bad address)
+        self._receive_errors = 0  # failed reads other than "nothing waiting"
+        self._hot_errors = 0  # Python errors while answering on the hot path (the datagram went the slow way)
         self._sockaddrs: dict[Any, bytes] = {}  # (host, port) -> raw address, for sendto
         self._tuples: dict[bytes, tuple[Any, ...]] = {}  # raw address -> (host, port), for `address`
+        self._hot = None if native is None else native.HotSocket(self.fd, self.family == socket.AF_INET6, slots, size)
+        self.native = self._hot is not None
+        self.serve: Callable[..., Any] = self._serve_python if self._hot is None else self._hot.serve
+        self.send_one: Callable[[bytes, bytes], None] = self._send_one_python if self._hot is None else self._hot.send
+
+    def _count(self, name: str) -> int:
+        return int(getattr(self, "_" + name) + (getattr(self._hot, name) if self._hot is not None else 0))
+
+    # counters of both halves (this object's Python methods and the compiled HotSocket)
+    truncated = property(lambda self: self._count("truncated"))
+    send_errors = property(lambda self: self._count("send_errors"))
+    receive_errors = property(lambda self: self._count("receive_errors"))
+    hot_errors = property(lambda self: self._count("hot_errors"))
+
+    def _serve_python(
+        self, entries: dict[bytes, Any], clients: Any, served: list[Any], monotonic: Callable[[], float], aged: Any
+    ) -> tuple[bytes, list[tuple[bytes, bytes]], float, int] | None:
+        """One batch of the hot loop (the twin of udpfast.HotSocket.serve): the datagrams waiting
+        now, the hot-path answers among them sent, (their rcodes, the other datagrams as (data, raw
+        address), the time they were read, how many were read); None when none waited. `aged` is
+        the C path's fallback for stale TTLs (AnswerCache.body, which hotpath uses too)."""
+        got = self.receive()
+        if not got:
+            return None
+        now = monotonic()
+        send = self.push if len(got) > _SMALL_BATCH else self.send_one
+        rcodes, rest, errors = hotpath.answer_hot(got, send, self.address, now, entries, clients, served)
+        self._hot_errors += errors
+        self.flush()
+        return rcodes, rest, now, len(got)
 
     def receive(self) -> list[tuple[bytes, bytes]]:
         """The datagrams waiting now, at most `slots`, as (data, raw address); [] when none.
@@ -120,6 +165,8 @@ class BatchSocket:
         got = self._recvmmsg(self.fd, ring.pointer, ring.slots, _MSG_DONTWAIT, None)
         if got <= 0:
             self._filled = 0
+            if got < 0 and ctypes.get_errno() not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                self._receive_errors += 1
             return []
         self._filled = got
         buf, names, size = ring.buf, ring.names, ring.size
@@ -128,7 +175,7 @@ class BatchSocket:
             at = 16 * i
             start = i * size
             if ints[at + _FLAGS] & _MSG_TRUNC:
-                self.truncated += 1
+                self._truncated += 1
                 data = b""
             else:
                 data = bytes(buf[start : start + ints[at + _LEN]])
@@ -166,13 +213,15 @@ class BatchSocket:
                 continue
             if ctypes.get_errno() == errno.EINTR:
                 continue
-            self.send_errors += 1  # the first unsent one failed: skip it
+            self._send_errors += 1  # the first unsent one failed: skip it
             done += 1
 
-    def send_one(self, data: bytes, name: bytes) -> None:
-        """One datagram to a raw address now."""
-        if self._sendto(self.fd, data, len(data), 0, name, len(name)) < 0:
-            self.send_errors += 1
+    def _send_one_python(self, data: bytes, name: bytes) -> None:
+        """One datagram to a raw address now (`send_one`; the twin of udpfast.HotSocket.send)."""
+        while self._sendto(self.fd, data, len(data), _MSG_DONTWAIT, name, len(name)) < 0:
+            if ctypes.get_errno() != errno.EINTR:
+                self._send_errors += 1
+                return
 
     def sendto(self, data: bytes, addr: Any) -> None:
         """One datagram to a (host, port) now (the replies off the batch: upstream answers, errors)."""
@@ -181,7 +230,7 @@ class BatchSocket:
             try:
                 name = self._sockaddr(addr)
             except (OSError, ValueError, TypeError, IndexError, struct.error):
-                self.send_errors += 1
+                self._send_errors += 1
                 return
             if len(self._sockaddrs) >= _ADDRESSES:
                 self._sockaddrs.clear()

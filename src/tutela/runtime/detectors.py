@@ -14,13 +14,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
+from tutela.core.features import have
 from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache
 from tutela.runtime.code import find_code
 from tutela.runtime.ner import SpacyNer
 from tutela.runtime.ner import installed as ner_installed
 from tutela.runtime.normalize import Normalized, normalize
-from tutela.runtime.person import PersonNer, PersonRecognizer
+from tutela.runtime.person import FAST_SCORER, PersonNer, PersonRecognizer, no_entities
 from tutela.runtime.pii import ENTITIES, analyze
 from tutela.runtime.secrets import find_secrets
 from tutela.runtime.sql import analyze_sql
@@ -132,20 +133,26 @@ class ObfuscationDetector(_Base):
 # --- PII --------------------------------------------------------------------------------------------
 
 PII_SEVERITY = {"CREDIT_CARD": Severity.HIGH, "US_SSN": Severity.HIGH, "IBAN_CODE": Severity.HIGH}
+# A name the recogniser finds without a cue that it is the writer's own ("my name is ...") is LOW: prompts name
+# public figures all the time, and a channel that blocks at MEDIUM must not block "Who was Abraham Lincoln?".
+# Policies that redact PII still redact it (category pii, any severity).
+_BARE_NAME_RULES = frozenset({"pii.person.model", "pii.person.ner"})
 
 
 class PiiConfig(DetectorConfig):
     entities: tuple[str, ...] = Field(default=ENTITIES, description="Presidio entity names to report")
     min_score: float = Field(0.5, ge=0.0, le=1.0)
-    ner: Literal["auto", "spacy", "off"] = Field(
+    ner: Literal["auto", "spacy", "off", "heuristics"] = Field(
         "off",
-        description="PERSON from spaCy's NER (tutela[ner]): `auto` when installed, `spacy` required, `off` heuristics",
+        description="PERSON: `off` capitalised words scored by the model without spaCy (the default), `spacy` "
+        "spaCy's NER rescored (tutela[ner]), `auto` spacy when installed else off, `heuristics` cue patterns only "
+        "(also what `off` does without LightGBM, the runtime extra)",
     )
 
 
 class PiiDetector(_Base):
     id: ClassVar[str] = "runtime.pii"
-    version: ClassVar[str] = "3"
+    version: ClassVar[str] = "4"  # 4: PERSON from the model without spaCy by default
     categories: ClassVar[tuple[str, ...]] = ("pii",)
     description: ClassVar[str] = (
         "PII with Presidio entity names: email, phone, card (Luhn), IBAN, SSN, IP, name, address"
@@ -155,16 +162,25 @@ class PiiDetector(_Base):
     def __init__(self, config: Any, models: ModelCache) -> None:
         super().__init__(config, models)
         self._ner: Any = None
+        # where PERSON comes from besides the cue patterns: "spacy", "model" (no spaCy) or "heuristics" (nowhere)
+        self.person_source = "heuristics"
         if config.ner == "spacy" or (config.ner == "auto" and ner_installed()):
             # spaCy's entities rescored by the PERSON recogniser; both load on first use
             self._ner = PersonNer(SpacyNer().entities, PersonRecognizer(models))
+            self.person_source = "spacy"
+        elif config.ner != "heuristics" and have("lightgbm"):
+            # no spaCy: capitalised runs scored by the model trained without spaCy's features (loads on first use);
+            # without LightGBM (the runtime extra) the cue patterns alone, as the injection cascade without its encoder
+            self._ner = PersonNer(no_entities, PersonRecognizer(models, model=FAST_SCORER))
+            self.person_source = "model"
+        self._ner_rule = "pii.person.ner" if self.person_source == "spacy" else "pii.person.model"
 
     def detect(self, subject: TextSubject, ctx: ScanContext) -> Iterator[Finding]:
         norm = normalized(subject, ctx)
         seen: set[tuple[str, int, int]] = set()
         ner = self._ner.entities if self._ner is not None else None
         for where, view, _ in norm.views():
-            for m in analyze(view.text, self.config.entities, self.config.min_score, ner=ner):
+            for m in analyze(view.text, self.config.entities, self.config.min_score, ner=ner, ner_rule=self._ner_rule):
                 start, end = view.original_span(m.start, m.end)
                 key = (m.entity, start, end)
                 if key in seen:
@@ -176,7 +192,9 @@ class PiiDetector(_Base):
                     detector_version=self.version,
                     rule=m.rule,
                     category="pii",
-                    severity=PII_SEVERITY.get(m.entity, Severity.MEDIUM),
+                    severity=Severity.LOW
+                    if m.rule in _BARE_NAME_RULES
+                    else PII_SEVERITY.get(m.entity, Severity.MEDIUM),
                     confidence=m.score,
                     message=f"{m.entity} found" + (f" in {where}-encoded text" if where != "text" else ""),
                     span=Span(start, end),

@@ -5,9 +5,10 @@ S-Labs test, neuralchemy validation (its train split was trained on; thresholds 
 validation), the multilingual attacks, the test split of the BIPIA contexts and of the BIPIA attack
 instructions (one instruction per category, never trained on), and the test templates of the
 Presidio synthetic sentences for injection false positives (the splits are by source:
-`datasets.split3`, `datasets.bipia_attacks_split`). PII F1 is on the whole Presidio file, and, for the NER
-path, whose PERSON scorer was trained on the train templates (validation templates chose its threshold),
-PERSON is reported per split, the headline on the test templates.
+`datasets.split3`, `datasets.bipia_attacks_split`). PII F1 is on the whole Presidio file, and, for the default
+path and the NER path, whose PERSON scorers were trained on the train templates (validation templates chose their
+thresholds), PERSON is reported per split, the headline on the test templates; benign prompts with a PERSON
+finding are counted on S-Labs test and neuralchemy validation.
 Obfuscated variants are made from S-Labs test attacks by the transforms below, published evasions
 as garak/PyRIT implement them.
 """
@@ -287,10 +288,11 @@ def pii_overlap_scores(
 def _pii(base: Path, models: ModelCache, ner: str = "auto") -> dict[str, Any]:
     det = PiiDetector(PiiDetector.Config(ner=ner), models)  # type: ignore[call-arg]
     rows = ds.presidio_synth(base)
+    pii_spans(det, rows[0]["full_text"])  # models load on first use: not timed
     t0 = time.perf_counter()
     preds = [pii_spans(det, r["full_text"]) for r in rows]
     ms = (time.perf_counter() - t0) * 1000 / max(1, len(rows))
-    out: dict[str, Any] = {"_ms_per_text": round(ms, 2), "_ner": det._ner is not None,
+    out: dict[str, Any] = {"_ms_per_text": round(ms, 2), "_person_source": det.person_source,
                            "_load": round(os.getloadavg()[0], 2)}  # fmt: skip
     for ent, scores in pii_overlap_scores(rows, preds).items():
         out[ent] = {**scores, "target_f1": PII_TARGETS[ent]}
@@ -302,6 +304,25 @@ def _pii(base: Path, models: ModelCache, ner: str = "auto") -> dict[str, Any]:
         idx = [i for i, sp in enumerate(splits) if sp == split]
         scores = pii_overlap_scores([rows[i] for i in idx], [preds[i] for i in idx])["PERSON"]
         out["_person_by_split"][split] = {**scores, "rows": len(idx)}
+    out["_benign_person"] = benign_person(det, base)
+    return out
+
+
+BENIGN_PROMPTS = 300  # per set, the first benign ones in file order
+
+
+def benign_person(det: PiiDetector, base: Path) -> dict[str, dict[str, int]]:
+    """How many benign prompts get a PERSON finding: the S-Labs test set and neuralchemy's validation set (its hard
+    negatives included), BENIGN_PROMPTS of each. Unlabelled for names: a finding may be a real name."""
+    sets = {
+        "S-Labs test": [t for t, label in ds.slabs("test", base) if label == 0],
+        "neuralchemy validation": [r["text"] for r in ds.neuralchemy("validation", base) if int(r["label"]) == 0],
+    }
+    out = {}
+    for name, texts in sets.items():
+        texts = texts[:BENIGN_PROMPTS]
+        flagged = sum(1 for t in texts if any(e == "PERSON" for e, _, _ in pii_spans(det, t)))
+        out[name] = {"texts": len(texts), "with_person": flagged}
     return out
 
 
@@ -323,7 +344,8 @@ def run_eval(
         sample = None if tier == "fast" else cascade_sample
         print(f"evaluating tier {tier} ...", file=sys.stderr, flush=True)
         results["injection"][tier] = _injection(base, tier, models, quick, random.Random(42), sample)
-    results["pii"] = _pii(base, models, "off")  # the default: heuristics
+    results["pii"] = _pii(base, models, "off")  # the default: the PERSON model without spaCy
+    results["pii_heuristics"] = _pii(base, models, "heuristics")  # cue patterns only (the default before)
     results["pii_ner"] = _pii(base, models, "auto")  # with the spaCy NER backend when installed
     return results
 
@@ -458,12 +480,13 @@ def _injection_lines(results: dict[str, Any]) -> list[str]:
 
 def _pii_lines(results: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for key, title in (("pii", "heuristics only, the default (`ner: off`)"),
+    for key, title in (("pii", "the default (`ner: off`): heuristics and the PERSON model without spaCy"),
+                       ("pii_heuristics", "heuristics only (`ner: heuristics`, the default before)"),
                        ("pii_ner", "with the spaCy NER backend (`ner: auto`, the `ner` extra)")):  # fmt: skip
         pii = results.get(key)
         if not pii:
             continue
-        if key == "pii_ner" and not pii.get("_ner"):
+        if key == "pii_ner" and pii.get("_person_source") != "spacy":
             lines += [
                 f"{PII_HEADING}{title}",
                 "",
@@ -472,7 +495,7 @@ def _pii_lines(results: dict[str, Any]) -> list[str]:
             ]
             continue
         by_split = pii.get("_person_by_split", {})
-        trained = key == "pii_ner" and "test" in by_split
+        trained = key in ("pii", "pii_ner") and "test" in by_split
         lines += [
             f"{PII_HEADING}{title}: Presidio synthetic sentences (presidio_synth_dev, 1,000 rows)",
             "",
@@ -504,10 +527,15 @@ def _pii_lines(results: dict[str, Any]) -> list[str]:
                 f"| {ent} | {v['precision']} | {v['recall']} | {v['f1']} | {v['support']} | >= {v['target_f1']} | "
                 f"{_mark(v['f1'] >= v['target_f1'])} |"
             )
+        benign = pii.get("_benign_person", {})
+        if benign:
+            counts = "; ".join(f"{name} {v['with_person']} of {v['texts']}" for name, v in benign.items())
+            lines += ["", "Benign prompts with any PERSON finding (no name labels: some findings are real names, "
+                      f"docs/models/runtime-person.md looks at them): {counts}."]  # fmt: skip
         load = f", load average {pii['_load']}" if "_load" in pii else ""
         lines += ["", f"{pii['_ms_per_text']} ms per text (whole detector, on the shared machine{load}; "
-                  "bench/runtime_person.py compares the NER path's cost A/B).", ""]  # fmt: skip
-        if key == "pii" and "test" in by_split:
+                  "bench/runtime_person.py compares the PERSON paths' cost A/B).", ""]  # fmt: skip
+        if key == "pii_heuristics" and "test" in by_split:
             t = by_split["test"]
             lines += [f"PERSON on the test templates alone ({t['rows']} rows): P {t['precision']}, R {t['recall']}, "
                       f"F1 {t['f1']}.", ""]  # fmt: skip
@@ -516,11 +544,13 @@ def _pii_lines(results: dict[str, Any]) -> list[str]:
         "counts as correct when it overlaps a gold span of the same entity (the file labels many addresses in parts "
         "that one predicted address covers). The recognisers (patterns, address cues, postal blocks) were written "
         "while looking at this file, the only labelled PII set here, so the heuristic figures are optimistic; the "
-        "spaCy model was not trained on it. With the NER backend, PERSON comes from spaCy's entities and capitalised "
-        "word runs rescored by a small LightGBM model (docs/models/runtime-person.md) trained on the rows of the "
-        "file's *train* templates (`datasets.split3`: 50% train / 20% validation / 30% test templates) and on our own "
-        "synthetic sentences, with its threshold chosen on the *validation* templates: its PERSON result is the test "
-        "templates' row; the other rows are shown for comparison with earlier reports only.",
+        "spaCy model was not trained on it. PERSON (besides the cue patterns) comes from capitalised word runs "
+        "(and, with the NER backend, spaCy's entities) scored by a small LightGBM model (docs/models/runtime-person.md;"
+        " one model with spaCy's labels among its features, one without) trained on the rows of the file's *train* "
+        "templates (`datasets.split3`: 50% train / 20% validation / 30% test templates) and on our own synthetic "
+        "sentences, with its threshold chosen on the *validation* templates: its PERSON result is the test templates' "
+        "row; the other rows are shown for comparison with earlier reports only. The candidate rules and features "
+        "were designed while looking at this file's train and validation rows.",
         "",
     ]
     return lines

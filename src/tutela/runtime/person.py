@@ -1,14 +1,14 @@
-"""PERSON recogniser for the NER path: candidate spans scored by a small learned model.
+"""PERSON recogniser: candidate spans scored by a small learned model, with or without spaCy.
 
-spaCy's en_core_web_sm alone finds 65% of the names in Presidio's synthetic sentences, and wrongly labels
-many as ORG/GPE (foreign names above all). Here every span that could be a name is a candidate: spaCy
-entities with a name-like label, cut to their words, and runs of capitalised words (initials and name particles
-inside). Each candidate
-gets a few generic features (spaCy's label, shape, position, US Census first-name / surname ranks, common
-English word ranks, a surname-ending list, cue words either side), and small gradient-boosted trees
-(LightGBM's text model inside a sha256-pinned JSON, never pickle) score it;
-non-overlapping candidates at or above the threshold chosen on validation templates are names. See
-docs/models/runtime-person.md for the data, the features and the figures.
+Every span that could be a name is a candidate: runs of capitalised words (initials and name particles
+inside) and, on the NER path, spaCy's entities with a name-like label, cut to their words (spaCy's
+en_core_web_sm alone finds 65% of the names in Presidio's synthetic sentences, and wrongly labels many as
+ORG/GPE). Each candidate gets a few generic features (shape, position, US Census first-name / surname ranks,
+common English word ranks, a surname-ending list, cue words either side and, on the NER path, spaCy's label),
+and small gradient-boosted trees (LightGBM's text model inside a sha256-pinned JSON, never pickle) score it;
+non-overlapping candidates at or above the threshold chosen on validation templates are names. Two models
+share the candidates and the features: `SPACY_SCORER` (the NER path, `ner: auto|spacy`) and `FAST_SCORER`
+(the default path, no spaCy: trained without the spaCy features). See docs/models/runtime-person.md.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 from tutela.core.features import require
 from tutela.core.models import ModelCache, ModelFormat, ModelRef
+from tutela.runtime.pii import DisjointSpans
 from tutela.runtime.pii import _words as words
 
 _PKG = "tutela.runtime.models"
@@ -40,6 +41,14 @@ MODEL = ModelRef(
     ModelFormat.JSON,
     _PKG,
     "person_scorer.json",
+)
+FAST_MODEL = ModelRef(
+    "runtime-person-scorer-fast",
+    "1",
+    "66b39b9635990b65b5ed3f12f69bd4a236196af74cbf072bb27314e0a3d7a445",
+    ModelFormat.JSON,
+    _PKG,
+    "person_scorer_fast.json",
 )
 MODEL_FORMAT = "tutela-person-lightgbm/1"
 MAX_CANDIDATES = 4000  # per text (a long document has hundreds); past this the rest gets no PERSON from the model
@@ -87,6 +96,7 @@ _SURNAME_ENDINGS = (
     "ino", "ato", "oglu", "oğlu", "shvili", "dze", "moto", "yama", "kawa", "da", "ta", "wa", "ko",
 )  # fmt: skip
 
+# every feature `features` computes; each model names the ones it was trained on, in this order
 FEATURES = (
     "ner_person_exact", "ner_person_overlap", "ner_org", "ner_place", "ner_norp", "ner_other", "ner_none",
     "tokens", "initials", "particles", "non_ascii", "all_caps", "sentence_start", "line_start",
@@ -95,7 +105,13 @@ FEATURES = (
     "after_person_verb", "after_org_word", "after_possessive", "after_comma", "in_quotes", "max_token_len",
     "word_lower_elsewhere", "before_possessive", "after_colon", "digit_near", "whole_line", "ner_person_cue",
     "gazetteer_no_ner", "common_first", "common_last", "common_max",
+    # added for the model without spaCy: context spaCy's label used to carry
+    "before_determiner", "before_of", "before_lower", "before_common", "after_common", "line_caps",
 )  # fmt: skip
+_SPACY_ONLY = frozenset(f for f in FEATURES if f.startswith("ner_") or f == "gazetteer_no_ner")
+SPACY_FEATURES = FEATURES[: FEATURES.index("common_max") + 1]  # what the NER path's model was trained on
+FAST_FEATURES = tuple(f for f in FEATURES if f not in _SPACY_ONLY)
+_DETERMINERS = words("the a an this that these those our your their its each every any no another")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,27 +138,29 @@ def _ranked(names: Sequence[str]) -> dict[str, float]:
     return {str(n): 1.0 - math.log(i + 1) / scale for i, n in enumerate(names)}
 
 
-def _is_cap(word: str) -> bool:
-    return word[0].isupper()
-
-
-def candidates(text: str, ents: Sequence[tuple[str, int, int]]) -> list[Candidate]:
-    """spaCy's name-like entities and capitalised word runs, deduplicated, at most MAX_CANDIDATES."""
+def candidates(text: str, ents: Sequence[tuple[str, int, int]], cut_runs: bool = False) -> list[Candidate]:
+    """spaCy's name-like entities and capitalised word runs, deduplicated, at most MAX_CANDIDATES. With
+    `cut_runs`, a word ending in 's ends its run and the 's is left out ("Emmie Ström's Cautionary
+    Tales" gives "Emmie Ström"), and so does a word with a full stop that is no initial or title ("Tales. Ask
+    James" is two runs), and a run of two or more words opening a sentence is also a candidate without its first
+    word; the NER path's model was trained without these, beside spaCy's spans."""
     trimmed = _trimmed(text, ents)
     spans: dict[tuple[int, int], None] = dict.fromkeys((s, e) for _, s, e in trimmed)
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-    i = 0
-    while i < len(words) and len(spans) < MAX_CANDIDATES:
-        s, e = words[i]
-        if not _is_cap(text[s:e]):
-            i += 1
+    words = [m.span() for m in _WORD.finditer(text)]
+    j = 0  # the word after the last run: runs never overlap
+    for i in [i for i, (s, _) in enumerate(words) if text[s].isupper()]:  # the capitalised words open runs
+        if i < j:
             continue
+        if len(spans) >= MAX_CANDIDATES:
+            break
         run = [i]
         j = i + 1
         while j < len(words) and len(run) < MAX_TOKENS:
+            if cut_runs and _run_ends(text, words[j - 1]):
+                break
             gap = text[words[j - 1][1] : words[j][0]]
             word = text[words[j][0] : words[j][1]]
-            if gap not in (" ", "") or not (_is_cap(word) or word in _PARTICLES):
+            if gap not in (" ", "") or not (word[0].isupper() or word in _PARTICLES):
                 break
             run.append(j)
             j += 1
@@ -154,8 +172,13 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]]) -> list[Candidat
         if run[k:]:
             first, last = words[run[k]], words[run[-1]]
             end = last[1] - (1 if text[last[1] - 1] == "." and last[1] - last[0] > 2 else 0)
+            if cut_runs and _possessive(text, last):
+                end = last[1] - 2
             spans[(first[0], end)] = None
-        i = j
+            if cut_runs and k == 0 and len(run) >= 2 and _opens_sentence(text, first[0]):
+                # a sentence's first word may be an ordinary one ("Yesterday Maria Gonzalez"): the run without
+                # it is a candidate too, and the model picks between the two
+                spans[(words[run[k + 1]][0], end)] = None
     exact: dict[tuple[int, int], set[str]] = {}
     for lab, a, b in trimmed:
         exact.setdefault((a, b), set()).add(lab)
@@ -169,6 +192,22 @@ def candidates(text: str, ents: Sequence[tuple[str, int, int]]) -> list[Candidat
         over = ordered[bisect.bisect_right(ends, s) : bisect.bisect_left(starts, e)]
         out.append(Candidate(s, e, frozenset(exact.get((s, e), ())), frozenset(lab for lab, _, _ in over)))
     return out
+
+
+def _opens_sentence(text: str, start: int) -> bool:
+    head = text[max(0, start - 8) : start].rstrip(" \t\"'“(")
+    return not head or head[-1] in ".!?:\n"
+
+
+def _possessive(text: str, span: tuple[int, int]) -> bool:
+    return span[1] - span[0] > 3 and text[span[1] - 2 : span[1]] in ("'s", "’s")
+
+
+def _run_ends(text: str, span: tuple[int, int]) -> bool:
+    """A possessive, or a full stop after a word that is no initial ("D.") or title ("Dr.")."""
+    if _possessive(text, span):
+        return True
+    return text[span[1] - 1] == "." and span[1] - span[0] > 2 and _bare(text, span) not in _TITLES
 
 
 def _trimmed(text: str, ents: Sequence[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
@@ -193,13 +232,34 @@ def _bare(text: str, span: tuple[int, int]) -> str:
     return text[span[0] : span[1]].rstrip(".").lower()
 
 
+# the word before / after a span, a few non-word characters between (pos/endpos bound the search as a slice would)
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[^\w\n]{0,3}$")
+_WORD_AFTER = re.compile(r"[^\w\n]{0,3}([^\W\d_]+)")
+LOWER_WORD = re.compile(r"\b[a-z]{2,}\b")  # a text's lower-case words (`features`' lower_words)
+
+
 def _word_before(text: str, start: int) -> str:
-    m = re.search(r"([^\W\d_]+)[^\w\n]{0,3}$", text[max(0, start - 40) : start])
-    return m.group(1).lower() if m else ""
+    """The word before `start` as written (a few non-word characters between allowed, never a line break)."""
+    m = _WORD_BEFORE.search(text, max(0, start - 40), start)
+    return m.group(1) if m else ""
+
+
+_LINE_WORD = re.compile(r"[^\W\d_]+")
+CAPS_WINDOW = 60  # characters either side of a candidate, on its line, for the share of capitalised words
+
+
+def _line_caps(text: str, start: int, end: int) -> float:
+    """Share of capitalised words near the candidate on its line, the candidate left out (titles, headers and
+    lists of products are mostly capitalised; prose is not)."""
+    a = max(text.rfind("\n", 0, start) + 1, start - CAPS_WINDOW)
+    b = text.find("\n", end)
+    b = min(len(text) if b < 0 else b, end + CAPS_WINDOW)
+    ws = _LINE_WORD.findall(text, a, start) + _LINE_WORD.findall(text, end, b)
+    return sum(1 for w in ws if w[0].isupper()) / len(ws) if ws else 0.0
 
 
 def _word_after(text: str, end: int) -> str:
-    m = re.match(r"[^\w\n]{0,3}([^\W\d_]+)", text[end : end + 40])
+    m = _WORD_AFTER.match(text, end, end + 40)
     return m.group(1).lower() if m else ""
 
 
@@ -213,7 +273,8 @@ def features(text: str, cand: Candidate, gaz: Gazetteer, lower_words: frozenset[
     before = text[max(0, cand.start - 3) : cand.start]
     after = text[cand.end : cand.end + 3]
     head = text[: cand.start].rstrip(" \t")
-    wb, wa = _word_before(text, cand.start), _word_after(text, cand.end)
+    prev = _word_before(text, cand.start)
+    wb, wa = prev.lower(), _word_after(text, cand.end)
     labels, over = cand.labels, cand.overlap_labels
     return [
         float("PERSON" in labels),
@@ -257,28 +318,52 @@ def features(text: str, cand: Candidate, gaz: Gazetteer, lower_words: frozenset[
         gaz.common.get(names[0], 0.0) if names else 0.0,
         gaz.common.get(names[-1], 0.0) if names else 0.0,
         max((gaz.common.get(n, 0.0) for n in names), default=0.0),
+        float(wb in _DETERMINERS),
+        float(wb == "of"),
+        float(prev[:1].islower()),
+        gaz.common.get(wb, 0.0),
+        gaz.common.get(wa, 0.0),
+        _line_caps(text, cand.start, cand.end),
     ]
 
 
-class PersonScorer:
-    """Gradient-boosted trees over `features` (LightGBM's text model inside the pinned JSON, with the
-    validation-chosen threshold). `proba(rows)` scores all candidates of a text in one call."""
+@dataclass(frozen=True, slots=True)
+class ScorerModel:
+    """A shipped scorer: its pinned file, the features it was trained on, and the extra bringing LightGBM."""
 
-    def __init__(self, spec: Mapping[str, Any]) -> None:
-        if spec.get("format") != MODEL_FORMAT or tuple(spec.get("features", ())) != FEATURES:
+    ref: ModelRef
+    features: tuple[str, ...]
+    extra: str
+    cut_runs: bool  # how its candidates were made (see `candidates`)
+
+
+SPACY_SCORER = ScorerModel(MODEL, SPACY_FEATURES, "ner", False)  # the NER path: spaCy's labels among the features
+FAST_SCORER = ScorerModel(FAST_MODEL, FAST_FEATURES, "runtime", True)  # the default path: no spaCy
+
+
+class PersonScorer:
+    """Gradient-boosted trees over the model's columns of `features` (LightGBM's text model inside the pinned
+    JSON, with the validation-chosen threshold). `proba(rows)` scores all candidates of a text in one call."""
+
+    def __init__(self, spec: Mapping[str, Any], model: ScorerModel = SPACY_SCORER) -> None:
+        if spec.get("format") != MODEL_FORMAT or tuple(spec.get("features", ())) != model.features:
             raise ValueError(f"not a {MODEL_FORMAT} model for these features")
-        lgb = require("lightgbm", "ner")
+        lgb = require("lightgbm", model.extra)
         self.booster = lgb.Booster(model_str=str(spec["lightgbm"]))
-        if self.booster.num_feature() != len(FEATURES):
+        if self.booster.num_feature() != len(model.features):
             raise ValueError("the trees do not match the features")
         self.threshold = float(spec["threshold"])
+        # `features` computes every feature; the model reads its own, by name
+        self.columns = [FEATURES.index(f) for f in model.features]
+        self.cut_runs = model.cut_runs
 
     def proba(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if not rows:
             return []
         import numpy as np
 
-        out: list[float] = self.booster.predict(np.asarray(rows, dtype=np.float64), num_threads=1).tolist()
+        X = np.asarray(rows, dtype=np.float64)[:, self.columns]
+        out: list[float] = self.booster.predict(X, num_threads=1).tolist()
         return out
 
 
@@ -286,8 +371,8 @@ def scored(
     text: str, ents: Sequence[tuple[str, int, int]], gaz: Gazetteer, scorer: PersonScorer
 ) -> list[tuple[Candidate, float]]:
     """Every candidate of `text` with its probability of being a name."""
-    lower_words = frozenset(re.findall(r"\b[a-z]{2,}\b", text))
-    cands = candidates(text, ents)
+    lower_words = frozenset(LOWER_WORD.findall(text))
+    cands = candidates(text, ents, scorer.cut_runs)
     probs = scorer.proba([features(text, c, gaz, lower_words) for c in cands])
     return list(zip(cands, probs, strict=True))
 
@@ -295,24 +380,22 @@ def scored(
 def select(scored_cands: Sequence[tuple[Candidate, float]], threshold: float) -> list[tuple[int, int, float]]:
     """Non-overlapping candidates at or above `threshold`, the most probable first."""
     ranked = sorted(((c, p) for c, p in scored_cands if p >= threshold), key=lambda cp: (-cp[1], cp[0].start))
-    kept: list[tuple[int, int, float]] = []
-    for c, p in ranked:
-        if all(c.end <= s or c.start >= e for s, e, _ in kept):
-            kept.append((c.start, c.end, round(p, 4)))
-    return sorted(kept)
+    free = DisjointSpans()
+    return sorted((c.start, c.end, round(p, 4)) for c, p in ranked if free.add(c.start, c.end))
 
 
 class PersonRecognizer:
     """`find(text, ents)` -> [(start, end, probability)]: non-overlapping names at or above the threshold.
     Cheap to construct; the gazetteer and the model load (pinned) on first use through the ModelCache."""
 
-    def __init__(self, models: ModelCache, threshold: float | None = None) -> None:
+    def __init__(self, models: ModelCache, threshold: float | None = None, model: ScorerModel = SPACY_SCORER) -> None:
         self._models = models
         self._threshold = threshold
+        self._model = model
 
     def _parts(self) -> tuple[Gazetteer, PersonScorer]:
         gaz = self._models.derived(GAZETTEER, "gazetteer", Gazetteer)
-        scorer = self._models.derived(MODEL, "scorer", PersonScorer)
+        scorer = self._models.derived(self._model.ref, "scorer", lambda spec: PersonScorer(spec, self._model))
         return gaz, scorer
 
     def scored(self, text: str, ents: Sequence[tuple[str, int, int]]) -> list[tuple[Candidate, float]]:
@@ -324,9 +407,14 @@ class PersonRecognizer:
         return select(self.scored(text, ents), thr)
 
 
+def no_entities(_text: str) -> list[tuple[str, int, int]]:
+    """The default path's stand-in for spaCy: no entities, so the candidates are the capitalised runs."""
+    return []
+
+
 class PersonNer:
-    """The NER path's `entities(text)`: spaCy's entities (`ner`, any label) rescored by the recogniser, returned
-    as ("PERSON", start, end) for the names it keeps."""
+    """`entities(text)` for the PII detector: spaCy's entities (`ner`, any label; `no_entities` on the default
+    path) rescored by the recogniser, returned as ("PERSON", start, end) for the names it keeps."""
 
     def __init__(self, ner: Callable[[str], Sequence[tuple[str, int, int]]], recognizer: PersonRecognizer) -> None:
         self._ner = ner

@@ -5,12 +5,14 @@ IP_ADDRESS, PERSON, STREET_ADDRESS), so results interoperate with Presidio-based
 As in Presidio, a weak pattern scores low, a validator confirms or rejects it, and context words
 near the match ("phone", "ssn", "card") raise the score. Names and street addresses come from
 heuristics (honorifics, "my name is", street suffixes, address cues such as "lives at" / "address:"
-followed by a line with a number, PO and military boxes) and, when `ner` is given (the optional
-spaCy backend, `tutela.runtime.ner`), from its PERSON entities: see docs/eval/runtime.md.
+followed by a line with a number, PO and military boxes) and, when `ner` is given, from its PERSON
+entities: the PERSON recogniser (`tutela.runtime.person`) over capitalised words, with or without the
+optional spaCy backend (`tutela.runtime.ner`): see docs/eval/runtime.md.
 """
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -402,9 +404,11 @@ def analyze(
     entities: Iterable[str] | None = None,
     min_score: float = 0.0,
     ner: Callable[[str], Sequence[tuple[str, int, int]]] | None = None,
+    ner_rule: str = "pii.person.ner",
 ) -> list[PiiMatch]:
     """All PII matches in `text` with score >= min_score, overlaps resolved (highest score wins).
-    `ner(text)` -> [(label, start, end)] adds the NER backend's PERSON entities."""
+    `ner(text)` -> [(label, start, end)] adds PERSON entities (spaCy's rescored, or the model without spaCy),
+    reported under `ner_rule`."""
     wanted = set(entities) if entities is not None else None
     lower = text.lower()
     digits = len(text) - len(text.translate(_NO_DIGITS)) if text.isascii() else len(text)
@@ -436,18 +440,34 @@ def analyze(
     if ner is not None and (wanted is None or "PERSON" in wanted):
         for label, start, end in ner(text):
             if label == "PERSON" and _person(text[start:end]) is not None and min_score <= NER_SCORE:
-                candidates.append(PiiMatch("PERSON", start, end, NER_SCORE, "pii.person.ner"))
+                candidates.append(PiiMatch("PERSON", start, end, NER_SCORE, ner_rule))
     return _resolve(candidates)
 
 
 _PRIORITY = {e: i for i, e in enumerate(ENTITIES)}
 
 
+class DisjointSpans:
+    """Non-overlapping [start, end) spans, added best first: `add` keeps a span only if it overlaps none kept.
+    Kept spans are disjoint, so sorted by start their ends are sorted too and one bisection finds the only one
+    that can overlap (a long text has thousands of matches: no quadratic scan)."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> bool:
+        i = bisect.bisect_left(self._starts, end)  # kept spans at [:i] start before `end`
+        if i and self._ends[i - 1] > start:
+            return False
+        self._starts.insert(i, start)
+        self._ends.insert(i, end)
+        return True
+
+
 def _resolve(matches: list[PiiMatch]) -> list[PiiMatch]:
     """Drop matches overlapping a better one (higher score, then recogniser order, then longer)."""
     ranked = sorted(matches, key=lambda m: (-m.score, _PRIORITY[m.entity], -(m.end - m.start), m.start))
-    kept: list[PiiMatch] = []
-    for m in ranked:
-        if all(m.end <= k.start or m.start >= k.end for k in kept):
-            kept.append(m)
+    free = DisjointSpans()
+    kept = [m for m in ranked if free.add(m.start, m.end)]
     return sorted(kept, key=lambda m: (m.start, m.end))
