@@ -8,10 +8,10 @@ from types import MappingProxyType
 import pytest
 
 from tutela.core.detector import ScanContext
-from tutela.core.findings import Finding, Severity
+from tutela.core.findings import Finding, Severity, Span
 from tutela.core.models import ModelCache
 from tutela.core.policy import Policy
-from tutela.dns.deferred import DeferredFinding
+from tutela.dns.deferred import HEAD_FIELDS, DeferredFinding
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.policy import default_policy
 from tutela.dns.subjects import DnsQuery
@@ -55,6 +55,32 @@ def test_replace_and_repr_see_the_details() -> None:
 def test_invalid_fields_fail_at_construction() -> None:
     with pytest.raises(ValueError, match="confidence"):
         DeferredFinding.deferred(lambda: ("", {}), **_fields(confidence=2.0))
+    with pytest.raises(ValueError, match="severity"):
+        DeferredFinding.deferred(lambda: ("", {}), **_fields(severity="loud"))
+    with pytest.raises(TypeError, match="message"):
+        DeferredFinding.deferred(lambda: ("", {}), **_fields(message="eager"))
+    with pytest.raises(TypeError):
+        DeferredFinding.deferred(lambda: ("", {}), match="m", detector="d")  # fields missing
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"severity": "medium"}, {"severity": 1}, {"confidence": 0.0}, {"confidence": 1.0},
+     {"location": "q.example.com"}, {"span": Span(2, 5), "location": "x"}],
+)  # fmt: skip
+def test_built_without_the_dataclass_init_yet_equal_to_an_eager_finding(extra: dict[str, object]) -> None:
+    fields = _fields(**extra)
+    f = DeferredFinding.deferred(lambda: ("msg", {"a": "1"}), match="m", **fields)
+    eager = Finding.of(match="m", message="msg", evidence={"a": "1"}, **fields)
+    assert type(f.severity) is Severity and f.severity == eager.severity
+    assert f.fingerprint == eager.fingerprint and f.to_dict() == eager.to_dict()
+    assert [getattr(f, x.name) for x in dataclasses.fields(Finding)] == [
+        getattr(eager, x.name) for x in dataclasses.fields(Finding)
+    ]
+    assert isinstance(f.evidence, MappingProxyType)
+    head = [fields.get(k, "m") for k in HEAD_FIELDS]
+    g = DeferredFinding.positional(lambda: ("msg", {"a": "1"}), *head, fields.get("span"), fields.get("location"))
+    assert g.to_dict() == eager.to_dict()
 
 
 def test_dga_findings_equal_the_eager_ones_and_the_policy_reads_none_of_the_details() -> None:

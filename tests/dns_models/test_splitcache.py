@@ -6,8 +6,10 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tutela.dns.names import NameSplitter
+from tutela.dns.names import MAX_NAME, NameSplitter
 from tutela.dns.splitcache import RegistrableSplitter, bundled_rule_suffixes, rule_suffixes
 from tutela.dns.training import synth
 
@@ -45,8 +47,89 @@ def test_same_parts_as_name_splitter_in_any_order(seed: int) -> None:
     random.Random(seed).shuffle(names)
     plain, fast = NameSplitter(), RegistrableSplitter()
     for name in names + names:  # the second pass takes the shortcut for every name it can
-        assert fast.split(name) == plain.split(name), name
+        assert fast(name) == plain.split(name) == fast(name) == fast.split(name), name
     assert len(fast._known) > 1000  # the shortcut was taken
+
+
+def _rule_names() -> list[str]:
+    """Names at, under and beside every rule of the bundled list (wildcards and exceptions included)."""
+    out = []
+    from publicsuffixlist import PublicSuffixList
+
+    for rule in sorted(PublicSuffixList()._publicsuffix):
+        body = rule.lstrip("!").replace("*", "w")
+        out += [body, f"a.{body}", f"b.a.{body}", f"a.{body.partition('.')[2]}"]
+    return out
+
+
+def test_same_parts_as_name_splitter_on_every_rule_of_the_list() -> None:
+    names = _rule_names()
+    assert len(names) > 30_000
+    plain, fast = NameSplitter(), RegistrableSplitter()
+    for name in names + names[::-1]:
+        assert fast.split(name) == plain.split(name), name
+
+
+HOSTILE = (
+    [
+        "a\x00b.com",
+        "\x00.com",
+        "a.\x00",
+        "x" * 300 + ".com",
+        "a." * 130 + "com",
+        ("a" * 252) + ".com",
+        ("b" * 251) + "..com",
+        "a.b.c." + "d" * 250,
+        "a .com",
+        "a\t.b.com",
+        " .com",
+        "com.",
+        "..",
+        "...",
+        "a.",
+        ".a",
+        "A.B.CO.UK",
+        "a.b.WWW.CK",
+        "www.ck.",
+        "ß.de",
+        "İ.com",
+        "a.xn--",
+        "xn--.xn--",
+        "-.-",
+        "*.ck",
+        "!www.ck",
+        "a.*.kawasaki.jp",
+        "\x7f.\x80.com",
+        "a.\udcff.com",
+        "a." + "\u0130" * 200 + ".com",
+    ]
+    + [f"{chr(b)}.ex{chr(b)}mple.co{chr(b)}" for b in range(256)]
+    + [f"a{chr(b)}b.c{chr(b)}.uk" for b in range(256)]
+)
+
+
+def test_same_parts_as_name_splitter_on_hostile_names() -> None:
+    plain, fast = NameSplitter(), RegistrableSplitter()
+    for name in [*HOSTILE, "a.example.com", "example.co.uk", *HOSTILE]:
+        got = fast(name)
+        assert got == plain.split(name) == fast(f"{name}"), repr(name)
+        assert len(got.name) <= MAX_NAME
+
+
+_LABEL = st.text(alphabet=st.sampled_from("abcz09-_.*!\x00 \u00e9\u0130A"), max_size=12)
+_TAIL = st.sampled_from(["com", "co.uk", "ck", "www.ck", "kawasaki.jp", "city.kawasaki.jp", "amazonaws.com",
+                         "s3.amazonaws.com", "blogspot.com", "zzunknown", "", ".", "xn--p1ai"])  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.lists(_LABEL, max_size=4), _TAIL), min_size=1, max_size=6))
+def test_same_parts_as_name_splitter_on_generated_names(specs: list[tuple[list[str], str]]) -> None:
+    for labels, tail in specs + specs:  # one splitter pair for all examples: it learns across them
+        name = ".".join([*labels, tail])
+        assert _FAST(name) == _PLAIN.split(name), repr(name)
+
+
+_PLAIN, _FAST = NameSplitter(), RegistrableSplitter()
 
 
 def test_registrable_domains_with_rules_beneath_are_never_remembered() -> None:
@@ -55,6 +138,16 @@ def test_registrable_domains_with_rules_beneath_are_never_remembered() -> None:
         fast.split(name)
     assert "amazonaws.com" not in fast._known and "city.kawasaki.jp" not in fast._known
     assert "x.blogspot.com" in fast._known  # nothing beneath it
+
+
+def test_names_with_empty_labels_teach_nothing() -> None:
+    """NameSplitter splits them with its fallback (last label as suffix), not by the list: remembering that
+    answer would split later names under a wildcard rule wrongly (main did, until this test)."""
+    plain, fast = NameSplitter(), RegistrableSplitter()
+    for bad, good in ((".foo.ck", "a.foo.ck"), (".*.ck", "*.ck"), ("a..bar.kawasaki.jp", "b.bar.kawasaki.jp")):
+        assert fast(bad) == plain.split(bad)
+        assert fast(good) == plain.split(good), good
+    assert "foo.ck" not in fast._known and "*.ck" not in fast._known
 
 
 def test_rule_suffixes() -> None:

@@ -55,12 +55,16 @@ class NameSplitter:
             return NameParts(name, name, "", suffix, False, "")
         head = name[: -len(suffix) - 1]
         rest, _, label = head.rpartition(".")
+        return NameParts(name, f"{label}.{suffix}", label, suffix, self.is_private(suffix), rest)
+
+    def is_private(self, suffix: str) -> bool:
+        """Whether a public suffix is in the list's private section (not an ICANN one); lists loaded."""
         private = self._private.get(suffix)
         if private is None:
             private = self._icann.publicsuffix(f"x.{suffix}") != suffix
             if len(self._private) < 100_000:
                 self._private[suffix] = private
-        return NameParts(name, f"{label}.{suffix}", label, suffix, private, rest)
+        return private
 
     def __call__(self, name: str) -> NameParts:
         return self.split(name)

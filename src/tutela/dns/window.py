@@ -134,7 +134,8 @@ class TunnelWindow:
     ) -> WindowEvidence | None:
         """observe(), for the data path: the same state update and level, but evidence is built only when a
         caller reports it, i.e. the level is HIGH or has just changed to LOW or MEDIUM; None otherwise. The push
-        and pops are inlined (this runs on every query, verdict-cache hits included)."""
+        and pops are inlined, the running totals kept in locals (this runs on every query, verdict-cache hits
+        included)."""
         key = (client, registrable)
         keys = self._keys
         state = keys.get(key)
@@ -151,30 +152,49 @@ class TunnelWindow:
         events.append((now, size, digest, tunnel_qtype, entropy, confidence))
         digests = state.digests
         digests[digest] = digests.get(digest, 0) + 1
-        state.bytes += size
-        state.qtypes += tunnel_qtype
-        state.entropy += entropy
-        state.confidence += confidence
+        # the running totals in locals, added to and then taken from in _Key.push/pop's order (the same floats)
+        total_bytes = state.bytes + size
+        qtypes = state.qtypes + tunnel_qtype
+        total_entropy = state.entropy + entropy
+        total_confidence = state.confidence + confidence
         horizon = now - self.window_s
-        while len(events) > self.max_events or (events and events[0][0] < horizon):
-            state.pop()
+        max_events = self.max_events
         n = len(events)
+        while events and (n > max_events or events[0][0] < horizon):  # at steady state: one pop per push
+            old = events.popleft()
+            n -= 1
+            left = digests[old[2]] - 1
+            if left:
+                digests[old[2]] = left
+            else:
+                del digests[old[2]]
+            total_bytes -= old[1]
+            qtypes -= old[3]
+            total_entropy -= old[4]
+            total_confidence -= old[5]
+        state.bytes = total_bytes
+        state.qtypes = qtypes
+        state.entropy = total_entropy
+        state.confidence = total_confidence
         if n < 3:  # every level needs 3 queries
             state.level = None
             return None
         # _points() and _level() inlined, the same arithmetic (the WindowEvidence below recomputes nothing)
-        conf = state.confidence / n
+        conf = total_confidence / n
         points = 2 if conf >= 0.7 else 1 if conf >= 0.5 else 0
         distinct = len(digests)
         if distinct >= self.fan_out and distinct >= 0.8 * n:
             points += 1
-        bpm = state.bytes * 60.0 / max(now - events[0][0], self.min_rate_span_s)
+        span = now - events[0][0]
+        if span < self.min_rate_span_s:  # max(span, min_rate_span_s), as _points() takes it
+            span = self.min_rate_span_s
+        bpm = total_bytes * 60.0 / span
         if bpm >= self.bytes_per_minute:
             points += 1
-        qshare = state.qtypes / n
+        qshare = qtypes / n
         if qshare >= 0.5:
             points += 1
-        ent = state.entropy / n
+        ent = total_entropy / n
         if ent >= self.entropy:
             points += 1
         level = None if points < 2 else "low" if points == 2 else "medium" if points == 3 or n < 4 else "high"

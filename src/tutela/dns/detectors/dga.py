@@ -19,14 +19,15 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
-from tutela.core.findings import Finding
+from tutela.core.findings import Finding, Severity
 from tutela.core.models import ModelCache
-from tutela.dns.deferred import DeferredFinding
+from tutela.dns.deferred import HEAD_FIELDS, DeferredFinding
 from tutela.dns.names import NameParts, NameSplitter
-from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, DnsScorer, Score
+from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
 from tutela.dns.subjects import DnsQuery
 
 Level = Literal["low", "medium", "high"]
+_RULES = {level: f"dga.{level}" for level in LEVELS}
 
 
 class DgaConfig(DetectorConfig):
@@ -110,7 +111,7 @@ class DgaDetector:
     def deferred_finding(self, parts: NameParts, s: Score) -> DeferredFinding:
         """The finding of a flagged name's verdict score: what the policy reads now; the message and evidence
         (explanation, families) when an event, a report or an answer reads them."""
-        return DeferredFinding.deferred(lambda: self._details(self._explained(parts, s)), **self._head(s))
+        return DeferredFinding.positional(lambda: self._details(self._explained(parts, s)), *self._head_fields(s))
 
     def finding(self, s: Score) -> Finding:
         """The finding of a full score (one with its features and families, as `score()` gives)."""
@@ -118,16 +119,14 @@ class DgaDetector:
         return Finding.of(message=message, evidence=evidence, **self._head(s))
 
     def _head(self, s: Score) -> dict[str, Any]:
-        assert s.level is not None
-        return {
-            "match": s.registrable,
-            "detector": self.id,
-            "detector_version": self.version,
-            "rule": f"dga.{s.level}",
-            "category": "dga",
-            "severity": LEVEL_SEVERITY[s.level],
-            "confidence": round(s.confidence, 6),
-        }
+        return dict(zip(HEAD_FIELDS, self._head_fields(s), strict=True))
+
+    def _head_fields(self, s: Score) -> tuple[str, str, str, str, str, Severity, float]:
+        """match, detector, detector_version, rule, category, severity, confidence: by position, as
+        DeferredFinding.positional takes them (a flagged name builds one on the query path)."""
+        level = s.level
+        assert level is not None
+        return s.registrable, self.id, self.version, _RULES[level], "dga", LEVEL_SEVERITY[level], round(s.confidence, 6)
 
     def _details(self, s: Score) -> tuple[str, dict[str, str]]:
         fams = ", ".join(f"{n} {p:.2f}" for n, p in s.families)

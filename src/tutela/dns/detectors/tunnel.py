@@ -25,9 +25,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from tutela.core.detector import DetectorConfig, ScanContext
-from tutela.core.findings import Finding
+from tutela.core.findings import Finding, Severity
 from tutela.core.models import ModelCache
-from tutela.dns.deferred import DeferredFinding
+from tutela.dns.deferred import HEAD_FIELDS, DeferredFinding
 from tutela.dns.lexical import entropy
 from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
@@ -115,7 +115,7 @@ class TunnelDetector:
         if s.level is not None and s.confidence >= self._min_conf:
             # the policy reads the rule and confidence now; the explanation is computed when the event is written
             sub_len = len(parts.sub)
-            found = (DeferredFinding.deferred(lambda: self._details(s, sub_len), **self._head(s)),)
+            found = (DeferredFinding.positional(lambda: self._details(s, sub_len), *self._head_fields(s)),)
         ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
         return parts, found, ent, s.confidence
 
@@ -145,16 +145,13 @@ class TunnelDetector:
         return Finding.of(message=message, evidence=evidence, **self._head(s))
 
     def _head(self, s: Score) -> dict[str, Any]:
-        assert s.level is not None
-        return {
-            "match": s.registrable,
-            "detector": self.id,
-            "detector_version": self.version,
-            "rule": f"tunnel.query.{s.level}",
-            "category": "tunnel",
-            "severity": LEVEL_SEVERITY[s.level],
-            "confidence": round(s.confidence, 6),
-        }
+        return dict(zip(HEAD_FIELDS, self._head_fields(s), strict=True))
+
+    def _head_fields(self, s: Score) -> tuple[str, str, str, str, str, Severity, float]:
+        level = s.level
+        assert level is not None
+        return (s.registrable, self.id, self.version, f"tunnel.query.{level}", "tunnel", LEVEL_SEVERITY[level],
+                round(s.confidence, 6))  # fmt: skip
 
     @staticmethod
     def _details(s: Score, sub_len: int) -> tuple[str, dict[str, str]]:
@@ -172,13 +169,13 @@ class TunnelDetector:
             message = f"client session with {registrable} looks like a DNS tunnel ({ev.explain()})"
             return message, {"registrable": registrable, "level": str(ev.level), **ev.as_evidence()}
 
-        return DeferredFinding.deferred(
+        return DeferredFinding.positional(
             details,
-            match=f"{client}\x1f{registrable}",
-            detector=self.id,
-            detector_version=self.version,
-            rule=f"tunnel.session.{ev.level}",
-            category="tunnel",
-            severity=LEVEL_SEVERITY[ev.level],
-            confidence=LEVEL_CONFIDENCE[ev.level],
+            f"{client}\x1f{registrable}",
+            self.id,
+            self.version,
+            f"tunnel.session.{ev.level}",
+            "tunnel",
+            LEVEL_SEVERITY[ev.level],
+            LEVEL_CONFIDENCE[ev.level],
         )
