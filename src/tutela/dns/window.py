@@ -9,7 +9,9 @@ holds a lock).
 What a window measures: subdomain fan-out (distinct subdomains), bytes per minute carried in
 subdomains, the record-type mix (TXT, NULL, CNAME, MX, ... are what tunnels ask for), the mean label
 entropy and the mean per-query tunnel confidence. `observe()` returns the evidence and a session level.
-Pure and clock-injected: testable without a sensor (see tests/dns_models/test_window.py).
+Pure and clock-injected: testable without a sensor (see tests/dns_models/test_window.py). The data path's
+update (`observe_reportable`) runs in C where tutela._native.tunnelwindow is built, on this same state;
+`observe_reportable_python` is its reference (tests/dns_models/test_tunnelwindow_native.py; TUTELA_PURE_PYTHON=1).
 """
 
 from __future__ import annotations
