@@ -16,6 +16,12 @@ setup(
             extra_compile_args=["-O2"],
         ),
         Extension(
+            "tutela._native.tunnelwindow",
+            ["src/tutela/_native/tunnelwindow.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
             "tutela._native.udpfast", ["src/tutela/_native/udpfast.c"], optional=True, extra_compile_args=["-O2"]
         ),
     ]

@@ -4,6 +4,8 @@
 - `dnsfeatures`: `Tables.tunnel_features` / `Tables.dga_features` are `tutela.dns.lexical.Lexicon`'s
   `tunnel_features_python` / `dga_features_python` for ASCII text, and `Trees.raw_one` is
   `tutela.dns.forest.Forest.raw_one_python` (the compiled evaluator); bit-identical results.
+- `tunnelwindow`: `observe_reportable` is `tutela.dns.window.TunnelWindow.observe_reportable_python` (the
+  tunnel window's per-query update, on the same Python state objects); the same state and evidence, bit-identical.
 - `udpfast`: the DNS sensor's hot UDP loop, `HotSocket.serve` (recvmmsg, answer-cache hits answered,
   sendmmsg; twin: `tutela.dns.udpbatch.BatchSocket._serve_python` with `tutela.dns.hotpath`) and
   `HotSocket.send` (twin: `BatchSocket._send_one_python`); same replies and counts.

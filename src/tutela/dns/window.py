@@ -9,13 +9,19 @@ holds a lock).
 What a window measures: subdomain fan-out (distinct subdomains), bytes per minute carried in
 subdomains, the record-type mix (TXT, NULL, CNAME, MX, ... are what tunnels ask for), the mean label
 entropy and the mean per-query tunnel confidence. `observe()` returns the evidence and a session level.
-Pure and clock-injected: testable without a sensor (see tests/dns_models/test_window.py).
+Pure and clock-injected: testable without a sensor (see tests/dns_models/test_window.py). The data path's
+update (`observe_reportable`) runs in C where tutela._native.tunnelwindow is built, on this same state;
+`observe_reportable_python` is its reference (tests/dns_models/test_tunnelwindow_native.py; TUTELA_PURE_PYTHON=1).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+
+from tutela._native import load
+
+_NATIVE = load("tunnelwindow")  # observe_reportable in C (tutela/_native/tunnelwindow.c); None: Python
 
 # Record types tunnels use to carry data downstream (TXT, NULL, CNAME, MX, KEY, SRV, ANY, private use).
 TUNNEL_QTYPES = frozenset({16, 10, 5, 15, 25, 33, 255, 65399})
@@ -106,6 +112,8 @@ class TunnelWindow:
         self.fan_out = fan_out
         self.entropy = entropy
         self._keys: OrderedDict[tuple[str, str], _Key] = OrderedDict()
+        # what the C update reads, in one tuple (one argument, not seven attribute lookups per query)
+        self._params = (window_s, max_events, max_keys, min_rate_span_s, bytes_per_minute, fan_out, entropy)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -130,6 +138,19 @@ class TunnelWindow:
         return self._evidence(state, now)
 
     def observe_reportable(
+        self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
+    ) -> WindowEvidence | None:
+        """observe_reportable_python(), in C where the extension is built (the same state, the same result)."""
+        if _NATIVE is not None:
+            ev = _NATIVE.observe_reportable(
+                self._keys, self._params, _Key, WindowEvidence, TUNNEL_QTYPES,
+                client, registrable, sub, qtype, entropy, confidence, now,
+            )  # fmt: skip
+            if ev is not NotImplemented:  # NotImplemented: a number that is not a float (a test's clock)
+                return ev  # type: ignore[no-any-return]
+        return self.observe_reportable_python(client, registrable, sub, qtype, entropy, confidence, now)
+
+    def observe_reportable_python(
         self, client: str, registrable: str, sub: str, qtype: int, entropy: float, confidence: float, now: float
     ) -> WindowEvidence | None:
         """observe(), for the data path: the same state update and level, but evidence is built only when a

@@ -57,7 +57,10 @@ class DgaDetector:
         self._score = lru_cache(maxsize=config.cache_size)(self._score_registrable) if config.cache_size else None
         # findings per query name: a repeated name costs one lookup (no split, no Finding rebuilt); Findings
         # are frozen, so the same tuple is handed out again
-        self._findings = lru_cache(maxsize=config.cache_size)(self._findings_of) if config.cache_size else None
+        # (cached or not, chosen once: a hit is one call)
+        self._findings = (
+            lru_cache(maxsize=config.cache_size)(self._findings_of) if config.cache_size else self._findings_of
+        )
 
     def warmup(self) -> None:
         """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
@@ -97,9 +100,7 @@ class DgaDetector:
         return self._explained(parts, s) if s.level is not None else s
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        if self._findings is not None:
-            return self._findings(subject.name)
-        return self._findings_of(subject.name)
+        return self._findings(subject.name)
 
     def _findings_of(self, name: str) -> tuple[Finding, ...]:
         parts = self.scorer.split(name)

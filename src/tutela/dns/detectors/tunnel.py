@@ -79,7 +79,10 @@ class TunnelDetector:
         # The per-query model reads only the subdomain part, so verdicts are cached by it: "www", "mail",
         # "api" and the like are scored once for every domain.
         self._score_sub = lru_cache(maxsize=config.cache_size)(self._score_sub_uncached) if config.cache_size else None
-        self._static = lru_cache(maxsize=config.cache_size)(self._per_name) if config.cache_size else None
+        # the per-name part of detect(), cached or not, chosen once (the hit path is one call, not a test and two)
+        self._static = lru_cache(maxsize=config.cache_size)(self._per_name) if config.cache_size else self._per_name
+        self._windowed = config.window
+        self._observe = self.window.observe_reportable
 
     def warmup(self) -> None:
         """Load the PSL and the models before the sensor listens (the first query must not pay for it)."""
@@ -104,9 +107,9 @@ class TunnelDetector:
         s = self._score_sub(parts.sub)
         return s._replace(registrable=parts.registrable) if s.level is not None else s
 
-    def _per_name(self, name: str) -> tuple[NameParts, tuple[Finding, ...], float, float] | None:
-        """What depends on the name alone: its parts, the per-query findings, label entropy and confidence
-        (cached per name, so a repeated name only updates the window)."""
+    def _per_name(self, name: str) -> tuple[str, str, tuple[Finding, ...], float, float] | None:
+        """What depends on the name alone: its registrable domain and subdomain part, the per-query findings,
+        label entropy and confidence (cached per name, so a repeated name only updates the window)."""
         parts = self.scorer.split(name)
         if not self.judges(parts):
             return None
@@ -117,27 +120,26 @@ class TunnelDetector:
             sub_len = len(parts.sub)
             found = (DeferredFinding.positional(lambda: self._details(s, sub_len), *self._head_fields(s)),)
         ent = s.features[3] if s.features else entropy(parts.sub.replace(".", ""))
-        return parts, found, ent, s.confidence
+        return parts.registrable, parts.sub, found, ent, s.confidence
 
     def detect(self, subject: DnsQuery, ctx: ScanContext) -> Iterable[Finding]:
-        static = self._static(subject.name) if self._static is not None else self._per_name(subject.name)
+        static = self._static(subject.name)
         if static is None:
             return ()
-        parts, found, ent, confidence = static
-        if not self.config.window:
+        registrable, sub, found, ent, confidence = static
+        if not self._windowed:
             return found
         with self._lock:
-            ev = self.window.observe_reportable(
-                subject.client, parts.registrable, parts.sub, subject.qtype, ent, confidence, self.clock()
-            )
+            ev = self._observe(subject.client, registrable, sub, subject.qtype, ent, confidence, self.clock())
+        if ev is None:  # the usual case: nothing to report
+            return found
         # a HIGH session finding on every query (each is blocked); lower levels only when they change
         if (
-            ev is not None
-            and ev.level is not None
+            ev.level is not None
             and (ev.level == "high" or ev.changed)
             and LEVELS.index(ev.level) >= LEVELS.index(self.config.min_level)
         ):
-            return [*found, self._session_finding(subject.client, parts.registrable, ev)]
+            return [*found, self._session_finding(subject.client, registrable, ev)]
         return found
 
     def query_finding(self, s: Score, sub_len: int) -> Finding:
