@@ -10,7 +10,6 @@ import csv
 import functools
 import importlib
 import itertools
-import os
 import random
 import socket
 import threading
@@ -28,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.dns.conftest import StartSensor
+from tests.native_build import PURE, missing
 from tutela.dns import hotpath, udpbatch
 from tutela.dns.answercache import AnswerCache
 
@@ -45,19 +45,12 @@ _FALLBACK_NAMES = [
 ]
 
 
-# read at import (collection): tests/conftest.py clears TUTELA_* variables around each test
-PURE = os.environ.get("TUTELA_PURE_PYTHON") == "1"
-ALLOW_NO_NATIVE = PURE or os.environ.get("TUTELA_ALLOW_NO_NATIVE") == "1"
-
-
 def _native() -> Any:
     """The compiled module; a missing build fails unless TUTELA_PURE_PYTHON=1 or TUTELA_ALLOW_NO_NATIVE=1."""
     try:
         return importlib.import_module("tutela._native.udpfast")
     except ImportError:
-        if ALLOW_NO_NATIVE:
-            pytest.skip("tutela._native.udpfast not built (allowed by the environment)")
-        raise
+        missing("udpfast")
 
 
 def test_the_extension_is_built_and_chosen_unless_python_is_forced() -> None:

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.native_build import PURE, missing
 from tutela._native import load
 from tutela.core.models import ModelCache
 from tutela.dns import models as refs
@@ -25,8 +26,6 @@ from tutela.dns.charcnn import CharCnn, GatedCnn
 from tutela.dns.scoring import Calibration, DnsScorer, _sigmoid, dga_judged
 from tutela.dns.splitcache import RegistrableSplitter
 
-PURE = os.environ.get("TUTELA_PURE_PYTHON") == "1"  # at import: tests/conftest.py clears TUTELA_* per test
-ALLOW_MISSING = PURE or os.environ.get("TUTELA_ALLOW_NO_NATIVE") == "1"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -35,22 +34,18 @@ def pair() -> tuple[CharCnn, CharCnn]:
     cache = ModelCache()
     first, second = CharCnn(cache.get(refs.DGA_CNN)), CharCnn(cache.get(refs.DGA_CNN2))
     if first.native is None:
-        if not ALLOW_MISSING:
-            pytest.fail("tutela._native.charcnn is not built or cannot run here (set TUTELA_ALLOW_NO_NATIVE=1)")
-        pytest.skip("the C path is off (TUTELA_PURE_PYTHON=1 or TUTELA_ALLOW_NO_NATIVE=1)")
+        missing("charcnn", "is off, not built, or this CPU lacks AVX2/FMA")
     return first, second
 
 
 def test_the_extension_is_built_and_chosen() -> None:
     cnn = CharCnn(ModelCache().get(refs.DGA_CNN))
-    if PURE:  # read at import, before tests/conftest.py clears TUTELA_* for each test
+    if PURE:
         assert cnn.path == "numpy" and cnn.native is None
         return
     native = load("charcnn")
     if native is None or not native.KERNEL:
-        if ALLOW_MISSING:
-            pytest.skip("TUTELA_ALLOW_NO_NATIVE=1 and no C path here")
-        pytest.fail("tutela._native.charcnn is not built, or this CPU lacks AVX2/FMA (TUTELA_ALLOW_NO_NATIVE=1)")
+        missing("charcnn", "is not built, or this CPU lacks AVX2/FMA")
     assert cnn.path == "native" and native.KERNEL == "avx2+fma"
     gated = DnsScorer(ModelCache())._dga_model()[0]
     assert isinstance(gated, GatedCnn) and gated.first.path == gated.second.path == "native"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import random
 import string
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.native_build import PURE, missing
 from tutela.dns import forest as forest_mod
 from tutela.dns import lexical
 from tutela.dns.forest import Forest
@@ -27,8 +27,6 @@ from tutela.dns.lexical import Lexicon
 from tutela.dns.scoring import DnsScorer
 from tutela.dns.training import synth
 
-PURE = os.environ.get("TUTELA_PURE_PYTHON") == "1"
-ALLOW_MISSING = os.environ.get("TUTELA_ALLOW_NO_NATIVE") == "1"
 NAME_CHARS = string.ascii_lowercase + string.digits + "-_.^$" + "AZ\x00é"
 
 
@@ -41,9 +39,8 @@ def test_the_extension_is_built_unless_python_is_asked_for() -> None:
     if PURE:
         assert lexical._NATIVE is None and forest_mod._NATIVE is None
         return
-    if ALLOW_MISSING and lexical._NATIVE is None:
-        pytest.skip("TUTELA_ALLOW_NO_NATIVE=1 and tutela._native.dnsfeatures is not built")
-    assert lexical._NATIVE is not None, "tutela._native.dnsfeatures did not build (python setup.py build_ext --inplace)"
+    if lexical._NATIVE is None:
+        missing("dnsfeatures")
     assert forest_mod._NATIVE is lexical._NATIVE
 
 

@@ -12,7 +12,6 @@ here unless TUTELA_PURE_PYTHON=1 (the Python path on purpose) or TUTELA_ALLOW_NO
 from __future__ import annotations
 
 import csv
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.native_build import PURE, missing
 from tutela.dns import window as window_mod
 from tutela.dns.lexical import entropy
 from tutela.dns.scoring import DnsScorer
 from tutela.dns.window import TunnelWindow, WindowEvidence
 
-PURE = os.environ.get("TUTELA_PURE_PYTHON") == "1"
-ALLOW_MISSING = os.environ.get("TUTELA_ALLOW_NO_NATIVE") == "1"
 Observation = tuple[str, str, str, int, float, float, float]  # client, registrable, sub, qtype, entropy, conf, now
 
 
@@ -35,9 +33,8 @@ def test_the_extension_is_built_unless_python_is_asked_for() -> None:
     if PURE:
         assert window_mod._NATIVE is None
         return
-    if ALLOW_MISSING and window_mod._NATIVE is None:
-        pytest.skip("TUTELA_ALLOW_NO_NATIVE=1 and tutela._native.tunnelwindow is not built")
-    assert window_mod._NATIVE is not None, "tutela._native.tunnelwindow did not build (setup.py build_ext --inplace)"
+    if window_mod._NATIVE is None:
+        missing("tunnelwindow")
 
 
 def _native_observe(w: TunnelWindow, *obs: Any) -> WindowEvidence | None:
