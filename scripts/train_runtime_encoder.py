@@ -140,15 +140,10 @@ def batches(lengths: list[int], size: int, rng: random.Random | None) -> list[li
 
 
 def padded(ids: list[list[int]], idx: list[int]) -> tuple[Any, Any]:
-    import torch
+    from tutela.runtime.encoder_torch import padded as pad
 
-    tk = max(len(ids[i]) for i in idx)
-    x = torch.zeros((len(idx), tk), dtype=torch.long)
-    m = torch.zeros((len(idx), tk), dtype=torch.float32)
-    for r, i in enumerate(idx):
-        x[r, : len(ids[i])] = torch.tensor(ids[i])
-        m[r, : len(ids[i])] = 1.0
-    return x, m
+    x, m = pad([ids[i] for i in idx])
+    return x, m.float()
 
 
 def main() -> int:

@@ -11,7 +11,9 @@ Backends: `onnx` (the default when `onnx` and `onnxruntime` are installed) build
 memory from the same verified arrays (`tutela.runtime.onnx_graph`: no torch, no export step, no
 second file to pin) and runs it with ONNX Runtime, ~3.7x faster than `numpy` on one core, which runs the same
 arithmetic in plain numpy and remains the fallback. Both give the same embeddings (max abs
-difference ~1e-7). See docs/models/runtime-injection.md for timings.
+difference ~1e-7). See docs/models/runtime-injection.md for timings. `torch` (chosen, never automatic)
+runs `tutela.runtime.encoder_torch` on a `device` such as "cuda": batches on a GPU in bf16 (or fp8),
+fp32 on a CPU; torch is then needed, and is not a dependency of tutela.
 """
 
 from __future__ import annotations
@@ -73,12 +75,21 @@ class MiniLM:
         weights: Callable[[], Mapping[str, Any]] | None = None,
         backend: str = "auto",
         threads: int = 1,
+        device: str = "cpu",
+        precision: str | None = None,
+        compile: bool = False,
     ) -> None:
-        if backend not in ("auto", "onnx", "numpy"):
+        if backend not in ("auto", "onnx", "numpy", "torch"):
             raise ValueError(f"unknown encoder backend {backend!r}")
+        if device != "cpu" and backend != "torch":
+            raise ValueError(f"device {device!r} needs the torch backend")
         self.backend = backend
         self.threads = threads
+        self.device = device
+        self.precision = precision
+        self.compile = compile  # torch backend only: torch.compile the module (one-off cost, then faster)
         self._session: Any = None
+        self._torch: Any = None  # the torch module, backend "torch" only
         self._dir = directory
         self.max_tokens = max_tokens
         self._weights = weights  # e.g. a ModelCache lookup of WEIGHTS (sha256 checked there)
@@ -111,7 +122,11 @@ class MiniLM:
             tok = tokenizers.Tokenizer.from_file(str(tok_file))
             tok.enable_truncation(max_length=self.max_tokens)
             tok.no_padding()
-            if self.backend != "numpy":
+            if self.backend == "torch":
+                from tutela.runtime.encoder_torch import build
+
+                self._torch = build(raw, device=self.device, precision=self.precision, compile=self.compile)
+            elif self.backend != "numpy":
                 try:
                     from tutela.runtime.onnx_graph import session
 
@@ -151,6 +166,8 @@ class MiniLM:
             mask[i, : len(x)] = 1.0
         if self._session is not None:
             return self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        if self._torch is not None:
+            return self._encode_torch(ids, mask)
         h = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
         h = h + w["embeddings.token_type_embeddings.weight"][0]
         h = _layer_norm(h, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
@@ -185,6 +202,14 @@ class MiniLM:
         pooled = (h * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
         norm = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.maximum(norm, 1e-12)).astype(np.float32)
+
+    def _encode_torch(self, ids: Any, mask: Any) -> Any:
+        torch = require("torch", "gpu")
+        full = bool(mask.all())  # no padding: no mask, so a GPU runs its flash attention kernels
+        with torch.inference_mode():
+            t_ids = torch.from_numpy(ids).to(self.device)
+            t_mask = None if full else torch.from_numpy(mask).to(self.device)
+            return self._torch(t_ids, t_mask).cpu().numpy()
 
 
 def _layer_norm(x: Any, g: Any, b: Any, eps: float = 1e-12) -> Any:
