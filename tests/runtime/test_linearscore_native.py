@@ -10,6 +10,7 @@ purpose) or TUTELA_ALLOW_NO_NATIVE=1.
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -127,3 +128,16 @@ def test_generated_text(text: str, max_words: int) -> None:
         pytest.skip("no C extension on this path")
     same(_SHARED, text)
     same(_SHARED, text, max_words)
+
+
+def test_past_the_gram_bound() -> None:
+    """~1.4 million distinct grams (random 40-letter words) in one scorer with a large word cache: the C caches
+    pass their gram bound (2**20) and are cleared mid-stream; scores stay the twin's."""
+    s = scorer(cache_max=1_000_000)
+    rng = random.Random(0)
+    for i in range(30):
+        text = " ".join("".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=40)) for _ in range(400))
+        if i % 10 == 9:
+            same(s, text)
+        else:
+            s.score(text)
