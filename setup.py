@@ -16,6 +16,12 @@ setup(
             extra_compile_args=["-O2"],
         ),
         Extension(
+            "tutela._native.linearscore",
+            ["src/tutela/_native/linearscore.c"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
             "tutela._native.tunnelwindow",
             ["src/tutela/_native/tunnelwindow.c"],
             optional=True,

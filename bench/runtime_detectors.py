@@ -196,8 +196,9 @@ def main() -> int:
             latency_table(
                 args.rounds,
                 rows,
-                f"The fast tier's per-word weight dicts (LinearScorer) take {fast_p50 / fast_ref:.2f}× the "
-                "time of the reference scoring (the same score to 1e-9, tests/runtime/test_injection.py). "
+                f"The fast tier's LinearScorer (in C where tutela._native.linearscore is built) takes "
+                f"{fast_p50 / fast_ref:.2f}× the time of the reference scoring (the same score to 1e-9, "
+                "tests/runtime/test_injection.py). "
                 f"The semantic tier on ONNX Runtime is {sem_np / sem:.1f}× faster than the numpy forward pass "
                 "(same weights, same embeddings). Machine shared with other engineers' jobs: absolute figures "
                 "drift with its load; the interleaving keeps ratios fair.",

@@ -3,6 +3,10 @@
 Pure Python and deterministic (no hashing seeds): the training script and the detector call the
 same `text_features`, so what was trained is what runs. Input is the folded view of
 `tutela.runtime.normalize` (lower-case, de-leeted, invisible characters gone).
+
+`LinearScorer.score` runs in C where tutela._native.linearscore is built (the detector's hot loop: every
+window of every prompt); `LinearScorer.score_python` is its reference twin, bit-identical on CPython 3.11
+(tests/runtime/test_linearscore_native.py; TUTELA_PURE_PYTHON=1 forces it).
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ import itertools
 import math
 import re
 from collections.abc import Mapping
+from typing import Any
+
+from tutela._native import load as load_native
 
 _WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _CACHE: dict[str, tuple[str, ...]] = {}
 _CACHE_MAX = 100_000
+_NATIVE = load_native("linearscore")  # the score in C, or None: chosen once, at import
 
 
 def _word_grams(word: str) -> tuple[str, ...]:
@@ -66,6 +74,10 @@ class LinearScorer:
         self.bias = bias
         self._words: dict[str, dict[str, float]] = {}
         self._max = cache_max
+        # the C twin reads the table with the dict C API: only for a plain dict (the model's JSON object)
+        self._native: Any = (
+            _NATIVE.Scorer(weights, bias, cache_max) if _NATIVE is not None and type(weights) is dict else None
+        )
 
     def _word(self, word: str) -> dict[str, float]:
         get = self.weights.get
@@ -77,6 +89,12 @@ class LinearScorer:
         return out
 
     def score(self, text: str, max_words: int = 2000) -> float:
+        if self._native is not None and max_words >= 0:
+            return self._native.score(text, max_words)  # type: ignore[no-any-return]
+        return self.score_python(text, max_words)
+
+    def score_python(self, text: str, max_words: int = 2000) -> float:
+        """The reference for the C `score`: the same words, features and float operations in the same order."""
         words = _WORDS.findall(text)[:max_words]
         if not words:
             return linear_score(set(), self.weights, self.bias)

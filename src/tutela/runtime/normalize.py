@@ -29,6 +29,8 @@ import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 
+from tutela.runtime.normalize_hints import maybe_hex, maybe_leet, maybe_spaced
+
 MAX_CHARS = 200_000
 MAX_LAYERS = 16
 MAX_DEPTH = 2
@@ -261,9 +263,7 @@ def _stage2(view: View, flags: Counter[str]) -> View:
     starts = list(view.starts) if view.starts is not None else None
     ends = list(view.ends) if view.ends is not None else None
     # runs of single characters with at least two letters: "i g n o r e"; not "2.1.0", "1, 2, 3", IP addresses
-    runs = (
-        [m for m in _SPACED.finditer(text) if sum(c.isalpha() for c in m.group()) >= 2] if _SPACED.search(text) else []
-    )
+    runs = [m for m in _SPACED.finditer(text) if sum(c.isalpha() for c in m.group()) >= 2] if maybe_spaced(text) else []
     if runs:
         keep: list[int] = []
         pos = 0
@@ -294,7 +294,7 @@ def _deleet(text: str, flags: Counter[str]) -> str:
     written in leetspeak: a strong token and at least one more leet-like token, and leet-like tokens at
     least 1 in `_LEET_SHARE` of all its tokens (not one identifier in a paragraph). Every replacement is
     one character for one, so the offset map stays exact."""
-    if not _LEET_HINT.search(text):
+    if not (maybe_leet(text) and _LEET_HINT.search(text)):
         return text
     found: dict[str, list[re.Match[str]]] = {"strong": [], "weak": [], "unit": [], "number": [], "": []}
     for m in _LEET_CANDIDATE.finditer(text):  # only tokens with a leet character: most tokens have none
@@ -434,7 +434,7 @@ def _find_layers(view: View, depth: int, budget: list[int], original: str) -> li
     def free(a: int, b: int) -> bool:
         return all(b <= s or a >= e for s, e in taken)
 
-    for m in _HEX.finditer(text) if _HEX_HINT.search(text) else ():
+    for m in _HEX.finditer(text) if maybe_hex(text) and _HEX_HINT.search(text) else ():
         s = _try_hex(m.group())
         if s:
             found.append(("hex", m.start(), m.end(), s))
