@@ -132,7 +132,7 @@ def test_generated_text(text: str, max_words: int) -> None:
 
 def test_past_the_gram_bound() -> None:
     """~1.4 million distinct grams (random 40-letter words) in one scorer with a large word cache: the C caches
-    pass their gram bound (2**20) and are cleared mid-stream; scores stay the twin's."""
+    pass their gram bound (2**18) and are cleared mid-stream; scores stay the twin's."""
     s = scorer(cache_max=1_000_000)
     rng = random.Random(0)
     for i in range(30):

@@ -23,8 +23,8 @@
 #include <string.h>
 
 #define GRAM_CHARS 40            /* features._word_grams keeps word[:40] */
-#define GRAMS_MAX (1 << 20)      /* distinct grams kept before the caches are cleared (~130 MB at most) */
-#define PAIRS_MAX (1 << 19)      /* distinct word pairs kept before the caches are cleared (~20 MB table) */
+#define GRAMS_MAX (1 << 18)      /* distinct grams kept before the caches are cleared (~32 MB at most) */
+#define PAIRS_MAX (1 << 17)      /* distinct word pairs kept before the caches are cleared (~5 MB table) */
 #define WORDS_MAX_LIMIT 10000000 /* the largest words_max accepted (word ids fit in 32 bits) */
 
 static PyObject *S_space, *S_w, *S_b;
