@@ -92,6 +92,34 @@ def test_a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go_out(
     assert batch.send_errors == 1
 
 
+def test_queue_on_a_connected_socket_sends_in_order_and_counts_what_the_kernel_refuses() -> None:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(2)
+        sender.connect(receiver.getsockname())
+        queue = udpbatch.DatagramQueue(sender.fileno(), slots=4, size=64)
+        for i in range(6):  # the queue holds 4: it sends when full, the rest on flush
+            queue.push(b"q%d" % i)
+        assert queue.queued == 2
+        queue.push(b"L" * 100)  # larger than a slot: at once
+        assert queue.flush() == 0
+        got = [receiver.recv(200) for _ in range(7)]
+        assert got == [b"q0", b"q1", b"q2", b"q3", b"L" * 100, b"q4", b"q5"]
+        port = receiver.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:  # nobody listens there any more
+        gone.connect(("127.0.0.1", port))
+        queue = udpbatch.DatagramQueue(gone.fileno())
+        queue.push(b"first")
+        queue.flush()
+        time.sleep(0.05)  # the port-unreachable ICMP comes back as ECONNREFUSED on the next send
+        queue.push(b"second")
+        assert queue.flush() == 1
+        assert queue.failed == 1 and queue.queued == 0
+
+
 def test_ipv6_addresses_round_trip() -> None:
     try:
         server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)

@@ -182,6 +182,11 @@ class DnsSensor:
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: Any = None  # what sends to clients: the datagram transport or the BatchSocket
         self._batch: udpbatch.BatchSocket | None = None
+        # batched path: queries to upstreams and their answers to clients are queued and leave in one
+        # sendmmsg per batch or loop iteration (each send on loopback wakes the reader: once per batch)
+        self._up_queues: list[udpbatch.DatagramQueue | None] = []
+        self._flush_due = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -225,6 +230,8 @@ class DnsSensor:
         # exist yet) and only retried by the sweep after dns.timeout_s
         if self.settings.udp_batch and udpbatch.available():
             self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
+            self._up_queues = [self._upstream_queue(up) for up in self.upstreams]
+            self._loop = loop
             loop.add_reader(self._batch.fd, self._on_readable)
         else:
             await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
@@ -235,6 +242,32 @@ class DnsSensor:
         self._lag.start(loop)
         loop.call_later(self.settings.top_interval_s, self._write_top)
         self.served.start(loop)
+
+    @staticmethod
+    def _upstream_queue(up: Upstream) -> udpbatch.DatagramQueue | None:
+        """A send queue on an upstream's connected socket (None: its transport sends one by one)."""
+        sock = up.transport.get_extra_info("socket") if up.transport is not None else None
+        if sock is None:
+            return None
+        return udpbatch.DatagramQueue(sock.fileno())
+
+    def _flush_soon(self) -> None:
+        """Send what is queued when this loop iteration's callbacks are done (once per iteration)."""
+        if not self._flush_due and self._loop is not None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush_out)
+
+    def _flush_out(self) -> None:
+        """Send the queued queries to upstreams and answers to clients (a refused query counts as an
+        upstream error, as the transport's error_received does; its timeout fails it over)."""
+        self._flush_due = False
+        for queue in self._up_queues:
+            if queue is not None and queue.queued:
+                failed = queue.flush()
+                if failed:
+                    self.metrics.upstream_errors += failed
+        if self._batch is not None:
+            self._batch.flush()
 
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -264,6 +297,7 @@ class DnsSensor:
 
     async def close(self) -> None:
         self._closing = True
+        self._flush_out()
         for srv in self._servers:
             srv.close()
         if self._batch is not None:
@@ -331,6 +365,8 @@ class DnsSensor:
                     self._query(data, address(name), now)
                 except Exception as exc:  # one query's bug must not lose the batch's others
                     self._query_failed(exc)
+            if rest:
+                self._flush_out()  # this batch's forwarded queries leave together
             if received < batch.slots:
                 return
 
@@ -476,7 +512,12 @@ class DnsSensor:
         self._timeouts.append((deadline, uid, p))
         transport = ups[index].transport
         if transport is not None:
-            transport.sendto(_U16_PACK(uid) + p.data[2:])  # the query with our id
+            queue = self._up_queues[index] if self._up_queues else None
+            if queue is not None:
+                queue.push(_U16_PACK(uid) + p.data[2:])  # the query with our id
+                self._flush_soon()
+            else:
+                transport.sendto(_U16_PACK(uid) + p.data[2:])
 
     def on_upstream(self, index: int, data: bytes) -> None:
         if len(data) < 12:
@@ -507,8 +548,12 @@ class DnsSensor:
                 self._arm(entry, p.fast_until)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
-        if self._udp is not None:
-            self._udp.sendto(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
+        batch = self._batch
+        if batch is not None:
+            batch.queue(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
+            self._flush_soon()
+        elif self._udp is not None:
+            self._udp.sendto(_U16_PACK(q.id) + response[2:], p.addr)
         m = self.metrics
         m.observe_latency(time.monotonic() - p.t0)
         m.rcodes[response[3] & 0x0F] += 1
