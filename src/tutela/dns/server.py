@@ -323,9 +323,18 @@ class DnsSensor:
 
     # -- UDP ------------------------------------------------------------------------------------
 
-    def _send(self, data: bytes, addr: Any, t0: float) -> None:
-        if self._udp is not None:
+    def _reply(self, data: bytes, addr: Any) -> None:
+        """A reply to a client off the hot path: queued on the batched path (sent with the others of
+        its batch or loop iteration), else sent now."""
+        batch = self._batch
+        if batch is not None:
+            batch.queue(data, addr)
+            self._flush_soon()
+        elif self._udp is not None:
             self._udp.sendto(data, addr)
+
+    def _send(self, data: bytes, addr: Any, t0: float) -> None:
+        self._reply(data, addr)
         m = self.metrics
         m.observe_latency(time.monotonic() - t0)
         if len(data) >= 4:
@@ -366,7 +375,7 @@ class DnsSensor:
                 except Exception as exc:  # one query's bug must not lose the batch's others
                     self._query_failed(exc)
             if rest:
-                self._flush_out()  # this batch's forwarded queries leave together
+                self._flush_out()  # this batch's forwarded queries and other replies leave together
             if received < batch.slots:
                 return
 
@@ -412,7 +421,7 @@ class DnsSensor:
             entry = cached.lookup(data[2:], now)
             if entry is not None and not entry.live:
                 self._arm(entry, fast[0])
-                self._udp.sendto(cached.serve(entry, data, now), addr)  # type: ignore[union-attr]
+                self._reply(cached.serve(entry, data, now), addr)
                 m.rcodes[entry.rcode] += 1
                 m.observe_latency(_monotonic() - now)
                 return
@@ -548,12 +557,7 @@ class DnsSensor:
                 self._arm(entry, p.fast_until)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
-        batch = self._batch
-        if batch is not None:
-            batch.queue(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
-            self._flush_soon()
-        elif self._udp is not None:
-            self._udp.sendto(_U16_PACK(q.id) + response[2:], p.addr)
+        self._reply(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
         m = self.metrics
         m.observe_latency(time.monotonic() - p.t0)
         m.rcodes[response[3] & 0x0F] += 1
