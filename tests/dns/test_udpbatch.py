@@ -188,6 +188,47 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
 
 
 @pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False])
+def test_sensor_forwards_a_burst_of_new_names_and_answers_each_client_with_its_id(
+    upstream: int, start_sensor: StartSensor, batched: bool
+) -> None:
+    """First sightings: the batched path queues the forwarded queries and the upstream answers and
+    sends them many per sendmmsg; every client still gets its own answer, with its id."""
+    s = start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched})
+    assert bool(s.sensor._up_queues) is batched
+    flushes = 0
+    if batched:
+        queue = s.sensor._up_queues[0]
+        assert queue is not None
+        real = queue.flush
+
+        def counted() -> int:
+            nonlocal flushes
+            flushes += 1
+            return real()
+
+        queue.flush = counted  # type: ignore[method-assign]
+    names = [f"new{i}.example.com" for i in range(100)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for i, name in enumerate(names):  # sent before any is read: read and forwarded many per call
+            q = dns.message.make_query(name, "A")
+            q.id = i
+            sock.sendto(q.to_wire(), ("127.0.0.1", s.port))
+        replies = {}
+        for _ in names:
+            r = dns.message.from_wire(sock.recv(4096))
+            replies[r.id] = r
+    assert sorted(replies) == list(range(100))
+    assert all(replies[i].question[0].name.to_text() == names[i] + "." for i in range(100))
+    assert all(replies[i].rcode() == dns.rcode.NXDOMAIN for i in range(100))  # the test Unbound's answer
+    m = s.engine.metrics
+    assert m.upstream_errors == 0 and m.upstream_timeouts == 0
+    if batched:
+        assert 1 <= flushes < 100  # many queries per send call
+
+
+@pytest.mark.network
 def test_a_query_that_raises_loses_only_itself_not_the_rest_of_its_batch(
     upstream: int, start_sensor: StartSensor
 ) -> None:

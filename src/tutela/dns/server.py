@@ -258,9 +258,12 @@ class DnsSensor:
             self._loop.call_soon(self._flush_out)
 
     def _flush_out(self) -> None:
+        self._flush_due = False
+        self._send_queued()
+
+    def _send_queued(self) -> None:
         """Send the queued queries to upstreams and answers to clients (a refused query counts as an
         upstream error, as the transport's error_received does; its timeout fails it over)."""
-        self._flush_due = False
         for queue in self._up_queues:
             if queue is not None and queue.queued:
                 failed = queue.flush()
@@ -362,22 +365,27 @@ class DnsSensor:
         batch = self._batch
         assert batch is not None
         serve, address, entries, clients = batch.serve, batch.address, self._hot_entries, self._clients
-        for _ in range(_DRAIN_BATCHES):
-            got = serve(entries, clients, self.served.pending, _monotonic, _aged)
-            if got is None:
-                return
-            hot, rest, now, received = got
-            if hot:
-                self._count_hot(hot, now)
-            for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
-                try:
-                    self._query(data, address(name), now)
-                except Exception as exc:  # one query's bug must not lose the batch's others
-                    self._query_failed(exc)
-            if rest:
-                self._flush_out()  # this batch's forwarded queries and other replies leave together
-            if received < batch.slots:
-                return
+        scheduled = self._flush_due
+        self._flush_due = True  # what these batches queue is sent below, after each batch: no call_soon
+        try:
+            for _ in range(_DRAIN_BATCHES):
+                got = serve(entries, clients, self.served.pending, _monotonic, _aged)
+                if got is None:
+                    return
+                hot, rest, now, received = got
+                if hot:
+                    self._count_hot(hot, now)
+                for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
+                    try:
+                        self._query(data, address(name), now)
+                    except Exception as exc:  # one query's bug must not lose the batch's others
+                        self._query_failed(exc)
+                if rest:
+                    self._send_queued()  # this batch's forwarded queries and other replies leave together
+                if received < batch.slots:
+                    return
+        finally:
+            self._flush_due = scheduled
 
     def _query_failed(self, exc: Exception) -> None:
         """A query's handling raised (a bug): counted and reported like the event loop reports an
