@@ -265,10 +265,11 @@ class DnsSensor:
         """Send the queued queries to upstreams and answers to clients (a refused query counts as an
         upstream error, as the transport's error_received does; its timeout fails it over)."""
         for queue in self._up_queues:
-            if queue is not None and queue.queued:
-                failed = queue.flush()
-                if failed:
-                    self.metrics.upstream_errors += failed
+            if queue is not None:
+                if queue.queued:
+                    queue.flush()
+                if queue.failed:  # refused here or when the queue filled up
+                    self.metrics.upstream_errors += queue.take_failed()
         if self._batch is not None:
             self._batch.flush()
 

@@ -137,11 +137,10 @@ class DatagramQueue:
         if k + 1 == ring.slots:
             self.flush()
 
-    def flush(self) -> int:
-        """Send every queued datagram; one the kernel refuses is counted (`failed`) and skipped.
-        Returns how many were refused in this call."""
+    def flush(self) -> None:
+        """Send every queued datagram; one the kernel refuses is counted (`failed`) and skipped."""
         ring = self._ring
-        queued, done, before = self.queued, 0, self.failed
+        queued, done = self.queued, 0
         self.queued = 0
         while done < queued:
             at = ring.pointer if not done else ctypes.c_void_p(ring.address + done * _HDR)
@@ -153,7 +152,11 @@ class DatagramQueue:
                 continue
             self.failed += 1  # the first unsent one failed: skip it
             done += 1
-        return self.failed - before
+
+    def take_failed(self) -> int:
+        """How many datagrams were refused since the last call (for an owner that counts them itself)."""
+        failed, self.failed = self.failed, 0
+        return failed
 
     def send_one(self, data: bytes, name: bytes = b"") -> None:
         """One datagram now (libc's sendto: the GIL kept, see the module docstring)."""
