@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -228,6 +229,31 @@ def test_sensor_forwards_a_burst_of_new_names_and_answers_each_client_with_its_i
     assert m.upstream_errors == 0 and m.upstream_timeouts == 0
     if batched:
         assert 1 <= flushes < 100  # many queries per send call
+
+
+@pytest.mark.network
+def test_a_query_queued_for_an_upstream_socket_that_closed_is_dropped_and_counted(
+    upstream: int, start_sensor: StartSensor
+) -> None:
+    """The send queue writes to the upstream endpoint's file descriptor: once that endpoint is
+    closing, what was queued for it is never written there (the number may belong to another
+    socket by then); it counts as an upstream error and the query fails like a timeout."""
+    s = start_sensor([f"127.0.0.1:{upstream}"], dns={"timeout_s": 0.3, "max_attempts": 1})
+    assert s.sensor._up_queues and s.sensor._up_queues[0] is not None
+    closed = threading.Event()
+
+    def close_upstream() -> None:
+        transport = s.sensor.upstreams[0].transport
+        assert transport is not None
+        transport.close()
+        closed.set()
+
+    s.loop.call_soon_threadsafe(close_upstream)
+    assert closed.wait(5)
+    r = dns.query.udp(dns.message.make_query("fresh.example.com", "A"), "127.0.0.1", port=s.port, timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert s.engine.metrics.upstream_errors == 1
+    assert s.sensor._up_queues[0].queued == 0
 
 
 @pytest.mark.network

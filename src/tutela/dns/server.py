@@ -264,12 +264,17 @@ class DnsSensor:
     def _send_queued(self) -> None:
         """Send the queued queries to upstreams and answers to clients (a refused query counts as an
         upstream error, as the transport's error_received does; its timeout fails it over)."""
-        for queue in self._up_queues:
-            if queue is not None:
-                if queue.queued:
+        for i, queue in enumerate(self._up_queues):  # empty off the batched path
+            if queue is None:
+                continue
+            up = self.upstreams[i]
+            if queue.queued:
+                if up.transport is None or up.transport.is_closing():  # its socket may be gone (or its fd reused)
+                    self.metrics.upstream_errors += queue.drop()
+                else:
                     queue.flush()
-                if queue.failed:  # refused here or when the queue filled up
-                    self.metrics.upstream_errors += queue.take_failed()
+            if queue.failed:  # refused here or when the queue filled up
+                self.metrics.upstream_errors += queue.take_failed()
         if self._batch is not None:
             self._batch.flush()
 

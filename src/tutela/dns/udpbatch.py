@@ -153,6 +153,11 @@ class DatagramQueue:
             self.failed += 1  # the first unsent one failed: skip it
             done += 1
 
+    def drop(self) -> int:
+        """Forget what is queued (its socket is gone); returns how many datagrams that was."""
+        dropped, self.queued = self.queued, 0
+        return dropped
+
     def take_failed(self) -> int:
         """How many datagrams were refused since the last call (for an owner that counts them itself)."""
         failed, self.failed = self.failed, 0
