@@ -105,7 +105,7 @@ def test_queue_on_a_connected_socket_sends_in_order_and_counts_what_the_kernel_r
         for i in range(6):  # the queue holds 4: it sends when full, the rest on flush
             queue.push(b"q%d" % i)
         assert queue.queued == 2
-        queue.push(b"L" * 100)  # larger than a slot: at once
+        queue.push(b"L" * 100)  # larger than a slot: sent on its own, ahead of the batch it was queued in
         queue.flush()
         assert queue.failed == 0
         got = [receiver.recv(200) for _ in range(7)]
@@ -115,12 +115,15 @@ def test_queue_on_a_connected_socket_sends_in_order_and_counts_what_the_kernel_r
         gone.connect(("127.0.0.1", port))
         queue = udpbatch.DatagramQueue(gone.fileno())
         queue.push(b"first")
-        queue.flush()
+        queue.flush()  # alone: one sendto
         time.sleep(0.05)  # the port-unreachable ICMP comes back as ECONNREFUSED on the next send
         queue.push(b"second")
-        queue.flush()
+        queue.push(b"third")
+        queue.flush()  # sendmmsg: the first one fails and is skipped, the rest go out
         assert queue.failed == 1 and queue.queued == 0
         assert queue.take_failed() == 1 and queue.failed == 0
+        queue.push(b"dropped")
+        assert queue.drop() == 1 and queue.queued == 0
 
 
 def test_ipv6_addresses_round_trip() -> None:

@@ -245,11 +245,13 @@ class DnsSensor:
 
     @staticmethod
     def _upstream_queue(up: Upstream) -> udpbatch.DatagramQueue | None:
-        """A send queue on an upstream's connected socket (None: its transport sends one by one)."""
-        sock = up.transport.get_extra_info("socket") if up.transport is not None else None
-        if sock is None:
+        """A send queue on an upstream's connected socket (None: its transport sends one by one). A
+        query that leaves alone goes through the transport, as before (errors: `error_received`)."""
+        transport = up.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or sock is None:
             return None
-        return udpbatch.DatagramQueue(sock.fileno())
+        return udpbatch.DatagramQueue(sock.fileno(), single=lambda data, _name: transport.sendto(data))
 
     def _flush_soon(self) -> None:
         """Send what is queued when this loop iteration's callbacks are done (once per iteration)."""

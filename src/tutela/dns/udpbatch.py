@@ -107,41 +107,59 @@ class _Ring:
 
 class DatagramQueue:
     """Datagrams for one socket, queued (`push`) and sent many per sendmmsg(2) call (`flush`).
-    `name` is a raw struct sockaddr, or b"" on a connected socket. A datagram larger than a slot
-    goes out at once with sendto(2)."""
+    `name` is a raw struct sockaddr, or b"" on a connected socket. A flush of a single datagram,
+    and a datagram larger than a slot, go out one by one through `single` (default: libc's sendto):
+    at low rates a loop iteration queues one datagram, and one sendto costs less than the copy into
+    the ring plus a sendmmsg through ctypes."""
 
-    def __init__(self, fd: int, *, slots: int = 64, size: int = SLOT_SIZE) -> None:
+    def __init__(
+        self, fd: int, *, slots: int = 64, size: int = SLOT_SIZE, single: Callable[[bytes, bytes], None] | None = None
+    ) -> None:
         calls = _libc_calls()
         if calls is None:
             raise OSError("recvmmsg/sendmmsg are not available here")
         _, self._sendmmsg, self._sendto = calls
         self.fd = fd
         self._ring = _Ring(slots, size)
-        self.queued = 0
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._single = single or self.send_one
         self.failed = 0  # datagrams the kernel would not take (full buffer, bad address, ICMP error)
 
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
     def push(self, data: bytes, name: bytes = b"") -> None:
-        """Queue one datagram; sent by `flush` (at once when it is larger than a slot or fills the queue)."""
-        ring = self._ring
-        size = len(data)
-        if size > ring.size or len(name) > _NAME:
-            self.send_one(data, name)
-            return
-        k = self.queued
-        start = k * ring.size
-        ring.buf[start : start + size] = data
-        ring.iov[2 * k + 1] = size
-        ring.names[k * _NAME : k * _NAME + len(name)] = name
-        ring.ints[16 * k + _NAMELEN] = len(name)
-        self.queued = k + 1
-        if k + 1 == ring.slots:
+        """Queue one datagram; sent by `flush` (at once when it fills the queue)."""
+        pending = self._pending
+        pending.append((data, name))
+        if len(pending) >= self._ring.slots:
             self.flush()
 
     def flush(self) -> None:
         """Send every queued datagram; one the kernel refuses is counted (`failed`) and skipped."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        if len(pending) == 1:
+            self._single(*pending[0])
+            return
         ring = self._ring
-        queued, done = self.queued, 0
-        self.queued = 0
+        buf, iov, names, ints, slot = ring.buf, ring.iov, ring.names, ring.ints, ring.size
+        queued = 0
+        for data, name in pending:
+            size = len(data)
+            if size > slot or len(name) > _NAME:
+                self._single(data, name)
+                continue
+            start = queued * slot
+            buf[start : start + size] = data
+            iov[2 * queued + 1] = size
+            names[queued * _NAME : queued * _NAME + len(name)] = name
+            ints[16 * queued + _NAMELEN] = len(name)
+            queued += 1
+        done = 0
         while done < queued:
             at = ring.pointer if not done else ctypes.c_void_p(ring.address + done * _HDR)
             sent = self._sendmmsg(self.fd, at, queued - done, 0)
@@ -155,7 +173,8 @@ class DatagramQueue:
 
     def drop(self) -> int:
         """Forget what is queued (its socket is gone); returns how many datagrams that was."""
-        dropped, self.queued = self.queued, 0
+        dropped = len(self._pending)
+        self._pending = []
         return dropped
 
     def take_failed(self) -> int:
@@ -187,7 +206,6 @@ class BatchSocket:
         self.family = sock.family
         self.slots = slots
         self._in = _Ring(slots, size)
-        self._out = DatagramQueue(self.fd, slots=slots, size=size)
         self._filled = slots  # receive slots whose address length the kernel overwrote last time
         self._truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
         self._send_errors = 0  # replies the kernel would not take (full buffer, bad address)
@@ -199,6 +217,7 @@ class BatchSocket:
         self.native = self._hot is not None
         self.serve: Callable[..., Any] = self._serve_python if self._hot is None else self._hot.serve
         self.send_one: Callable[[bytes, bytes], None] = self._send_one_python if self._hot is None else self._hot.send
+        self._out = DatagramQueue(self.fd, slots=slots, size=size, single=self.send_one)
 
     def _count(self, name: str) -> int:
         return int(getattr(self, "_" + name) + (getattr(self._hot, name) if self._hot is not None else 0))
