@@ -59,6 +59,7 @@ _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _DRAIN_BATCHES = 8  # batches of client datagrams read per wakeup before the loop runs anything else
+_QUEUE_FROM = 3  # from this many client datagrams per batch (a busy loop), sends are queued and batched
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
 _U16_PACK = wire._U16.pack
@@ -182,10 +183,12 @@ class DnsSensor:
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: Any = None  # what sends to clients: the datagram transport or the BatchSocket
         self._batch: udpbatch.BatchSocket | None = None
-        # batched path: queries to upstreams and their answers to clients are queued and leave in one
-        # sendmmsg per batch or loop iteration (each send on loopback wakes the reader: once per batch)
+        # batched path, busy loop: queries to upstreams and their answers to clients are queued and leave
+        # in one sendmmsg per batch or loop iteration (each send on loopback wakes the reader: once per
+        # batch); at low rates an iteration holds one of each, and queueing would only add work
         self._up_queues: list[udpbatch.DatagramQueue | None] = []
         self._flush_due = False
+        self._busy = False  # the last client batch had _QUEUE_FROM datagrams or more: queue the sends
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -335,10 +338,10 @@ class DnsSensor:
     # -- UDP ------------------------------------------------------------------------------------
 
     def _reply(self, data: bytes, addr: Any) -> None:
-        """A reply to a client off the hot path: queued on the batched path (sent with the others of
-        its batch or loop iteration), else sent now."""
+        """A reply to a client off the hot path: queued on the batched path while the loop is busy
+        (sent with the others of its batch or loop iteration), else sent now."""
         batch = self._batch
-        if batch is not None:
+        if batch is not None and self._busy:
             batch.queue(data, addr)
             self._flush_soon()
         elif self._udp is not None:
@@ -381,6 +384,7 @@ class DnsSensor:
                 if got is None:
                     return
                 hot, rest, now, received = got
+                self._busy = received >= _QUEUE_FROM
                 if hot:
                     self._count_hot(hot, now)
                 for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
@@ -537,7 +541,7 @@ class DnsSensor:
         self._timeouts.append((deadline, uid, p))
         transport = ups[index].transport
         if transport is not None:
-            queue = self._up_queues[index] if self._up_queues else None
+            queue = self._up_queues[index] if self._busy and self._up_queues else None
             if queue is not None:
                 queue.push(_U16_PACK(uid) + p.data[2:])  # the query with our id
                 self._flush_soon()
