@@ -15,6 +15,8 @@ send run exactly as inline, with the event writer and the passive-DNS recorder o
 
 Traffic: the same mix as bench/dns_sensor.py (Zipf-like popularity over --names distinct names, 2%
 blocklisted, 1% lookalikes, 20% AAAA) from --clients client addresses, seeded, so runs are comparable.
+`--mix distinct` instead sends the memory run's names (`n<i>.site<i % 2000>.com A`, every query a name
+never seen before): the first-sighting path alone, whose µs per query is the cost of one new name.
 
 Detector sets: "issue3" (blocklist of 100k names, rebinding, newly observed, lookalike of 20 brands,
 NXDOMAIN bursts, random subdomains: what bench/dns_sensor.py runs) and "default" (no `detectors.dns`
@@ -90,12 +92,21 @@ class Capture:
         return
 
 
-def traffic(work: Path, names: int, queries: int, clients: int, seed: int) -> tuple[Path, list[tuple[bytes, Any]]]:
-    """The blocklist file and `queries` (packet, client address) pairs, Zipf-like over `names` names."""
+def traffic(
+    work: Path, names: int, queries: int, clients: int, seed: int, mix: str = "zipf"
+) -> tuple[Path, list[tuple[bytes, Any]]]:
+    """The blocklist file and `queries` (packet, client address) pairs, Zipf-like over `names` names
+    (mix "zipf") or each a distinct name as in bench/dns_sensor.py's memory run (mix "distinct")."""
     rng = random.Random(seed)
     blocked = [f"ads{i}.tracker{i % 997}.net" for i in range(100_000)]
     hosts = work / "block.hosts"
     hosts.write_text("".join(f"0.0.0.0 {n}\n" for n in blocked))
+    addrs = [(f"10.0.{c // 250}.{c % 250 + 1}", 40000 + c) for c in range(clients)]
+    if mix == "distinct":
+        return hosts, [
+            (_with_opt(wire.build_query(f"n{i}.site{i % 2000}.com", wire.A, rng.getrandbits(16))), rng.choice(addrs))
+            for i in range(queries)
+        ]
     distinct: list[tuple[str, int]] = []
     for i in range(names):
         r = i % 100
@@ -110,14 +121,14 @@ def traffic(work: Path, names: int, queries: int, clients: int, seed: int) -> tu
     rng.shuffle(distinct)
     weights = [1.0 / (rank + 1) for rank in range(len(distinct))]
     picks = rng.choices(distinct, weights=weights, k=queries)
-    addrs = [(f"10.0.{c // 250}.{c % 250 + 1}", 40000 + c) for c in range(clients)]
-    out = []
-    for name, qtype in picks:
-        packet = wire.build_query(name, qtype, rng.getrandbits(16))
-        # dnsperf and stub resolvers add an OPT record; so do these queries (so EDNS parsing is measured)
-        packet = packet[:10] + b"\x00\x01" + packet[12:] + b"\x00" + struct.pack("!HHIH", wire.OPT, 1232, 0, 0)
-        out.append((packet, rng.choice(addrs)))
-    return hosts, out
+    return hosts, [
+        (_with_opt(wire.build_query(name, qtype, rng.getrandbits(16))), rng.choice(addrs)) for name, qtype in picks
+    ]
+
+
+def _with_opt(packet: bytes) -> bytes:
+    """dnsperf and stub resolvers add an OPT record; so do these queries (so EDNS parsing is measured)."""
+    return packet[:10] + b"\x00\x01" + packet[12:] + b"\x00" + struct.pack("!HHIH", wire.OPT, 1232, 0, 0)
 
 
 def upstream_answer(forwarded: bytes) -> bytes:
@@ -327,11 +338,12 @@ def main() -> int:
     ap.add_argument("--sets", default="issue3,issue3-nocache,default,default-nocache")
     ap.add_argument("--profile", action="store_true", help="also run cProfile and print its top 30 by tottime")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--mix", choices=["zipf", "distinct"], default="zipf", help="distinct: every query a new name")
     ap.add_argument("--src", default=_SRC, help="the src/ directory whose tutela is measured (default: this one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tutela-dns-hotpath-"))
     n, w = args.queries, args.warmup
-    hosts, stream = traffic(work, args.names, w + n * (3 if args.profile else 2), args.clients, args.seed)
+    hosts, stream = traffic(work, args.names, w + n * (3 if args.profile else 2), args.clients, args.seed, args.mix)
     segments = [stream[:w], stream[w : w + n], stream[w + n : w + 2 * n], stream[w + 2 * n :]]
     result: dict[str, Any] = {
         "command": " ".join(sys.argv),

@@ -636,12 +636,14 @@ def stage_memory(args: Any, work: Path, files: dict[str, Path], up: int) -> None
             "2",
         ]
         log = work / "dnsperf-memory.log"
+        cpu_before = cpu_s(pid)
         with log.open("w") as sink:  # a file, not a pipe: dnsperf prints every lost query and would block
             perf = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
             start = time.monotonic()
             while perf.poll() is None:
                 samples.append((round(time.monotonic() - start, 1), rss_kib(pid)))
                 time.sleep(5)
+        cpu_used = cpu_s(pid) - cpu_before
         out = log.read_text(errors="replace")
         metrics = sensor_metrics(mport)
     completed = re.search(r"Queries completed:\s+(\d+)", out)
@@ -653,6 +655,9 @@ def stage_memory(args: Any, work: Path, files: dict[str, Path], up: int) -> None
     mib = [(t, round(k / 1024, 1)) for t, k in samples]
     every = max(1, len(mib) // 20)
     reached = float(qps.group(1)) if qps else 0.0
+    # every query a first sighting: the sensor's CPU per answer is the full path's cost per new name
+    cpu_us = round(cpu_used / int(completed.group(1)) * 1e6, 1) if completed and int(completed.group(1)) else "?"
+    print(f"memory: {reached:,.0f} queries/s reached, {cpu_us} µs sensor CPU per answered query", flush=True)
     flat = "flat" if abs(growth) <= 10 and band <= 10 else "not flat"
     rate = "met" if reached >= 0.95 * args.qps else f"missed: {reached:,.0f} of {args.qps:,} reached"
     met = f"memory {flat} within 10%; rate {rate}"
@@ -679,6 +684,7 @@ def stage_memory(args: Any, work: Path, files: dict[str, Path], up: int) -> None
                     ["queries completed", int(completed.group(1)) if completed else "?"],
                     ["queries lost", int(lost.group(1)) if lost else "?"],
                     ["queries/s reached", round(float(qps.group(1))) if qps else "?"],
+                    ["sensor CPU per answered query (µs; process tree, store keeper included)", cpu_us],
                     ["RSS at start (MiB)", mib[0][1] if mib else "?"],
                     ["RSS at half time (MiB)", round(warm[0] / 1024, 1) if warm else "?"],
                     ["RSS at the end (MiB)", mib[-1][1] if mib else "?"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -92,6 +93,39 @@ def test_a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go_out(
     assert batch.send_errors == 1
 
 
+def test_queue_on_a_connected_socket_sends_in_order_and_counts_what_the_kernel_refuses() -> None:
+    with (
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver,
+        socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender,
+    ):
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(2)
+        sender.connect(receiver.getsockname())
+        queue = udpbatch.DatagramQueue(sender.fileno(), slots=4, size=64)
+        for i in range(6):  # the queue holds 4: it sends when full, the rest on flush
+            queue.push(b"q%d" % i)
+        assert queue.queued == 2
+        queue.push(b"L" * 100)  # larger than a slot: sent on its own, ahead of the batch it was queued in
+        queue.flush()
+        assert queue.failed == 0
+        got = [receiver.recv(200) for _ in range(7)]
+        assert got == [b"q0", b"q1", b"q2", b"q3", b"L" * 100, b"q4", b"q5"]
+        port = receiver.getsockname()[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as gone:  # nobody listens there any more
+        gone.connect(("127.0.0.1", port))
+        queue = udpbatch.DatagramQueue(gone.fileno())
+        queue.push(b"first")
+        queue.flush()  # alone: one sendto
+        time.sleep(0.05)  # the port-unreachable ICMP comes back as ECONNREFUSED on the next send
+        queue.push(b"second")
+        queue.push(b"third")
+        queue.flush()  # sendmmsg: the first one fails and is skipped, the rest go out
+        assert queue.failed == 1 and queue.queued == 0
+        assert queue.take_failed() == 1 and queue.failed == 0
+        queue.push(b"dropped")
+        assert queue.drop() == 1 and queue.queued == 0
+
+
 def test_ipv6_addresses_round_trip() -> None:
     try:
         server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
@@ -157,6 +191,79 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
         assert m.malformed == 1
         assert "tutela_dns_udp_truncated_total 1" in m.render()
         assert "tutela_dns_udp_send_errors_total 0" in m.render()
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("batched", [True, False])
+def test_sensor_forwards_a_burst_of_new_names_and_answers_each_client_with_its_id(
+    upstream: int, start_sensor: StartSensor, batched: bool
+) -> None:
+    """First sightings: the batched path queues the forwarded queries and the upstream answers and
+    sends them many per sendmmsg; every client still gets its own answer, with its id."""
+    s = start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched})
+    assert bool(s.sensor._up_queues) is batched
+    flushes = 0
+    if batched:
+        queue = s.sensor._up_queues[0]
+        assert queue is not None
+        real = queue.flush
+
+        def counted() -> int:
+            nonlocal flushes
+            flushes += 1
+            return real()
+
+        queue.flush = counted  # type: ignore[method-assign]
+    names = [f"new{i}.example.com" for i in range(100)]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        for i, name in enumerate(names):  # sent before any is read: read and forwarded many per call
+            q = dns.message.make_query(name, "A")
+            q.id = i
+            sock.sendto(q.to_wire(), ("127.0.0.1", s.port))
+        replies = {}
+        for _ in names:
+            r = dns.message.from_wire(sock.recv(4096))
+            replies[r.id] = r
+    assert sorted(replies) == list(range(100))
+    assert all(replies[i].question[0].name.to_text() == names[i] + "." for i in range(100))
+    assert all(replies[i].rcode() == dns.rcode.NXDOMAIN for i in range(100))  # the test Unbound's answer
+    m = s.engine.metrics
+    assert m.upstream_errors == 0 and m.upstream_timeouts == 0
+    if batched:
+        assert 1 <= flushes < 100  # many queries per send call
+
+
+@pytest.mark.network
+def test_a_query_queued_for_an_upstream_socket_that_closed_is_dropped_and_counted(
+    upstream: int, start_sensor: StartSensor
+) -> None:
+    """The send queue writes to the upstream endpoint's file descriptor: once that endpoint is
+    closing, what was queued for it is never written there (the number may belong to another
+    socket by then); it counts as an upstream error and the query fails like a timeout."""
+    s = start_sensor([f"127.0.0.1:{upstream}"], dns={"timeout_s": 0.3, "max_attempts": 1})
+    assert s.sensor._up_queues and s.sensor._up_queues[0] is not None
+    closed = threading.Event()
+
+    def close_upstream() -> None:
+        transport = s.sensor.upstreams[0].transport
+        assert transport is not None
+        transport.close()
+        closed.set()
+
+    s.loop.call_soon_threadsafe(close_upstream)
+    assert closed.wait(5)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:  # a burst: the loop is busy, sends are queued
+        sock.settimeout(5)
+        for i in range(30):
+            q = dns.message.make_query(f"fresh{i}.example.com", "A")
+            q.id = i
+            sock.sendto(q.to_wire(), ("127.0.0.1", s.port))
+        replies = [dns.message.from_wire(sock.recv(4096)) for _ in range(30)]
+    assert sorted(r.id for r in replies) == list(range(30))
+    assert all(r.rcode() == dns.rcode.SERVFAIL for r in replies)
+    assert s.engine.metrics.upstream_errors >= 1  # the queued ones; a lone one went to the closed transport
+    assert s.sensor._up_queues[0].queued == 0
 
 
 @pytest.mark.network

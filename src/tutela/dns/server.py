@@ -59,6 +59,7 @@ _MAX_TCP_MESSAGE = 65535
 _ANSWER_MEMO = 20_000  # distinct upstream answers remembered (the oldest 1/64 dropped when full)
 _HOT_BUCKET = BUCKETS[0]  # hot-path answers faster than this are counted, not binned one by one
 _DRAIN_BATCHES = 8  # batches of client datagrams read per wakeup before the loop runs anything else
+_QUEUE_FROM = 3  # from this many client datagrams per batch (a busy loop), sends are queued and batched
 _aged = AnswerCache.body
 _HEADER = wire._HEADER
 _U16_PACK = wire._U16.pack
@@ -182,6 +183,13 @@ class DnsSensor:
         self._timeouts: deque[tuple[float, int, _Pending]] = deque()
         self._udp: Any = None  # what sends to clients: the datagram transport or the BatchSocket
         self._batch: udpbatch.BatchSocket | None = None
+        # batched path, busy loop: queries to upstreams and their answers to clients are queued and leave
+        # in one sendmmsg per batch or loop iteration (each send on loopback wakes the reader: once per
+        # batch); at low rates an iteration holds one of each, and queueing would only add work
+        self._up_queues: list[udpbatch.DatagramQueue | None] = []
+        self._flush_due = False
+        self._busy = False  # the last client batch had _QUEUE_FROM datagrams or more: queue the sends
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = False
@@ -225,6 +233,8 @@ class DnsSensor:
         # exist yet) and only retried by the sweep after dns.timeout_s
         if self.settings.udp_batch and udpbatch.available():
             self._batch = self._udp = self.metrics.udp_batch = udpbatch.BatchSocket(udp_sock)
+            self._up_queues = [self._upstream_queue(up) for up in self.upstreams]
+            self._loop = loop
             loop.add_reader(self._batch.fd, self._on_readable)
         else:
             await loop.create_datagram_endpoint(lambda: _ClientUdp(self), sock=udp_sock)
@@ -235,6 +245,43 @@ class DnsSensor:
         self._lag.start(loop)
         loop.call_later(self.settings.top_interval_s, self._write_top)
         self.served.start(loop)
+
+    @staticmethod
+    def _upstream_queue(up: Upstream) -> udpbatch.DatagramQueue | None:
+        """A send queue on an upstream's connected socket (None: its transport sends one by one). A
+        query that leaves alone goes through the transport, as before (errors: `error_received`)."""
+        transport = up.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if transport is None or sock is None:
+            return None
+        return udpbatch.DatagramQueue(sock.fileno(), single=lambda data, _name: transport.sendto(data))
+
+    def _flush_soon(self) -> None:
+        """Send what is queued when this loop iteration's callbacks are done (once per iteration)."""
+        if not self._flush_due and self._loop is not None:
+            self._flush_due = True
+            self._loop.call_soon(self._flush_out)
+
+    def _flush_out(self) -> None:
+        self._flush_due = False
+        self._send_queued()
+
+    def _send_queued(self) -> None:
+        """Send the queued queries to upstreams and answers to clients (a refused query counts as an
+        upstream error, as the transport's error_received does; its timeout fails it over)."""
+        for i, queue in enumerate(self._up_queues):  # empty off the batched path
+            if queue is None:
+                continue
+            up = self.upstreams[i]
+            if queue.queued:
+                if up.transport is None or up.transport.is_closing():  # its socket may be gone (or its fd reused)
+                    self.metrics.upstream_errors += queue.drop()
+                else:
+                    queue.flush()
+            if queue.failed:  # refused here or when the queue filled up
+                self.metrics.upstream_errors += queue.take_failed()
+        if self._batch is not None:
+            self._batch.flush()
 
     def _udp_socket(self, host: str, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -264,6 +311,7 @@ class DnsSensor:
 
     async def close(self) -> None:
         self._closing = True
+        self._flush_out()
         for srv in self._servers:
             srv.close()
         if self._batch is not None:
@@ -289,9 +337,18 @@ class DnsSensor:
 
     # -- UDP ------------------------------------------------------------------------------------
 
-    def _send(self, data: bytes, addr: Any, t0: float) -> None:
-        if self._udp is not None:
+    def _reply(self, data: bytes, addr: Any) -> None:
+        """A reply to a client off the hot path: queued on the batched path while the loop is busy
+        (sent with the others of its batch or loop iteration), else sent now."""
+        batch = self._batch
+        if batch is not None and self._busy:
+            batch.queue(data, addr)
+            self._flush_soon()
+        elif self._udp is not None:
             self._udp.sendto(data, addr)
+
+    def _send(self, data: bytes, addr: Any, t0: float) -> None:
+        self._reply(data, addr)
         m = self.metrics
         m.observe_latency(time.monotonic() - t0)
         if len(data) >= 4:
@@ -319,20 +376,28 @@ class DnsSensor:
         batch = self._batch
         assert batch is not None
         serve, address, entries, clients = batch.serve, batch.address, self._hot_entries, self._clients
-        for _ in range(_DRAIN_BATCHES):
-            got = serve(entries, clients, self.served.pending, _monotonic, _aged)
-            if got is None:
-                return
-            hot, rest, now, received = got
-            if hot:
-                self._count_hot(hot, now)
-            for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
-                try:
-                    self._query(data, address(name), now)
-                except Exception as exc:  # one query's bug must not lose the batch's others
-                    self._query_failed(exc)
-            if received < batch.slots:
-                return
+        scheduled = self._flush_due
+        self._flush_due = True  # what these batches queue is sent below, after each batch: no call_soon
+        try:
+            for _ in range(_DRAIN_BATCHES):
+                got = serve(entries, clients, self.served.pending, _monotonic, _aged)
+                if got is None:
+                    return
+                hot, rest, now, received = got
+                self._busy = received >= _QUEUE_FROM
+                if hot:
+                    self._count_hot(hot, now)
+                for data, name in rest:  # a datagram cut by the kernel (b"") is dropped as malformed
+                    try:
+                        self._query(data, address(name), now)
+                    except Exception as exc:  # one query's bug must not lose the batch's others
+                        self._query_failed(exc)
+                if rest:
+                    self._send_queued()  # this batch's forwarded queries and other replies leave together
+                if received < batch.slots:
+                    return
+        finally:
+            self._flush_due = scheduled
 
     def _query_failed(self, exc: Exception) -> None:
         """A query's handling raised (a bug): counted and reported like the event loop reports an
@@ -376,7 +441,7 @@ class DnsSensor:
             entry = cached.lookup(data[2:], now)
             if entry is not None and not entry.live:
                 self._arm(entry, fast[0])
-                self._udp.sendto(cached.serve(entry, data, now), addr)  # type: ignore[union-attr]
+                self._reply(cached.serve(entry, data, now), addr)
                 m.rcodes[entry.rcode] += 1
                 m.observe_latency(_monotonic() - now)
                 return
@@ -476,7 +541,12 @@ class DnsSensor:
         self._timeouts.append((deadline, uid, p))
         transport = ups[index].transport
         if transport is not None:
-            transport.sendto(_U16_PACK(uid) + p.data[2:])  # the query with our id
+            queue = self._up_queues[index] if self._busy and self._up_queues else None
+            if queue is not None:
+                queue.push(_U16_PACK(uid) + p.data[2:])  # the query with our id
+                self._flush_soon()
+            else:
+                transport.sendto(_U16_PACK(uid) + p.data[2:])
 
     def on_upstream(self, index: int, data: bytes) -> None:
         if len(data) < 12:
@@ -507,8 +577,7 @@ class DnsSensor:
                 self._arm(entry, p.fast_until)
         if len(response) > 512 and len(response) > self._client_size(p.data, q):
             response = wire.truncate(response, q)
-        if self._udp is not None:
-            self._udp.sendto(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
+        self._reply(_U16_PACK(q.id) + response[2:], p.addr)  # the client's id back
         m = self.metrics
         m.observe_latency(time.monotonic() - p.t0)
         m.rcodes[response[3] & 0x0F] += 1

@@ -11,6 +11,11 @@ Single datagrams go out with libc's sendto(2) through ctypes too: the calls keep
 never block), where socket.sendto releases and takes it back around the call, and a background
 thread that takes it meanwhile holds the event loop up for up to the switch interval.
 
+`DatagramQueue` is the sending half alone, for any socket (the sensor's connected upstream sockets
+too): datagrams queued while a batch is worked on leave in one sendmmsg(2) call. Each send on
+loopback also delivers the datagram and wakes its reader inside the call (the kernel's share of a
+first sighting's cost, measured with perf), and one call wakes it once for the whole batch.
+
 Only non-blocking calls (MSG_DONTWAIT); nothing here waits. A datagram larger than a slot is cut
 by the kernel: `receive` marks it (`truncated`) so the caller can refuse it. `available()` is
 False where the calls are missing (not Linux, no libc): the caller then uses the event loop's
@@ -45,6 +50,7 @@ _NAME = 28  # room for a struct sockaddr_in6
 _NAMELEN = 2
 _FLAGS = 12
 _LEN = 14
+SLOT_SIZE = 4096  # bytes per datagram slot (a longer datagram is cut on receive, sent alone on send)
 _ADDRESSES = 4096  # raw addresses remembered with their (host, port) tuple, each way
 _SMALL_BATCH = 2  # batches up to this size answer with one sendto each (sendmmsg through ctypes costs more)
 _udpfast = _native.load("udpfast")  # chosen at import: C when built, else the Python twin
@@ -99,10 +105,95 @@ class _Ring:
             words[8 * i + 3] = 1  # msg_iovlen
 
 
+class DatagramQueue:
+    """Datagrams for one socket, queued (`push`) and sent many per sendmmsg(2) call (`flush`).
+    `name` is a raw struct sockaddr, or b"" on a connected socket. A flush of a single datagram,
+    and a datagram larger than a slot, go out one by one through `single` (default: libc's sendto):
+    at low rates a loop iteration queues one datagram, and one sendto costs less than the copy into
+    the ring plus a sendmmsg through ctypes."""
+
+    def __init__(
+        self, fd: int, *, slots: int = 64, size: int = SLOT_SIZE, single: Callable[[bytes, bytes], None] | None = None
+    ) -> None:
+        calls = _libc_calls()
+        if calls is None:
+            raise OSError("recvmmsg/sendmmsg are not available here")
+        _, self._sendmmsg, self._sendto = calls
+        self.fd = fd
+        self._ring = _Ring(slots, size)
+        self._pending: list[tuple[bytes, bytes]] = []
+        self._single = single or self.send_one
+        self.failed = 0  # datagrams the kernel would not take (full buffer, bad address, ICMP error)
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    def push(self, data: bytes, name: bytes = b"") -> None:
+        """Queue one datagram; sent by `flush` (at once when it fills the queue)."""
+        pending = self._pending
+        pending.append((data, name))
+        if len(pending) >= self._ring.slots:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every queued datagram; one the kernel refuses is counted (`failed`) and skipped."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        if len(pending) == 1:
+            self._single(*pending[0])
+            return
+        ring = self._ring
+        buf, iov, names, ints, slot = ring.buf, ring.iov, ring.names, ring.ints, ring.size
+        queued = 0
+        for data, name in pending:
+            size = len(data)
+            if size > slot or len(name) > _NAME:
+                self._single(data, name)
+                continue
+            start = queued * slot
+            buf[start : start + size] = data
+            iov[2 * queued + 1] = size
+            names[queued * _NAME : queued * _NAME + len(name)] = name
+            ints[16 * queued + _NAMELEN] = len(name)
+            queued += 1
+        done = 0
+        while done < queued:
+            at = ring.pointer if not done else ctypes.c_void_p(ring.address + done * _HDR)
+            sent = self._sendmmsg(self.fd, at, queued - done, 0)
+            if sent > 0:
+                done += sent
+                continue
+            if ctypes.get_errno() == errno.EINTR:
+                continue
+            self.failed += 1  # the first unsent one failed: skip it
+            done += 1
+
+    def drop(self) -> int:
+        """Forget what is queued (its socket is gone); returns how many datagrams that was."""
+        dropped = len(self._pending)
+        self._pending = []
+        return dropped
+
+    def take_failed(self) -> int:
+        """How many datagrams were refused since the last call (for an owner that counts them itself)."""
+        failed, self.failed = self.failed, 0
+        return failed
+
+    def send_one(self, data: bytes, name: bytes = b"") -> None:
+        """One datagram now (libc's sendto: the GIL kept, see the module docstring)."""
+        while self._sendto(self.fd, data, len(data), _MSG_DONTWAIT, name or None, len(name)) < 0:
+            if ctypes.get_errno() != errno.EINTR:
+                self.failed += 1
+                return
+
+
 class BatchSocket:
     """A bound, non-blocking UDP socket read and written in batches (see the module docstring)."""
 
-    def __init__(self, sock: socket.socket, *, slots: int = 64, size: int = 4096, native: Any = _udpfast) -> None:
+    def __init__(self, sock: socket.socket, *, slots: int = 64, size: int = SLOT_SIZE, native: Any = _udpfast) -> None:
         """`native`: the compiled udpfast module that runs `serve` and `send_one`, or None for the
         Python twins (the default: whatever was chosen at import)."""
         calls = _libc_calls()
@@ -115,8 +206,6 @@ class BatchSocket:
         self.family = sock.family
         self.slots = slots
         self._in = _Ring(slots, size)
-        self._out = _Ring(slots, size)
-        self._queued = 0
         self._filled = slots  # receive slots whose address length the kernel overwrote last time
         self._truncated = 0  # datagrams larger than a slot (cut by the kernel), refused
         self._send_errors = 0  # replies the kernel would not take (full buffer, bad address)
@@ -128,13 +217,14 @@ class BatchSocket:
         self.native = self._hot is not None
         self.serve: Callable[..., Any] = self._serve_python if self._hot is None else self._hot.serve
         self.send_one: Callable[[bytes, bytes], None] = self._send_one_python if self._hot is None else self._hot.send
+        self._out = DatagramQueue(self.fd, slots=slots, size=size, single=self.send_one)
 
     def _count(self, name: str) -> int:
         return int(getattr(self, "_" + name) + (getattr(self._hot, name) if self._hot is not None else 0))
 
     # counters of both halves (this object's Python methods and the compiled HotSocket)
     truncated = property(lambda self: self._count("truncated"))
-    send_errors = property(lambda self: self._count("send_errors"))
+    send_errors = property(lambda self: self._count("send_errors") + self._out.failed)
     receive_errors = property(lambda self: self._count("receive_errors"))
     hot_errors = property(lambda self: self._count("hot_errors"))
 
@@ -185,36 +275,17 @@ class BatchSocket:
     def push(self, data: bytes, name: bytes) -> None:
         """Queue a reply to the raw address `name`; sent by `flush` (at once when the queue is full
         or the reply larger than a slot)."""
-        ring = self._out
-        size = len(data)
-        if size > ring.size or len(name) > _NAME:
-            self.send_one(data, name)
-            return
-        k = self._queued
-        start = k * ring.size
-        ring.buf[start : start + size] = data
-        ring.iov[2 * k + 1] = size
-        ring.names[k * _NAME : k * _NAME + len(name)] = name
-        ring.ints[16 * k + _NAMELEN] = len(name)
-        self._queued = k + 1
-        if k + 1 == ring.slots:
-            self.flush()
+        self._out.push(data, name)
 
     def flush(self) -> None:
         """Send every queued reply; one the kernel refuses is counted and skipped."""
-        ring = self._out
-        queued, done = self._queued, 0
-        self._queued = 0
-        while done < queued:
-            at = ring.pointer if not done else ctypes.c_void_p(ring.address + done * _HDR)
-            sent = self._sendmmsg(self.fd, at, queued - done, 0)
-            if sent > 0:
-                done += sent
-                continue
-            if ctypes.get_errno() == errno.EINTR:
-                continue
-            self._send_errors += 1  # the first unsent one failed: skip it
-            done += 1
+        self._out.flush()
+
+    def queue(self, data: bytes, addr: Any) -> None:
+        """Queue a reply to a (host, port), like `sendto` but sent by the next `flush`."""
+        name = self._name(addr)
+        if name is not None:
+            self._out.push(data, name)
 
     def _send_one_python(self, data: bytes, name: bytes) -> None:
         """One datagram to a raw address now (`send_one`; the twin of udpfast.HotSocket.send)."""
@@ -224,18 +295,24 @@ class BatchSocket:
                 return
 
     def sendto(self, data: bytes, addr: Any) -> None:
-        """One datagram to a (host, port) now (the replies off the batch: upstream answers, errors)."""
+        """One datagram to a (host, port) now (the replies off the batch: errors, blocks)."""
+        name = self._name(addr)
+        if name is not None:
+            self.send_one(data, name)
+
+    def _name(self, addr: Any) -> bytes | None:
+        """The raw address of a (host, port) (remembered), or None (counted) when it is not one."""
         name = self._sockaddrs.get(addr)
         if name is None:
             try:
                 name = self._sockaddr(addr)
             except (OSError, ValueError, TypeError, IndexError, struct.error):
                 self._send_errors += 1
-                return
+                return None
             if len(self._sockaddrs) >= _ADDRESSES:
                 self._sockaddrs.clear()
             self._sockaddrs[addr] = name
-        self.send_one(data, name)
+        return name
 
     def _sockaddr(self, addr: Any) -> bytes:
         """The raw struct sockaddr of a (host, port[, flowinfo, scope_id]) tuple (`address` reversed)."""
