@@ -159,6 +159,9 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
     s = start_sensor([f"127.0.0.1:{upstream}"], dns={"udp_batch": batched})
     assert (s.sensor._batch is not None) is batched
     first = dns.query.udp(dns.message.make_query("good.example.com", "A"), "127.0.0.1", port=s.port, timeout=5)
+    # the first cache hit is served in Python and arms the entry for the hot path; without it, however many
+    # of the burst the first read takes (up to a batch) go the slow way too, which made the count below flaky
+    dns.query.udp(dns.message.make_query("good.example.com", "A"), "127.0.0.1", port=s.port, timeout=5)
     queries = []
     for i in range(200):  # sent before any is read: the batched path reads them many per call
         q = dns.message.make_query("good.example.com", "A")
@@ -178,9 +181,9 @@ def test_sensor_answers_a_burst_from_the_cache_with_each_clients_id(
     assert all(replies[i].answer == first.answer for i in range(200))
     assert replies[999].rcode() == dns.rcode.NXDOMAIN
     m = s.engine.metrics
-    assert m.hot_hits() >= 150  # from the hot path, not forwarded
-    assert m.queries["udp"] == 202
-    assert m.response_counts()[0] == 201 and m.response_counts()[3] == 1
+    assert m.hot_hits() == 200  # every one from the hot path: neither forwarded nor served in Python
+    assert m.queries["udp"] == 203
+    assert m.response_counts()[0] == 202 and m.response_counts()[3] == 1
     if batched:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(first.to_wire() + b"\0" * 5000, ("127.0.0.1", s.port))  # over a 4 KiB slot
