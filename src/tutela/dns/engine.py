@@ -270,14 +270,14 @@ class DnsEngine:
         the answer's passive-DNS keys when the caller has them (the sensor memoises them)."""
         if self._allow_any and query.name in self.allow:
             return _ALLOWLISTED
-        if not self.response_detectors:
-            return self.policy.decide()
-        if self.passive is not None and rcode == 0 and answers:
+        if self.passive is not None and rcode == 0 and answers:  # recorded with or without response detectors
             if passive_keys is not None:
                 self.passive.observe_keys(passive_keys)
             else:
                 subject = subject or _response(query, rcode, answers)
                 self.passive.observe(subject)
+        if not self.response_detectors:
+            return self.policy.decide()
         findings: tuple[Finding, ...] = ()
         fails: tuple[DetectorFailure, ...] = ()
         if self.response_cached:

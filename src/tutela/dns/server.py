@@ -602,7 +602,7 @@ class DnsSensor:
         known answer with no live detector for its rcode then costs a lookup, plus counting it in
         passive DNS."""
         engine = self.engine
-        if not engine.response_detectors:
+        if not engine.response_detectors and engine.passive is None:  # nothing reads the answer
             return response, True, None
         key = response[3:]
         known = self._answer_memo.get(key)
@@ -635,7 +635,7 @@ class DnsSensor:
 
     def _judge_answer(self, data: bytes, q: wire.Question, query: DnsQuery, response: bytes) -> bytes:
         """Response-side detectors on an upstream answer (TCP path); the answer or its replacement."""
-        if not self.engine.response_detectors:
+        if not self.engine.response_detectors and self.engine.passive is None:
             return response
         try:
             rcode, records = self._answers_of(response, q)

@@ -53,12 +53,14 @@ def test_idle_hijack_guard_is_left_out(upstream: int, start_sensor: StartSensor)
 
 
 @pytest.mark.parametrize("answer_cache_size", [100, 0])
+@pytest.mark.parametrize("detector", ["dns.rebinding", "dns.blocklist"])  # with and without a response-side one
 def test_parsed_answers_feed_passive_dns(
-    upstream: int, start_sensor: StartSensor, tutela_home: Path, answer_cache_size: int
+    upstream: int, start_sensor: StartSensor, tutela_home: Path, answer_cache_size: int, detector: str
 ) -> None:
     s = start_sensor(
-        [f"127.0.0.1:{upstream}"], detectors=[{"id": "dns.rebinding"}], dns={"answer_cache_size": answer_cache_size}
+        [f"127.0.0.1:{upstream}"], detectors=[{"id": detector}], dns={"answer_cache_size": answer_cache_size}
     )
+    assert bool(s.engine.response_detectors) is (detector == "dns.rebinding")
     recorder = PassiveDnsRecorder(tutela_home, tutela_home / "events.duckdb")
     s.engine.passive = recorder
     for _ in range(3):
