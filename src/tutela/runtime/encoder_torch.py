@@ -131,7 +131,6 @@ def _module_class(torch: Any) -> Any:
             super().__init__()
             w = {k.removeprefix("bert."): tensor(v) for k, v in weights.items()}
             dtype = torch.float32 if precision == "fp32" else torch.bfloat16
-            self.dtype = dtype
             e = "embeddings."
             self.register_buffer("word", w[e + "word_embeddings.weight"].to(dtype))
             self.register_buffer("position", w[e + "position_embeddings.weight"].to(dtype))
