@@ -26,6 +26,11 @@ without the v4 rows (the v3 recipe, dga_cnn_lofo_baseline.json; full model dga_c
 --groups G leaves out G groups of families (family i of the sorted list in group i mod G) instead of one
 family at a time: each family is tested by the model trained without its whole group (stricter, and G
 folds instead of 38).
+
+--folds-only skips the full models (the first of --configs is the fold configuration); --dump-scores FILE
+(with --ensemble) writes every fold's thresholds at a grid of validation FPRs with the test FPR at each, and
+the shipped pair's logit for each left-out family's names (at most 3,000 per family, rounded to 0.01): what
+`tutela eval dns` needs to simulate infected clients of families never seen in training (dns.dga_session).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ WIDTHS = (2, 3, 4, 5)
 SEED = 7
 LEVEL_FPR = {"low": 0.01, "medium": 0.003, "high": 0.0005}
 BAND = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01)
+DUMP_FPR = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05)
+DUMP_NAMES = 3000
 
 
 def encode(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -242,6 +249,54 @@ def main() -> None:
             model.load_state_dict(best_state)
         return model, hist
 
+    def combine(a: np.ndarray, b: np.ndarray, gate: float) -> np.ndarray:
+        return np.where(a >= gate, (a + b) / 2, a)
+
+    def full_models(best_cfg: dict, best_model: nn.Module) -> None:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().float().cpu().contiguous() for k, v in best_model.state_dict().items()}
+        save_file(state, str(out / "dga_cnn.safetensors"), metadata={"config": json.dumps(best_cfg),
+                  "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
+        # held-out figures of the chosen model, as a cross-check of the numpy port (evaluate.py recomputes them)
+        vb = score(best_model, enc["vb"])
+        tb = np.where(tb_mask, score(best_model, enc["tb"]), -1e9)
+        t01 = threshold_at(vb, 0.001)
+        test_pos = np.concatenate([score(best_model, enc_dev(v)) for v in doc["dga"]["test"].values()])
+        log["test_check"] = {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
+                             "test_fpr": float((tb > t01).mean()),
+                             "thresholds_logit": {k: threshold_at(vb, f) for k, f in LEVEL_FPR.items()}}  # fmt: skip
+        print(log["test_check"], flush=True)
+
+        def test_check(model: nn.Module) -> dict:
+            vb = score(model, enc["vb"])
+            tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
+            t01 = threshold_at(vb, 0.001)
+            test_pos = np.concatenate([score(model, enc_dev(v)) for v in doc["dga"]["test"].values()])
+            return {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
+                    "test_fpr": float((tb > t01).mean())}  # fmt: skip
+
+        if recipe_ab:  # the full model of the v3 recipe, same run, same selection rule
+            m3, hist3 = fit(best_cfg, ~V4, epochs, select=True)
+            log["v3recipe"] = {"history": hist3, "test_check": test_check(m3)}
+            state = {k: v.detach().float().cpu().contiguous() for k, v in m3.state_dict().items()}
+            save_file(state, str(out / "dga_cnn_v3recipe.safetensors"), metadata={"config": json.dumps(best_cfg),
+                      "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
+            print("v3recipe", log["v3recipe"]["test_check"], flush=True)
+            if ensemble:
+                va, vb3 = score(best_model, enc["vb"]), score(m3, enc["vb"])
+                gate = threshold_at(va, LEVEL_FPR["low"])
+                vc = combine(va, vb3, gate)
+                ta = score(best_model, enc["tb"])
+                tcb = np.where(tb_mask, combine(ta, score(m3, enc["tb"]), gate), -1e9)
+                tp = np.concatenate([combine(score(best_model, enc_dev(v)), score(m3, enc_dev(v)), gate)
+                                     for v in doc["dga"]["test"].values()])  # fmt: skip
+                t01c = threshold_at(vc, 0.001)
+                log["ensemble"] = {"gate_logit": gate, "stage2_share_val_benign": float((va >= gate).mean()),
+                                   "test_check": {"auc": auc(tcb, tp), "tpr_at_val_fpr_0.1%": float((tp > t01c).mean()),
+                                                  "test_fpr": float((tcb > t01c).mean())}}  # fmt: skip
+                print("ensemble", log["ensemble"], flush=True)
+
     everything = torch.ones(len(Ytr), dtype=torch.bool, device=dev)
     real_only = Ftr < n_real  # benign rows have family -1
     configs = [
@@ -253,6 +308,9 @@ def main() -> None:
     epochs = 1 if quick else 14
     results = {}
     best_cfg, best_val, best_model = None, -1.0, None
+    folds_only = "--folds-only" in sys.argv
+    if folds_only:
+        best_cfg, configs = configs[0], []
     for cfg in configs:
         model, hist = fit(cfg, everything, epochs, select=True)
         v = max(h["val_tpr_at_fpr_0.1%"] for h in hist)
@@ -262,52 +320,8 @@ def main() -> None:
     log["variants"] = results
     log["chosen"] = best_cfg
     print("chosen", best_cfg, best_val, flush=True)
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().float().cpu().contiguous() for k, v in best_model.state_dict().items()}
-    save_file(state, str(out / "dga_cnn.safetensors"), metadata={"config": json.dumps(best_cfg),
-              "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
-    # held-out figures of the chosen model, as a cross-check of the numpy port (evaluate.py recomputes them)
-    vb = score(best_model, enc["vb"])
-    tb = np.where(tb_mask, score(best_model, enc["tb"]), -1e9)
-    t01 = threshold_at(vb, 0.001)
-    test_pos = np.concatenate([score(best_model, enc_dev(v)) for v in doc["dga"]["test"].values()])
-    log["test_check"] = {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
-                         "test_fpr": float((tb > t01).mean()),
-                         "thresholds_logit": {k: threshold_at(vb, f) for k, f in LEVEL_FPR.items()}}  # fmt: skip
-    print(log["test_check"], flush=True)
-
-    def combine(a: np.ndarray, b: np.ndarray, gate: float) -> np.ndarray:
-        return np.where(a >= gate, (a + b) / 2, a)
-
-    def test_check(model: nn.Module) -> dict:
-        vb = score(model, enc["vb"])
-        tb = np.where(tb_mask, score(model, enc["tb"]), -1e9)
-        t01 = threshold_at(vb, 0.001)
-        test_pos = np.concatenate([score(model, enc_dev(v)) for v in doc["dga"]["test"].values()])
-        return {"auc": auc(tb, test_pos), "tpr_at_val_fpr_0.1%": float((test_pos > t01).mean()),
-                "test_fpr": float((tb > t01).mean())}  # fmt: skip
-
-    if recipe_ab:  # the full model of the v3 recipe, same run, same selection rule
-        m3, hist3 = fit(best_cfg, ~V4, epochs, select=True)
-        log["v3recipe"] = {"history": hist3, "test_check": test_check(m3)}
-        state = {k: v.detach().float().cpu().contiguous() for k, v in m3.state_dict().items()}
-        save_file(state, str(out / "dga_cnn_v3recipe.safetensors"), metadata={"config": json.dumps(best_cfg),
-                  "widths": json.dumps(WIDTHS), "alphabet": ALPHABET, "max_chars": str(MAX_CHARS)})  # fmt: skip
-        print("v3recipe", log["v3recipe"]["test_check"], flush=True)
-        if ensemble:
-            va, vb3 = score(best_model, enc["vb"]), score(m3, enc["vb"])
-            gate = threshold_at(va, LEVEL_FPR["low"])
-            vc = combine(va, vb3, gate)
-            ta = score(best_model, enc["tb"])
-            tcb = np.where(tb_mask, combine(ta, score(m3, enc["tb"]), gate), -1e9)
-            tp = np.concatenate([combine(score(best_model, enc_dev(v)), score(m3, enc_dev(v)), gate)
-                                 for v in doc["dga"]["test"].values()])  # fmt: skip
-            t01c = threshold_at(vc, 0.001)
-            log["ensemble"] = {"gate_logit": gate, "stage2_share_val_benign": float((va >= gate).mean()),
-                               "test_check": {"auc": auc(tcb, tp), "tpr_at_val_fpr_0.1%": float((tp > t01c).mean()),
-                                              "test_fpr": float((tcb > t01c).mean())}}  # fmt: skip
-            print("ensemble", log["ensemble"], flush=True)
+    if not folds_only:
+        full_models(best_cfg, best_model)
 
     # leave-family-out: same config, fixed epochs, trained without the family
     lofo_epochs = 1 if quick else 6
@@ -337,6 +351,9 @@ def main() -> None:
     else:
         folds = [[f] for f in all_fams]
     log["folds"] = folds
+    dump_path = _opt("--dump-scores")
+    dump: dict = {"splits_sha256": log["splits_sha256"], "config": best_cfg, "epochs": lofo_epochs,
+                  "ensemble": ensemble, "folds": [], "logits": {}}  # fmt: skip
     for fold in folds:  # fold by fold, both variants: a budget cut leaves pairs
         if time.time() - t0 > budget:
             print("budget reached: leave-family-out stopped before", fold, flush=True)
@@ -375,6 +392,15 @@ def main() -> None:
             fold_metrics(fold, combine(va, vb3, gate), combine(ta, tb3, gate), fc, ens_lofo, "ensemble")
             for fam in fold:
                 ens_lofo[fam]["stage2_share_val_benign"] = float((va >= gate).mean())
+            if dump_path:
+                vc, tc = combine(va, vb3, gate), np.where(tb_mask, combine(ta, tb3, gate), -1e9)
+                ths = [threshold_at(vc, f) for f in DUMP_FPR]
+                dump["folds"].append({"families": fold, "val_fpr": list(DUMP_FPR), "threshold_logit": ths,
+                                      "test_fpr": [float((tc > t).mean()) for t in ths],
+                                      "benign_val": len(vc), "benign_test": int(tb_mask.sum())})  # fmt: skip
+                for fam in fold:
+                    dump["logits"][fam] = [round(float(x), 2) for x in fc[fam][:DUMP_NAMES]]
+                Path(dump_path).write_text(json.dumps(dump, sort_keys=True, separators=(",", ":")))
             (out / "dga_cnn_lofo_ensemble.json").write_text(json.dumps({"config": best_cfg, "epochs": lofo_epochs,
                 "synthetic": log.get("synthetic"), "splits_sha256": log["splits_sha256"], "groups": n_groups or None,
                 "suffix_swap": bool(log.get("suffix_swap")), "ensemble": "stage 1 (v4 recipe) below its LOW "
