@@ -90,6 +90,11 @@ class DgaDetector:
             return self._score(parts.registrable, parts.label, parts.suffix, parts.private)
         return self.scorer.dga(parts, families=self.config.families, details=False)
 
+    def verdict_score(self, name: str) -> Score:
+        """The verdict score of a name (level None for names not judged), cached per registrable domain; no
+        explanation or families (what `score()` adds for a report)."""
+        return self._verdict_score(self.scorer.split(name))
+
     def _explained(self, parts: NameParts, s: Score) -> Score:
         return self.scorer.dga_details(parts, s, families=self.config.families)
 
