@@ -81,9 +81,7 @@ class DgaSessionDetector:
     description: ClassVar[str] = "a client receiving NXDOMAIN for several DGA-like domains within a window"
     Config: ClassVar[type[DetectorConfig]] = DgaSessionConfig
 
-    def __init__(
-        self, config: DgaSessionConfig, models: ModelCache, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, config: DgaSessionConfig, models: ModelCache, clock: Callable[[], float] | None = None) -> None:
         self.config = config
         # the DGA model through the shared cache (loaded on first use or warmup), with dns.dga's judging rules
         self._dga = DgaDetector(DgaConfig(families=False, cache_size=config.cache_size), models)
