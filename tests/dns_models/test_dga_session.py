@@ -12,6 +12,8 @@ from tutela.core.findings import Finding, Severity
 from tutela.core.models import ModelCache
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.dgasession import DgaSessionConfig, DgaSessionDetector
+from tutela.dns.names import NameParts
+from tutela.dns.scoring import DnsScorer, Score
 from tutela.dns.subjects import DnsQuery, DnsResponse
 
 CONSONANTS = "bcdfghjklmnpqrstvwxz"
@@ -185,3 +187,23 @@ def test_constructor_loads_nothing() -> None:
     fresh = ModelCache()
     DgaSessionDetector(DgaSessionConfig(), fresh)
     assert fresh.loaded() == []
+
+
+def test_shares_the_verdicts_of_dns_dga_on_one_model_cache(judge: DgaDetector, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = dga_like(judge, 4, seed=12)
+    fresh = ModelCache()
+    request_side = DgaDetector(DgaConfig(), fresh)
+    det = DgaSessionDetector(DgaSessionConfig(threshold=4), fresh, clock=Clock())
+    scored: list[str] = []
+    real = DnsScorer.dga
+
+    def counting(self: DnsScorer, parts: NameParts, **kw: bool) -> Score:
+        scored.append(parts.registrable)
+        return real(self, parts, **kw)
+
+    monkeypatch.setattr(DnsScorer, "dga", counting)
+    for name in names:
+        assert len(list(request_side.detect(DnsQuery(name), ScanContext()))) == 1
+    assert scored == names
+    fired = [run(det, nx(name)) for name in names]
+    assert scored == names and len(fired[-1]) == 1  # the NXDOMAIN answers ran no model

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -38,7 +39,7 @@ class DgaSessionConfig(DetectorConfig):
     min_level: Literal["low", "medium", "high"] = "low"  # the DGA model's level a name needs to count
     max_clients: int = Field(16384, ge=16)
     max_domains: int = Field(32, ge=2, le=1024)  # per client; the oldest go first
-    cache_size: int = Field(16384, ge=0, le=10_000_000)  # DGA verdicts per registrable domain
+    cache_size: int = Field(16384, ge=0, le=10_000_000)  # per answered name: whether it counts (a repeat: a lookup)
     severity: Severity = Severity.HIGH
 
     @model_validator(mode="after")
@@ -83,8 +84,11 @@ class DgaSessionDetector:
 
     def __init__(self, config: DgaSessionConfig, models: ModelCache, clock: Callable[[], float] | None = None) -> None:
         self.config = config
-        # the DGA model through the shared cache (loaded on first use or warmup), with dns.dga's judging rules
-        self._dga = DgaDetector(DgaConfig(families=False, cache_size=config.cache_size), models)
+        # the DGA model through the shared cache (loaded on first use or warmup), with dns.dga's judging rules; with
+        # dns.dga's default cache size it shares dns.dga's verdicts, so a name judged at the request side is not
+        # scored again on its NXDOMAIN answer
+        self._dga = DgaDetector(DgaConfig(families=False), models)
+        self._counted = lru_cache(maxsize=config.cache_size)(self._level_of) if config.cache_size else self._level_of
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._clock = clock  # None: time.monotonic at each call, as the other behavioural detectors read it
         self._clients: ClientLRU[ClientSession] = ClientLRU(config.max_clients, ClientSession)
@@ -95,20 +99,27 @@ class DgaSessionDetector:
     def detect(self, subject: DnsResponse, ctx: ScanContext) -> Iterator[Finding]:
         if subject.rcode != 3:
             return
-        s = self._dga.verdict_score(subject.query.name)
-        if s.level is None or s.confidence < self._min_conf:
+        counted = self._counted(subject.query.name)
+        if counted is None:
             return
         cfg = self.config
         client = subject.query.client
         state = self._clients.get(client)
         now = self._clock() if self._clock is not None else time.monotonic()
-        if not state.observe(s.registrable, s.level, now, cfg.window_s, cfg.max_domains):
+        if not state.observe(counted[0], counted[1], now, cfg.window_s, cfg.max_domains):
             return
         count = len(state.domains)
         if count < cfg.threshold or state.fresh < cfg.threshold:
             return
         state.fresh = 0
         yield self._finding(client, state, count)
+
+    def _level_of(self, name: str) -> tuple[str, str] | None:
+        """(registrable domain, DGA level) of a name that counts, None for one that does not."""
+        s = self._dga.verdict_score(name)
+        if s.level is None or s.confidence < self._min_conf:
+            return None
+        return s.registrable, s.level
 
     def _finding(self, client: str, state: ClientSession, count: int) -> Finding:
         cfg = self.config
