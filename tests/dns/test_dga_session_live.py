@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import random
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import dns.message
@@ -15,8 +10,9 @@ import dns.query
 import dns.rcode
 import pytest
 
+from tests.dns.dga_names import random_names
+from tests.dns.serve import serve_process
 from tests.dns.test_replay_cli import replay_json, write_config
-from tests.dns.unbound import free_port, wait_udp
 from tutela.core.models import ModelCache
 from tutela.core.store import EventStore
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
@@ -27,18 +23,6 @@ WORDS = [  # ordinary-word names that do not exist: typos, shops nobody register
     "blue-garden-shop.com", "red-river-cafe.net", "quiet-forest-studio.net", "sunny-harbor-bakery.com",
     "green-mountain-books.com", "old-town-bikes.com", "silver-lake-dental.net", "happy-paws-grooming.com",
 ]  # fmt: skip
-
-
-def random_names(n: int, seed: int) -> list[str]:
-    """Random-looking names as a character DGA makes them: 12-16 consonant-heavy letters under .com/.net."""
-    rng = random.Random(seed)
-    consonants, vowels = "bcdfghjklmnpqrstvwxz", "aeiou"
-    out = []
-    for _ in range(n):
-        size = rng.randint(12, 16)
-        label = "".join(rng.choice(consonants) if rng.random() < 0.8 else rng.choice(vowels) for _ in range(size))
-        out.append(f"{label}.{rng.choice(['com', 'net'])}")
-    return out
 
 
 def dga_like(names: list[str]) -> list[str]:
@@ -66,21 +50,11 @@ def test_serve_flags_the_client_that_gets_nxdomain_for_dga_names(upstream: int, 
     assert THRESHOLD + 1 <= len(counted) < 2 * THRESHOLD, counted
     assert dga_like(WORDS) == []
     config = write_config(tutela_home, [{"id": "dns.nxdomain_burst"}, {"id": "dns.dga_session"}])
-    port = free_port()
-    env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
-         "--upstream", f"127.0.0.1:{upstream}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_udp(port)
-        codes = []
+    codes = []
+    with serve_process(config, tutela_home, upstream) as port:
         for name, source in [*((n, "127.0.0.1") for n in infected), *((n, "127.0.0.2") for n in WORDS)]:
             r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5, source=source)
             codes.append(r.rcode())
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=30)[0].decode()
-    assert proc.returncode == 0, out
     assert codes == [dns.rcode.NXDOMAIN] * 15
     events = session_events(tutela_home)
     assert len(events) == 1, events
