@@ -29,6 +29,7 @@ ALL_DETECTORS = [
     {"id": "dns.lookalike", "params": {"brands": ["paypal.com"]}},
     {"id": "dns.newly_observed"},
     {"id": "dns.nxdomain_burst"},
+    {"id": "dns.dga_session"},
     {"id": "dns.random_subdomain"},
 ]
 

@@ -288,3 +288,32 @@ def test_hot_path_ends_with_the_verdict_and_every_total_counts_it(
     assert "tutela_dns_answer_cache_hits_total 3" in body
     assert 'tutela_dns_verdicts_total{action="allow",category="-"} 4' in body
     assert sensor.engine.top.clients == {"10.0.0.1": 3, "10.0.0.2": 1}
+
+
+def test_dga_sessions_count_cached_answers_per_client_and_repeats_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(server_mod, "_monotonic", clock)
+    monkeypatch.setattr("tutela.dns.engine.time.monotonic", clock)
+    config = {"detectors": {"dns": [{"id": "dns.dga_session", "params": {"threshold": 3}}]}}
+    sensor, client, upstream = captured_sensor(tmp_path / "home", config, DetectorRegistry.load())
+
+    def nx(fwd: bytes) -> bytes:
+        return _response(fwd, [], rcode=dns.rcode.NXDOMAIN, authority=[SOA])
+
+    names = ["odacerkrxkxuca.com", "iszcmktsloipqeg.com", "xmrzgvawqtcjf.net"]  # the DGA model: high
+    a, b = ("10.0.0.9", 5), ("10.0.0.10", 6)
+    for i in range(4):  # one upstream NXDOMAIN, three from the cache: one domain, not a session
+        _ask(sensor, client, upstream, _query(names[0], i), a, nx)
+    assert len(upstream.sent) == 1 and sensor.metrics.verdicts[("block", "dga-session")] == 0
+    _ask(sensor, client, upstream, _query(names[1], 10), a, nx)
+    assert sensor.metrics.verdicts[("block", "dga-session")] == 0
+    _ask(sensor, client, upstream, _query(names[2], 11), a, nx)
+    assert sensor.metrics.verdicts[("block", "dga-session")] == 1  # the third distinct domain
+    sent = len(upstream.sent)
+    codes = [_ask(sensor, client, upstream, _query(n, 20 + j), b, nx)[3] & 0x0F for j, n in enumerate(names)]
+    # another client: two from the cache; the third was forwarded (its first answer, blocked, was not cached)
+    assert len(upstream.sent) - sent == 1
+    assert sensor.metrics.verdicts[("block", "dga-session")] == 2  # counted for that client too
+    assert codes == [wire.NXDOMAIN] * 3

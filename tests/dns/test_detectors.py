@@ -28,7 +28,7 @@ def test_registered_with_side_and_cacheable() -> None:
     reg = DetectorRegistry.load()
     dns_ids = set(reg.for_pillar("dns"))
     assert {"dns.blocklist", "dns.rebinding", "dns.lookalike", "dns.newly_observed", "dns.nxdomain_burst",
-            "dns.random_subdomain"} <= dns_ids  # fmt: skip
+            "dns.random_subdomain", "dns.dga_session"} <= dns_ids  # fmt: skip
     assert reg.get("dns.rebinding").side == "response"  # type: ignore[attr-defined]
     assert reg.get("dns.random_subdomain").cacheable is False  # type: ignore[attr-defined]
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import dns.message
 import dns.query
 
+from tests.dns.serve import serve_process
 from tests.dns.test_replay_cli import STATELESS, write_config
-from tests.dns.unbound import free_port, wait_udp
 from tutela.core.findings import Action, Verdict
 from tutela.core.store import EventStore, EventWriter
 from tutela.dns.keeper import keep_once
@@ -47,14 +43,8 @@ def test_spooling_recorder_never_opens_the_store_and_the_keeper_upserts(tmp_path
 
 def test_serve_moves_events_and_passive_dns_while_running(upstream: int, tutela_home: Path) -> None:
     config = write_config(tutela_home, STATELESS)
-    port = free_port()
-    env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
-         "--upstream", f"127.0.0.1:{upstream}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     store = EventStore(tutela_home / "events.duckdb", home=tutela_home)
-    try:
-        wait_udp(port)
+    with serve_process(config, tutela_home, upstream) as port:
         for name in ("good.example.com", "blocked.example.org", "good.example.com"):
             dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5)
         deadline = time.monotonic() + 30
@@ -65,10 +55,6 @@ def test_serve_moves_events_and_passive_dns_while_running(upstream: int, tutela_
                 _, rows = store.query("SELECT count(*) FROM passive_dns WHERE name = 'good.example.com'")
                 rows = rows if rows and rows[0][0] else []
         assert rows, "the keeper did not upsert passive DNS while the sensor ran"
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=30)[0].decode()
-    assert proc.returncode == 0, out
     _, blocked = store.query("SELECT subject, action FROM events")
     assert ("blocked.example.org", "block") in blocked
     _, passive = store.query("SELECT count FROM passive_dns WHERE name = 'good.example.com'")

@@ -12,7 +12,7 @@ families. Verdicts are cached per registrable domain (bounded LRU), so repeated 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
@@ -21,6 +21,7 @@ from pydantic import Field
 from tutela.core.detector import DetectorConfig, ScanContext
 from tutela.core.findings import Finding, Severity
 from tutela.core.models import ModelCache
+from tutela.dns import models as refs
 from tutela.dns.deferred import HEAD_FIELDS, DeferredFinding
 from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import LEVEL_CONFIDENCE, LEVEL_SEVERITY, LEVELS, DnsScorer, Score
@@ -54,7 +55,8 @@ class DgaDetector:
         self.scorer = DnsScorer(models, splitter)
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._ignore = frozenset(config.ignore_suffixes)
-        self._score = lru_cache(maxsize=config.cache_size)(self._score_registrable) if config.cache_size else None
+        # verdicts per registrable domain, shared per ModelCache and size (looked up on first use, see _shared_score)
+        self._score: Callable[[str, str, str, bool], Score] | None = None
         # findings per query name: a repeated name costs one lookup (no split, no Finding rebuilt); Findings
         # are frozen, so the same tuple is handed out again
         # (cached or not, chosen once: a hit is one call)
@@ -67,6 +69,16 @@ class DgaDetector:
         self.scorer.split.warmup()
         self.scorer.warmup()
         self.scorer.dga(self.scorer.split("warmup.example.com"), families=self.config.families)
+
+    def _shared_score(self) -> Callable[[str, str, str, bool], Score]:
+        """The verdict cache of every DgaDetector built on this ModelCache with this cache size: dns.dga (request
+        side) and dns.dga_session (NXDOMAIN answers) then run the model once per registrable domain. Sound because
+        a verdict score is a function of the name and the model alone (no details, so no config read)."""
+        size = self.config.cache_size
+        shared: Callable[[str, str, str, bool], Score] = self.scorer.models.derived(
+            refs.DGA_CNN_META, f"dga-verdicts-{size}", lambda _meta: lru_cache(maxsize=size)(self._score_registrable)
+        )
+        return shared
 
     def _score_registrable(self, registrable: str, label: str, suffix: str, private: bool) -> Score:
         # Cached per registrable domain; label, suffix and private are functions of it (the query name's own
@@ -86,9 +98,17 @@ class DgaDetector:
         """The score the verdict needs (probability, confidence, level), without the explanation and families."""
         if not self.judges(parts):
             return Score("dga", parts.registrable, 0.0, 0.0, None, note="not judged")
-        if self._score is not None:
-            return self._score(parts.registrable, parts.label, parts.suffix, parts.private)
-        return self.scorer.dga(parts, families=self.config.families, details=False)
+        score = self._score
+        if score is None:
+            if not self.config.cache_size:
+                return self.scorer.dga(parts, families=self.config.families, details=False)
+            score = self._score = self._shared_score()
+        return score(parts.registrable, parts.label, parts.suffix, parts.private)
+
+    def verdict_score(self, name: str) -> Score:
+        """The verdict score of a name (level None for names not judged), cached per registrable domain; no
+        explanation or families (what `score()` adds for a report)."""
+        return self._verdict_score(self.scorer.split(name))
 
     def _explained(self, parts: NameParts, s: Score) -> Score:
         return self.scorer.dga_details(parts, s, families=self.config.families)
