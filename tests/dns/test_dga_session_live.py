@@ -18,7 +18,7 @@ from tutela.core.store import EventStore
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 
 pytestmark = pytest.mark.network
-THRESHOLD = 4
+THRESHOLD = 5  # DgaSessionConfig's default
 WORDS = [  # ordinary-word names that do not exist: typos, shops nobody registered
     "blue-garden-shop.com", "red-river-cafe.net", "quiet-forest-studio.net", "sunny-harbor-bakery.com",
     "green-mountain-books.com", "old-town-bikes.com", "silver-lake-dental.net", "happy-paws-grooming.com",
@@ -44,18 +44,22 @@ def session_events(home: Path) -> list[tuple[str, str, str]]:
 
 @pytest.mark.slow
 def test_serve_flags_the_client_that_gets_nxdomain_for_dga_names(upstream: int, tutela_home: Path) -> None:
-    infected = random_names(7, seed=20261127)
+    infected = random_names(8, seed=20261127)
     counted = dga_like(infected)
     # the session needs THRESHOLD of them; the ones after must not fire again (the next finding needs 2x)
     assert THRESHOLD + 1 <= len(counted) < 2 * THRESHOLD, counted
     assert dga_like(WORDS) == []
-    config = write_config(tutela_home, [{"id": "dns.nxdomain_burst"}, {"id": "dns.dga_session"}])
+    # dns.dga (default policy) blocks the HIGH ones before they go upstream: they must count all the same
+    judge = DgaDetector(DgaConfig(), ModelCache())
+    blocked = [n for n in counted[:THRESHOLD] if judge.verdict_score(n).level == "high"]
+    assert blocked, "the session should include a name the sensor blocks itself"
+    config = write_config(tutela_home, [{"id": "dns.dga"}, {"id": "dns.nxdomain_burst"}, {"id": "dns.dga_session"}])
     codes = []
     with serve_process(config, tutela_home, upstream) as port:
         for name, source in [*((n, "127.0.0.1") for n in infected), *((n, "127.0.0.2") for n in WORDS)]:
             r = dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5, source=source)
             codes.append(r.rcode())
-    assert codes == [dns.rcode.NXDOMAIN] * 15
+    assert codes == [dns.rcode.NXDOMAIN] * 16
     events = session_events(tutela_home)
     assert len(events) == 1, events
     source, subject, message = events[0]

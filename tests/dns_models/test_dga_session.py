@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
+from tutela.core.config import load_settings
 from tutela.core.detector import ScanContext
-from tutela.core.findings import Finding, Severity
+from tutela.core.findings import Action, Finding, Severity
 from tutela.core.models import ModelCache
+from tutela.core.registry import DetectorRegistry
 from tutela.dns.detectors.dga import DgaConfig, DgaDetector
 from tutela.dns.detectors.dgasession import DgaSessionConfig, DgaSessionDetector
+from tutela.dns.engine import DnsEngine
 from tutela.dns.names import NameParts
 from tutela.dns.scoring import DnsScorer, Score
 from tutela.dns.subjects import DnsQuery, DnsResponse
@@ -207,3 +212,47 @@ def test_shares_the_verdicts_of_dns_dga_on_one_model_cache(judge: DgaDetector, m
     assert scored == names
     fired = [run(det, nx(name)) for name in names]
     assert scored == names and len(fired[-1]) == 1  # the NXDOMAIN answers ran no model
+
+
+def _engine(home: Path, detectors: list[dict[str, object]]) -> DnsEngine:
+    registry = DetectorRegistry.load()
+    home.mkdir(parents=True)
+    (home / "config.yaml").write_text(yaml.safe_dump({"detectors": {"dns": detectors}}))
+    return DnsEngine.from_settings(load_settings(home / "config.yaml", detectors=registry), registry)
+
+
+def test_names_the_sensor_blocks_count_as_the_nxdomain_the_client_gets(tmp_path: Path, judge: DgaDetector) -> None:
+    """dns.dga blocks HIGH names before they go upstream: no NXDOMAIN answer ever comes back for them, yet they
+    are the strongest sign of an infected client. The engine shows its own block to dns.dga_session."""
+    engine = _engine(tmp_path / "home", [{"id": "dns.dga"}, {"id": "dns.dga_session", "params": {"threshold": 3}}])
+    high = dga_like(judge, 3, seed=11, min_level="high")
+    verdicts = [engine.judge_query(DnsQuery(n, 1, "10.0.0.9")) for n in high]
+    assert [v.action for v in verdicts] == [Action.BLOCK] * 3  # never forwarded: no upstream answer
+    assert [[f.detector for f in v.findings] for v in verdicts] == [
+        ["dns.dga"],
+        ["dns.dga"],
+        ["dns.dga", "dns.dga_session"],
+    ]
+    session = verdicts[2].findings[1]
+    assert session.evidence["count"] == 3 and session.evidence["levels"] == "high, high, high"
+    # a repeat of a blocked name (a verdict-cache hit) is the same domain: no second finding
+    again = engine.judge_query(DnsQuery(high[0], 1, "10.0.0.9"))
+    assert [f.detector for f in again.findings] == ["dns.dga"]
+    # an allowed query is not shown to it: only blocks and real NXDOMAIN answers are
+    allowed = engine.judge_query(DnsQuery("example.com", 1, "10.0.0.9"))
+    assert allowed.action is Action.ALLOW and allowed.findings == ()
+
+
+def test_any_block_counts_only_where_the_name_is_dga_like(tmp_path: Path, judge: DgaDetector) -> None:
+    a, b = dga_like(judge, 2, seed=12)
+    deny = ["ads.example.com", "tracker.example.net", "evil.example.org", a, b]
+    engine = _engine(
+        tmp_path / "home",
+        [{"id": "dns.blocklist", "params": {"deny": deny}}, {"id": "dns.dga_session", "params": {"threshold": 2}}],
+    )
+    verdicts = [engine.judge_query(DnsQuery(n, 1, "10.0.0.9")) for n in deny]
+    assert all(v.action is Action.BLOCK for v in verdicts)
+    assert [[f.detector for f in v.findings] for v in verdicts] == [
+        ["dns.blocklist"], ["dns.blocklist"], ["dns.blocklist"], ["dns.blocklist"],
+        ["dns.blocklist", "dns.dga_session"],
+    ]  # fmt: skip

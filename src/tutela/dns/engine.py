@@ -154,6 +154,8 @@ class DnsEngine:
         self.response_detectors = tuple(response)
         self.response_cached = tuple(d for d in response if getattr(d, "cacheable", True))
         self.response_live = tuple(d for d in response if not getattr(d, "cacheable", True))
+        # live response detectors that also count the sensor's own blocks (see _observe_block)
+        self.block_observers = tuple(d for d in self.response_live if getattr(d, "sees_blocked", False))
         self._live_by_rcode: dict[int, tuple[Detector[Any], ...]] = {}
         self._rcache: dict[tuple[Any, ...], tuple[float, tuple[Finding, ...], tuple[DetectorFailure, ...]]] = {}
         user = settings.policy_for(PILLAR)
@@ -239,7 +241,20 @@ class DnsEngine:
             _run(live, q, ctx, failures)
             if len(ctx.findings) != len(findings) or len(failures) != len(fails):
                 verdict = self.policy.decide(tuple(ctx.findings), failures)
+        if verdict.action is Action.BLOCK and self.block_observers:
+            verdict = self._observe_block(q, verdict)
         return verdict
+
+    def _observe_block(self, q: DnsQuery, verdict: Verdict) -> Verdict:
+        """A blocked query never reaches upstream, so detectors that count what clients are told would miss the
+        names blocked outright (dns.dga_session: a DGA name at HIGH); they see the block as the NXDOMAIN it
+        is for the client (whatever `block_response` sends), and their findings join the verdict."""
+        ctx = self._context(q.client, verdict.findings)
+        failures = list(verdict.failures)
+        _run(self.block_observers, DnsResponse(q, wire.NXDOMAIN), ctx, failures)
+        if len(ctx.findings) == len(verdict.findings) and len(failures) == len(verdict.failures):
+            return verdict
+        return self.policy.decide(tuple(ctx.findings), failures)
 
     def judge_response(self, r: DnsResponse) -> Verdict:
         return self.judge_answer(r.query, r.rcode, r.answers, subject=r)

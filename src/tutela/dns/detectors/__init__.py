@@ -11,6 +11,9 @@ class attributes the sensor reads (both optional):
   set it to False and run on every query.
 - `rcodes: ClassVar[frozenset[int]]` (response side, optional): only answers with these rcodes are
   shown to the detector (`dns.nxdomain_burst` sets {3}); without it, every answer is.
+- `sees_blocked: ClassVar[bool]` (live response side, default False): also shown the sensor's own
+  blocks, as the NXDOMAIN the client receives (`dns.dga_session`: a DGA name blocked at HIGH never
+  gets an upstream answer, yet is the strongest sign of an infected client).
 
 - `run_on_cache_hit: bool` (only read when `cacheable` is False; default True): False for a
   behavioural detector that learns nothing from a repeat of a name judged within the verdict TTL

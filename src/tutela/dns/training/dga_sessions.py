@@ -97,6 +97,7 @@ def report(
     unseen_doc: Mapping[str, Any] | None,
     splits_ok: bool,
     table_tpr_high: float,
+    dictionary: Mapping[str, tuple[int, int]],
 ) -> dict[str, Any]:
     """Write the report section through `w`; return its figures for the JSON next to it."""
     out: dict[str, Any] = {"threshold": threshold, "min_level": min_level, "window_s": window_s}
@@ -125,24 +126,8 @@ def report(
         w(f"not averaged): found within 20 answers **{pct(mean20)}**; families found >= 90% within 20:")
         w(f"**{n90} of {n_fam}**. Clean-client rate per name at this level (fold test splits): {pct(rate)}.")
         w("")
-        w(f"| family | names | over {min_level.upper()} | found within 10 | within 20 | within 50 | median answers |")
-        w("|---|---|---|---|---|---|---|")
-        rows = {}
-        for fam in sorted(counts):
-            names, m = counts[fam]
-            if not names:
-                continue
-            within = [detected_within(names, m, threshold, n) for n in WITHIN]
-            med = answers_to_detect(names, m, threshold)
-            rows[fam] = {
-                "names": names,
-                "suspicious": m,
-                "within": dict(zip(WITHIN, within, strict=True)),
-                "median": med,
-            }
-            w(f"| {fam} | {names} | {pct(m / names)} | " + " | ".join(pct(p) for p in within) + f" | {med or '-'} |")
+        rows = _family_table(w, pct, counts, threshold, min_level)
         out["unseen"]["families_rows"] = rows
-        w("")
         w("Other operating points (same folds; the default is marked):")
         w("")
         w("| level | threshold | unseen: mean within 20 | families >= 90% | clean client, 30 domains | 100 domains |")
@@ -160,6 +145,12 @@ def report(
     w(f"**Families seen in training** (shipped model, their test split): found within 20 answers {pct(mean20)} on")
     w(f"average over the {n_fam} families with >= {MIN_NAMES} test names; {n90} of them >= 90%.")
     w("")
+    if dictionary:
+        w("**Dictionary names** never trained on (gozi-like, generated from gozi's word lists as in the")
+        w("dictionary section; shipped model):")
+        w("")
+        _family_table(w, pct, dictionary, threshold, min_level)
+        out["dictionary"] = {k: detected_within(n, m, threshold, 20) for k, (n, m) in dictionary.items()}
     w("**Clean clients.** Each distinct NXDOMAIN domain of a clean client is taken to be suspicious at the")
     w("held-out popular-domain rate (the shipped model's test split, and the leave-group-out folds' test")
     w("splits): the chance that a clean client with that many distinct NXDOMAIN domains in one window is")
@@ -180,6 +171,28 @@ def report(
         out.setdefault("false_alarm", {})[label] = {n: false_alarm(r, threshold, n) for n in CLEAN_DOMAINS}
     w("")
     return out
+
+
+def _family_table(
+    w: Callable[[str], None],
+    pct: Callable[[float], str],
+    counts: Mapping[str, tuple[int, int]],
+    threshold: int,
+    level: str,
+) -> dict[str, Any]:
+    w(f"| set | names | over {level.upper()} | found within 10 | within 20 | within 50 | median answers |")
+    w("|---|---|---|---|---|---|---|")
+    rows = {}
+    for key in sorted(counts):
+        names, m = counts[key]
+        if not names:
+            continue
+        within = [detected_within(names, m, threshold, n) for n in WITHIN]
+        med = answers_to_detect(names, m, threshold)
+        rows[key] = {"names": names, "suspicious": m, "within": dict(zip(WITHIN, within, strict=True)), "median": med}
+        w(f"| {key} | {names} | {pct(m / names)} | " + " | ".join(pct(p) for p in within) + f" | {med or '-'} |")
+    w("")
+    return rows
 
 
 def _mean_tpr_high(doc: Mapping[str, Any]) -> float:

@@ -21,9 +21,11 @@ from typing import Any
 
 from tutela.core.features import require
 from tutela.core.models import ModelCache
+from tutela.dns.detectors.dgasession import DgaSessionConfig
 from tutela.dns.models import DGA, DGA_CNN_META, DGA_FAMILY, TUNNEL
 from tutela.dns.names import NameParts, NameSplitter
 from tutela.dns.scoring import DnsScorer, dga_judged
+from tutela.dns.training import dga_sessions
 from tutela.dns.training import train as T
 from tutela.dns.training.data import load
 from tutela.dns.window import TunnelWindow
@@ -236,6 +238,7 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
             w(f"| gozi (all {len(allp)} names, most seen in training) | {len(allp)} | {pct(rate(s_all, t05))} | "
               f"{pct(rate(s_all, levels['medium']))} | {pct(rate(s_all, levels['high']))} |")  # fmt: skip
     wl_dir = data_root / "dga" / "wordlists" / "gozi"
+    generated: dict[str, list[float]] = {}  # gozi-like names per word list, for the session section too
     if wl_dir.is_dir():
         for wl in sorted(wl_dir.iterdir()):
             words = [x.strip() for x in wl.read_text(encoding="utf-8", errors="replace").split() if x.isalpha()]
@@ -243,6 +246,7 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
                 continue
             names = gozi_like(words, 500, 11)
             s = dga_scores([splitter(n) for n in names])
+            generated[f"gozi-like from `{wl.name}`"] = s
             w(f"| gozi-like from word list `{wl.name}` (generated, 500) | 500 | {pct(rate(s, t05))} | "
               f"{pct(rate(s, levels['medium']))} | {pct(rate(s, levels['high']))} |")  # fmt: skip
     w("")
@@ -335,6 +339,24 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
                 + (f" {mean(stage1, key)} |" if stage1 else "")
             )
         w("")
+
+    progress("DGA sessions (infected clients)")
+    session = DgaSessionConfig()  # the shipped defaults: the report measures what runs
+    scores_doc = dga_sessions.load_lofo_scores()
+    results["dga_sessions"] = dga_sessions.report(
+        w,
+        pct,
+        threshold=session.threshold,
+        min_level=session.min_level,
+        window_s=session.window_s,
+        level_fpr=dga_meta["level_fpr"],
+        seen=dga_sessions.seen_counts(fam_test, levels[session.min_level]),
+        seen_rate=rate(test_benign, levels[session.min_level]),
+        unseen_doc=scores_doc,
+        splits_ok=scores_doc is not None and scores_doc["splits_sha256"] == splits_hash,
+        table_tpr_high=v2_lofo,
+        dictionary=dga_sessions.seen_counts(generated, levels[session.min_level]),
+    )
 
     # tunnels
     progress("tunnel model on validate.csv")
