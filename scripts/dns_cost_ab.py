@@ -81,7 +81,9 @@ def side(pkg: str) -> dict[str, Any]:
     def build() -> tuple[Any, Any]:
         sp = splitter_cls()
         sp.warmup()
-        return dga.DgaDetector(dga.DgaConfig(), models, sp), tun.TunnelDetector(tun.TunnelConfig(), models, sp)
+        d = dga.DgaDetector(dga.DgaConfig(), models, sp)
+        getattr(d, "forget_verdicts", lambda: None)()  # verdicts are shared per ModelCache since dns.dga_session
+        return d, tun.TunnelDetector(tun.TunnelConfig(), models, sp)
 
     def writer() -> Any:  # never started nor flushed, so it writes nothing: append() only buffers
         return mod["core.store.writer"].EventWriter(Path(tempfile.gettempdir()) / "unused", ingest_interval=None)

@@ -256,3 +256,16 @@ def test_any_block_counts_only_where_the_name_is_dga_like(tmp_path: Path, judge:
         ["dns.blocklist"], ["dns.blocklist"], ["dns.blocklist"], ["dns.blocklist"],
         ["dns.blocklist", "dns.dga_session"],
     ]  # fmt: skip
+
+
+def test_verdicts_are_shared_per_model_cache_and_can_be_forgotten(judge: DgaDetector) -> None:
+    """dns.dga and dns.dga_session on one ModelCache score a registrable domain once; benchmarks that time misses
+    on one ModelCache start each detector cold with forget_verdicts()."""
+    fresh = ModelCache()
+    first, second = DgaDetector(DgaConfig(), fresh), DgaDetector(DgaConfig(), fresh)
+    name = dga_like(judge, 1, seed=13)[0]
+    first.verdict_score(name)
+    shared = first._shared_score()
+    assert second._shared_score() is shared and shared.cache_info().currsize == 1  # type: ignore[attr-defined]
+    second.forget_verdicts()
+    assert shared.cache_info().currsize == 0  # type: ignore[attr-defined]

@@ -105,6 +105,12 @@ class DgaDetector:
             score = self._score = self._shared_score()
         return score(parts.registrable, parts.label, parts.suffix, parts.private)
 
+    def forget_verdicts(self) -> None:
+        """Empty the verdict cache, which every DgaDetector on this ModelCache shares (benchmarks that time
+        misses build detectors on one ModelCache: without this, a new detector would start warm)."""
+        if self.config.cache_size:
+            self._shared_score().cache_clear()  # type: ignore[attr-defined]
+
     def verdict_score(self, name: str) -> Score:
         """The verdict score of a name (level None for names not judged), cached per registrable domain; no
         explanation or families (what `score()` adds for a report)."""
