@@ -1,0 +1,104 @@
+"""The pure part of bench/dns_tunnel_tools.py: dns.tunnel's levels read from the sensor's events, and the
+per-query tally of a stream of queries (tested in tests/dns_models/test_tunnel_tools_tally.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+LEVELS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRecord:
+    """One query the sensor saw, with dns.tunnel's levels on it (None: no finding of that kind)."""
+
+    name: str
+    qtype: int
+    action: str
+    query_level: str | None
+    session_level: str | None
+
+
+def _rank(level: str | None) -> int:
+    return LEVELS.index(level) + 1 if level in LEVELS else 0
+
+
+def tunnel_levels(findings: Iterable[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """The highest per-query and per-session level among an event's dns.tunnel findings."""
+    query: str | None = None
+    session: str | None = None
+    for f in findings:
+        if f.get("detector") != "dns.tunnel":
+            continue
+        kind, _, level = str(f.get("rule", "")).removeprefix("tunnel.").partition(".")
+        if level not in LEVELS:
+            continue
+        if kind == "query" and _rank(level) > _rank(query):
+            query = level
+        elif kind == "session" and _rank(level) > _rank(session):
+            session = level
+    return query, session
+
+
+def tally(records: Sequence[QueryRecord]) -> dict[str, Any]:
+    """Queries, share flagged per query at LOW/MEDIUM/HIGH (at that level or above), the first query (1-based)
+    at each per-query and per-session level, the share of queries at session HIGH, and the characters of the
+    names (presentation form: a byte outside printable ASCII counts as its 4-character escape)."""
+    n = len(records)
+    out: dict[str, Any] = {"queries": n, "name_chars": sum(len(r.name) for r in records)}
+    out["query_share"] = {
+        lvl: (sum(1 for r in records if _rank(r.query_level) >= _rank(lvl)) / n if n else None) for lvl in LEVELS
+    }
+    out["first_query"] = {lvl: _first([r.query_level for r in records], lvl) for lvl in LEVELS}
+    out["first_session"] = {lvl: _first([r.session_level for r in records], lvl) for lvl in LEVELS}
+    out["session_high_share"] = sum(1 for r in records if r.session_level == "high") / n if n else None
+    out["actions"] = {a: sum(1 for r in records if r.action == a) for a in sorted({r.action for r in records})}
+    return out
+
+
+def _first(levels: Sequence[str | None], level: str) -> int | None:
+    """The 1-based position of the first level at or above `level`, or None."""
+    return next((i + 1 for i, lv in enumerate(levels) if _rank(lv) >= _rank(level)), None)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def markdown(rows: dict[str, dict[str, Any]]) -> str:
+    head = ("| traffic | queries | per query ≥ LOW | ≥ MEDIUM | HIGH | first HIGH, per query | first HIGH, session "
+            "| queries at session HIGH | bytes each way (sent / echoed) | seconds |")  # fmt: skip
+    lines = [head, "|" + "---|" * 10]
+    for label, r in rows.items():
+        if "skipped" in r:
+            lines.append(f"| {label} | skipped: {r['skipped']} |" + " |" * 8)
+            continue
+        t = r["tally"]
+        moved = f"{r['sent']:,} / {r['echoed']:,}" if "sent" in r else "n/a"
+        lines.append(
+            f"| {label} | {t['queries']:,} | {_pct(t['query_share']['low'])} | {_pct(t['query_share']['medium'])} "
+            f"| {_pct(t['query_share']['high'])} | {t['first_query']['high'] or '-'} "
+            f"| {t['first_session']['high'] or '-'} | {_pct(t['session_high_share'])} | {moved} "
+            f"| {r.get('seconds', '-')} |"
+        )
+    return "\n".join(lines)
+
+
+def split_records(
+    events: Sequence[tuple[str, int, str, list[dict[str, Any]]]], domain: str, ordinary: dict[str, set[str]]
+) -> tuple[list[QueryRecord], dict[str, list[QueryRecord]]]:
+    """The tool's queries (names under domain) and each ordinary set's, in the order the sensor saw them."""
+    tunnel: list[QueryRecord] = []
+    sets: dict[str, list[QueryRecord]] = {k: [] for k in ordinary}
+    for name, qtype, action, findings in events:
+        rec = QueryRecord(name, qtype, action, *tunnel_levels(findings))
+        if name == domain or name.endswith("." + domain):
+            tunnel.append(rec)
+            continue
+        for key, names in ordinary.items():
+            if name in names:
+                sets[key].append(rec)
+                break
+    return tunnel, sets
