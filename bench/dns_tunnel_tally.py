@@ -3,6 +3,7 @@ per-query tally of a stream of queries (tested in tests/dns_models/test_tunnel_t
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -67,21 +68,41 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def markdown(rows: dict[str, dict[str, Any]]) -> str:
-    head = ("| traffic | queries | per query ≥ LOW | ≥ MEDIUM | HIGH | first HIGH, per query | first HIGH, session "
-            "| queries at session HIGH | bytes each way (sent / echoed) | seconds |")  # fmt: skip
-    lines = [head, "|" + "---|" * 10]
-    for label, r in rows.items():
-        if "skipped" in r:
-            lines.append(f"| {label} | skipped: {r['skipped']} |" + " |" * 8)
+def _cell(values: Sequence[float | int | None], fmt: Any = str) -> str:
+    """The median of the runs' values, with their range when they differ; "-" where a run has none (a first
+    query that never came counts as its absence, not as a number)."""
+    if not values or any(v is None for v in values):
+        present = [v for v in values if v is not None]
+        return "-" if not present else f"- in {len(values) - len(present)} of {len(values)} runs"
+    nums = sorted(float(v) for v in values if v is not None)
+    median = statistics.median(nums)
+    text = fmt(int(median) if median.is_integer() and fmt is str else median)
+    return text if nums[0] == nums[-1] else f"{text} ({fmt(_num(nums[0], fmt))}–{fmt(_num(nums[-1], fmt))})"
+
+
+def _num(x: float, fmt: Any) -> float | int:
+    return int(x) if fmt is str and x.is_integer() else x
+
+
+def markdown(rows: dict[str, list[dict[str, Any]] | str]) -> str:
+    """One line per traffic: a str is why it was skipped; a list holds one result per run ({"tally": ...,
+    optionally "sent", "echoed", "seconds"}), shown as the median with the range over the runs."""
+    head = ("| traffic | runs | queries | per query ≥ LOW | ≥ MEDIUM | HIGH | first HIGH, per query "
+            "| first HIGH, session | queries at session HIGH | bytes echoed each way | seconds |")  # fmt: skip
+    lines = [head, "|" + "---|" * 11]
+    for label, runs in rows.items():
+        if isinstance(runs, str):
+            lines.append(f"| {label} | skipped: {runs} |" + " |" * 9)
             continue
-        t = r["tally"]
-        moved = f"{r['sent']:,} / {r['echoed']:,}" if "sent" in r else "n/a"
+        ts = [r["tally"] for r in runs]
+        share = {lvl: _cell([t["query_share"][lvl] for t in ts], _pct) for lvl in LEVELS}
+        moved = _cell([r["echoed"] for r in runs], "{:,.0f}".format) if all("echoed" in r for r in runs) else "n/a"
+        secs = _cell([r["seconds"] for r in runs], "{:.1f}".format) if all("seconds" in r for r in runs) else "-"
+        first_query, first_session = (_cell([t[k]["high"] for t in ts]) for k in ("first_query", "first_session"))
         lines.append(
-            f"| {label} | {t['queries']:,} | {_pct(t['query_share']['low'])} | {_pct(t['query_share']['medium'])} "
-            f"| {_pct(t['query_share']['high'])} | {t['first_query']['high'] or '-'} "
-            f"| {t['first_session']['high'] or '-'} | {_pct(t['session_high_share'])} | {moved} "
-            f"| {r.get('seconds', '-')} |"
+            f"| {label} | {len(runs)} | {_cell([t['queries'] for t in ts])} | {share['low']} | {share['medium']} "
+            f"| {share['high']} | {first_query} | {first_session} "
+            f"| {_cell([t['session_high_share'] for t in ts], _pct)} | {moved} | {secs} |"
         )
     return "\n".join(lines)
 

@@ -4,12 +4,14 @@ real sensor, with a policy that only alerts so each session runs its course.
 Run from the repository root, as root (the tunnel clients only query port 53; iodine needs TUN devices and a
 network namespace):
 
-    nice .venv/bin/python bench/dns_tunnel_tools.py [--bytes 65536] [--synthetic 2000] [--out PATH]
+    nice .venv/bin/python bench/dns_tunnel_tools.py [--runs 3] [--bytes 65536] [--synthetic 2000] [--out PATH]
 
 For each tool: its server on 127.0.0.1, `tutela dns serve` on port 53 forwarding to it, its client, and
 --bytes pushed each way through the tunnel to a TCP echo server. Then, through the same sensor in the same
 run, ordinary names: the DNS queries of the shared Zeek and Suricata logs (../shared/data/access/logs) and
 --synthetic hostnames under held-out popular domains (Tranco test split, tutela.dns.training.synth).
+Each tool runs --runs sessions, each with a fresh sensor; the table shows the median and range over them
+(the ordinary rows: over every tool's runs).
 
 Levels are read from the event store the sensor writes (every query is an event: dns.log_allowed): per
 query, the `tunnel.query.<level>` finding of dns.tunnel; per session, its `tunnel.session.<level>` finding.
@@ -129,11 +131,12 @@ def send_queries(server: str, queries: Sequence[tuple[str, int]], qps: float = 3
     """Each query once over UDP to server:53, paced; answers are read and dropped (the upstream is a tunnel
     server, which answers names outside its domain with an error or not at all)."""
     import dns.message
+    import dns.rdatatype
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.setblocking(False)
         for name, qtype in queries:
-            s.sendto(dns.message.make_query(name, qtype).to_wire(), (server, 53))
+            s.sendto(dns.message.make_query(name, dns.rdatatype.RdataType.make(qtype)).to_wire(), (server, 53))
             time.sleep(1 / qps)
             with contextlib.suppress(OSError):
                 while True:
@@ -287,7 +290,9 @@ def _wait_for(log: Path, text: str, timeout: float) -> bool:
     return False
 
 
-def _collect(tool: str, domain: str, home: Path, ordinary: dict[str, list[tuple[str, int]]], moved: dict) -> Run:
+def _collect(
+    tool: str, domain: str, home: Path, ordinary: dict[str, list[tuple[str, int]]], moved: dict[str, Any]
+) -> Run:
     names = {k: {n for n, _ in v} for k, v in ordinary.items()}
     records, sets = split_records(read_events(home), domain, names)
     return Run(tool, domain, records, sets, moved)
@@ -312,6 +317,7 @@ RUNNERS = {"dns2tcp": run_dns2tcp, "iodine": run_iodine}
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tools", default=",".join(RUNNERS))
+    ap.add_argument("--runs", type=int, default=3, help="sessions per tool (figures: median and range)")
     ap.add_argument("--bytes", type=int, default=65536, help="bytes pushed each way through each tunnel")
     ap.add_argument("--timeout", type=float, default=240.0, help="seconds allowed for one transfer")
     ap.add_argument("--synthetic", type=int, default=2000, help="synthetic ordinary hostnames per run")
@@ -328,23 +334,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = machine_info()
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[str, list[dict[str, Any]] | str] = {}
     runs: dict[str, Any] = {}
     for tool in args.tools.split(","):
         reason = why_not(tool)
         if reason:
-            rows[tool] = runs[tool] = {"skipped": reason}
+            rows[tool] = runs[tool] = reason
             continue
-        with tempfile.TemporaryDirectory(prefix=f"tunnel-{tool}-") as tmp:
-            os.chmod(tmp, 0o755)  # dns2tcpd chroots there and drops to nobody
-            run = RUNNERS[tool](Path(tmp), args.bytes, args.timeout, ordinary)
-        rows[tool] = {"tally": tally(run.records), **run.moved}
-        runs[tool] = {**rows[tool], "domain": run.domain, "records": [asdict(r) for r in run.records]}
-        for label, recs in run.ordinary.items():
-            rows[f"{label} (in the {tool} run)"] = {"tally": tally(recs)}
-            runs[tool].setdefault("ordinary", {})[label] = {"tally": tally(recs), "records": [asdict(r) for r in recs]}
-    for tool, reason in NOT_RUN.items():
-        rows[tool] = {"skipped": reason}
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory(prefix=f"tunnel-{tool}-") as tmp:
+                os.chmod(tmp, 0o755)  # dns2tcpd chroots there and drops to nobody
+                run = RUNNERS[tool](Path(tmp), args.bytes, args.timeout, ordinary)
+            result = {"tally": tally(run.records), **run.moved}
+            rows.setdefault(tool, []).append(result)  # type: ignore[union-attr]
+            record = {**result, "domain": run.domain, "records": [asdict(r) for r in run.records], "ordinary": {}}
+            for label, recs in run.ordinary.items():
+                rows.setdefault(label, []).append({"tally": tally(recs)})  # type: ignore[union-attr]
+                record["ordinary"][label] = {"tally": tally(recs), "records": [asdict(r) for r in recs]}
+            runs.setdefault(tool, []).append(record)
+    # the tools first, then the ordinary traffic of all their runs, then the tools not run
+    rows = {k: v for k, v in rows.items() if k not in ordinary} | {k: rows[k] for k in ordinary if k in rows}
+    rows.update(NOT_RUN)
     table = markdown(rows)
     result = {"benchmark": "dns_tunnel_tools", "started": started, "machine": machine,
               "load_average_end": [round(x, 2) for x in os.getloadavg()],

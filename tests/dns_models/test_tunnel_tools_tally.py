@@ -80,12 +80,26 @@ def test_events_are_split_into_the_tunnel_and_the_ordinary_sets_in_order() -> No
     assert [(r.name, r.qtype, r.query_level) for r in sets["synthetic"]] == [("mail.example.org", 28, "medium")]
 
 
-def test_markdown_has_a_row_per_traffic_and_says_why_a_tool_was_skipped() -> None:
-    table = markdown({"dns2tcp": {"tally": tally([rec("high", "high")]), "sent": 65536, "echoed": 65536,
-                                  "seconds": 3.2},
-                      "tuns": {"skipped": "not packaged"}})  # fmt: skip
+def test_markdown_shows_the_median_and_range_of_the_runs_and_why_a_tool_was_skipped() -> None:
+    one = tally([rec("high", "high")])
+    two = tally([rec("medium"), rec("high", "high"), rec("high", "high"), rec("high", "high")])
+    table = markdown({
+        "dns2tcp": [{"tally": one, "sent": 65536, "echoed": 65536, "seconds": 3.2}],
+        "iodine": [{"tally": one, "echoed": 100, "seconds": 1.0}, {"tally": two, "echoed": 300, "seconds": 2.0},
+                   {"tally": two, "echoed": 200, "seconds": 4.0}],
+        "ordinary": [{"tally": tally([rec(None)])}, {"tally": tally([rec("high")])}],
+        "tuns": "not packaged",
+    })  # fmt: skip
     lines = table.splitlines()
-    assert len(lines) == 4
-    row = "| dns2tcp | 1 | 100.00% | 100.00% | 100.00% | 1 | 1 | 100.00% | 65,536 / 65,536 | 3.2 |"
-    assert lines[2] == row
-    assert "skipped: not packaged" in lines[3]
+    assert len(lines) == 6
+    assert lines[2] == "| dns2tcp | 1 | 1 | 100.00% | 100.00% | 100.00% | 1 | 1 | 100.00% | 65,536 | 3.2 |"
+    assert lines[3] == (
+        "| iodine | 3 | 4 (1–4) | 100.00% | 100.00% | 75.00% (75.00%–100.00%) | 2 (1–2) | 2 (1–2) "
+        "| 75.00% (75.00%–100.00%) | 200 (100–300) | 2.0 (1.0–4.0) |"
+    )
+    # a run without any HIGH query has no first HIGH: said, not averaged away
+    assert lines[4] == (
+        "| ordinary | 2 | 1 | 50.00% (0.00%–100.00%) | 50.00% (0.00%–100.00%) | 50.00% (0.00%–100.00%) "
+        "| - in 1 of 2 runs | - | 0.00% | n/a | - |"
+    )
+    assert lines[5].startswith("| tuns | skipped: not packaged |")
