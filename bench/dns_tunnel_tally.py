@@ -68,20 +68,19 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
-def _cell(values: Sequence[float | int | None], fmt: Any = str) -> str:
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def _cell(values: Sequence[float | int | None], fmt: Any = _count) -> str:
     """The median of the runs' values, with their range when they differ; "-" where a run has none (a first
     query that never came counts as its absence, not as a number)."""
     if not values or any(v is None for v in values):
         present = [v for v in values if v is not None]
         return "-" if not present else f"- in {len(values) - len(present)} of {len(values)} runs"
     nums = sorted(float(v) for v in values if v is not None)
-    median = statistics.median(nums)
-    text = fmt(int(median) if median.is_integer() and fmt is str else median)
-    return text if nums[0] == nums[-1] else f"{text} ({fmt(_num(nums[0], fmt))}–{fmt(_num(nums[-1], fmt))})"
-
-
-def _num(x: float, fmt: Any) -> float | int:
-    return int(x) if fmt is str and x.is_integer() else x
+    text = fmt(statistics.median(nums))
+    return text if nums[0] == nums[-1] else f"{text} ({fmt(nums[0])}–{fmt(nums[-1])})"
 
 
 def markdown(rows: dict[str, list[dict[str, Any]] | str]) -> str:
@@ -96,7 +95,7 @@ def markdown(rows: dict[str, list[dict[str, Any]] | str]) -> str:
             continue
         ts = [r["tally"] for r in runs]
         share = {lvl: _cell([t["query_share"][lvl] for t in ts], _pct) for lvl in LEVELS}
-        moved = _cell([r["echoed"] for r in runs], "{:,.0f}".format) if all("echoed" in r for r in runs) else "n/a"
+        moved = _cell([r["echoed"] for r in runs]) if all("echoed" in r for r in runs) else "n/a"
         secs = _cell([r["seconds"] for r in runs], "{:.1f}".format) if all("seconds" in r for r in runs) else "-"
         first_query, first_session = (_cell([t[k]["high"] for t in ts]) for k in ("first_query", "first_session"))
         lines.append(
