@@ -50,7 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "src"))
 
-from tests.dns_models.live import echo_server, free_port, process, sensor_argv, tun_problem, wait_for_dns  # noqa: E402
+from tests.dns_models import live  # noqa: E402
 
 from bench.dns_tunnel_tally import QueryRecord, markdown, split_records, tally  # noqa: E402
 from bench.report import machine_info  # noqa: E402
@@ -192,8 +192,8 @@ def sensor(work: Path, listen_ip: str, upstream_port: int) -> Iterator[Path]:
     config = work / "tutela.yaml"
     config.write_text(ALERT_ONLY)
     env = {**os.environ, "TUTELA_HOME": str(home)}
-    with process(sensor_argv(config, listen_ip, upstream_port), work / "sensor.log", env=env) as proc:
-        wait_for_dns(listen_ip)
+    with live.process(live.sensor_argv(config, listen_ip, upstream_port), work / "sensor.log", env=env) as proc:
+        live.wait_for_dns(listen_ip)
         yield home
         proc.terminate()
         proc.wait(30)
@@ -202,23 +202,18 @@ def sensor(work: Path, listen_ip: str, upstream_port: int) -> Iterator[Path]:
 def run_dns2tcp(work: Path, nbytes: int, timeout: float, ordinary: dict[str, list[tuple[str, int]]]) -> Run:
     domain = "tunnel.test"
     listen_ip = f"127.0.0.{random.randint(2, 250)}"
-    d2t_port, local_port = free_port(socket.SOCK_DGRAM), free_port()
-    with echo_server() as echo_port:
-        (work / "d2t.conf").write_text(
-            f"listen = 127.0.0.1\nport = {d2t_port}\nuser = nobody\nchroot = {work}\n"
-            f"domain = {domain}\nresources = echo:127.0.0.1:{echo_port}\n"
-        )
-        with (
-            process(["dns2tcpd", "-F", "-f", str(work / "d2t.conf")], work / "dns2tcpd.log"),
-            sensor(work, listen_ip, d2t_port) as home,
-        ):
-            client = ["dns2tcpc", "-z", domain, "-r", "echo", "-l", str(local_port), listen_ip]
-            with process(client, work / "dns2tcpc.log"):
-                time.sleep(1.0)
-                moved = transfer("127.0.0.1", local_port, nbytes, timeout)
-            for queries in ordinary.values():
-                send_queries(listen_ip, queries)
-            time.sleep(2.0)
+    local_port = live.free_port()
+    with (
+        live.echo_server() as echo_port,
+        live.dns2tcp_server(work, domain, echo_port) as d2t_port,
+        sensor(work, listen_ip, d2t_port) as home,
+    ):
+        with live.process(live.dns2tcp_client(domain, local_port, listen_ip), work / "dns2tcpc.log"):
+            time.sleep(1.0)
+            moved = transfer("127.0.0.1", local_port, nbytes, timeout)
+        for queries in ordinary.values():
+            send_queries(listen_ip, queries)
+        time.sleep(2.0)
     return _collect("dns2tcp", domain, home, ordinary, moved)
 
 
@@ -228,16 +223,16 @@ def run_iodine(work: Path, nbytes: int, timeout: float, ordinary: dict[str, list
     octet = random.randint(0, 63) * 4
     host_ip, ns_ip = f"10.201.{octet}.1", f"10.201.{octet}.2"
     tun_net = f"10.{random.randint(64, 127)}.{random.randint(0, 255)}.1"
-    server_port = free_port(socket.SOCK_DGRAM)
-    with netns(ns, host_ip, ns_ip), echo_server("0.0.0.0") as echo_port:
+    server_port = live.free_port(socket.SOCK_DGRAM)
+    with netns(ns, host_ip, ns_ip), live.echo_server("0.0.0.0") as echo_port:
         server = ["iodined", "-f", "-c", "-P", "tutela-bench", "-l", "127.0.0.1", "-p", str(server_port),
                   f"{tun_net}/27", domain]  # fmt: skip
         client = ["ip", "netns", "exec", ns, "iodine", "-f", "-r", "-P", "tutela-bench", host_ip, domain]
         with (
-            process(server, work / "iodined.log"),
+            live.process(server, work / "iodined.log"),
             sensor(work, host_ip, server_port) as home,
         ):
-            with process(client, work / "iodine.log"):
+            with live.process(client, work / "iodine.log"):
                 up = _wait_for(work / "iodine.log", "Connection setup complete", 30)
                 moved = {"sent": 0, "echoed": 0, "seconds": 0.0, "setup_complete": up}
                 if up:
@@ -307,7 +302,7 @@ def why_not(tool: str) -> str | None:
     if missing:
         return f"{', '.join(missing)} not installed (bash scripts/system-deps.sh)"
     if tool == "iodine":
-        return tun_problem()
+        return live.tun_problem()
     return None
 
 

@@ -92,6 +92,25 @@ def sensor_argv(config: Path, listen_ip: str, upstream_port: int) -> list[str]:
             "--listen", f"{listen_ip}:53", "--upstream", f"127.0.0.1:{upstream_port}"]  # fmt: skip
 
 
+@contextlib.contextmanager
+def dns2tcp_server(work: Path, domain: str, echo_port: int) -> Iterator[int]:
+    """dns2tcpd on 127.0.0.1 at a free UDP port (yielded), its resource "echo" being 127.0.0.1:echo_port. It
+    chroots to work and runs as nobody."""
+    port = free_port(socket.SOCK_DGRAM)
+    conf = work / "d2t.conf"
+    conf.write_text(
+        f"listen = 127.0.0.1\nport = {port}\nuser = nobody\nchroot = {work}\n"
+        f"domain = {domain}\nresources = echo:127.0.0.1:{echo_port}\n"
+    )
+    with process(["dns2tcpd", "-F", "-f", str(conf)], work / "dns2tcpd.log"):
+        yield port
+
+
+def dns2tcp_client(domain: str, local_port: int, server_ip: str) -> list[str]:
+    """dns2tcpc's command line: the tunnel's "echo" resource on 127.0.0.1:local_port, via server_ip:53."""
+    return ["dns2tcpc", "-z", domain, "-r", "echo", "-l", str(local_port), server_ip]
+
+
 def tun_problem() -> str | None:
     """Why a TUN device cannot be opened here, or None when it can."""
     if os.geteuid() != 0:

@@ -16,7 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.dns_models.live import SENSOR_CONFIG, echo_server, free_port, process, sensor_argv, tail_logs, wait_for_dns
+from tests.dns_models.live import (
+    SENSOR_CONFIG,
+    dns2tcp_client,
+    dns2tcp_server,
+    echo_server,
+    free_port,
+    process,
+    sensor_argv,
+    tail_logs,
+    wait_for_dns,
+)
 from tutela.core.store import EventStore
 
 pytestmark = pytest.mark.skipif(
@@ -31,32 +41,26 @@ DOMAIN = "tunnel.test"
 @pytest.mark.skipif(os.geteuid() != 0, reason="dns2tcpc only queries port 53, which needs root to listen on")
 def test_dns2tcp_session_is_blocked_within_ten_queries(tmp_path: Path, tutela_home: Path) -> None:
     listen_ip = f"127.0.0.{random.randint(2, 250)}"
-    d2t_port = free_port(socket.SOCK_DGRAM)
     local_port = free_port()
     config = tmp_path / "tutela.yaml"
     config.write_text(SENSOR_CONFIG)
     env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
-    with echo_server() as echo_port:
-        (tmp_path / "d2t.conf").write_text(
-            f"listen = 127.0.0.1\nport = {d2t_port}\nuser = nobody\nchroot = {tmp_path}\n"
-            f"domain = {DOMAIN}\nresources = echo:127.0.0.1:{echo_port}\n"
-        )
-        with (
-            process(["dns2tcpd", "-F", "-f", str(tmp_path / "d2t.conf")], tmp_path / "dns2tcpd.log"),
-            process(sensor_argv(config, listen_ip, d2t_port), tmp_path / "sensor.log", env=env) as sensor,
-        ):
-            wait_for_dns(listen_ip)
-            client_argv = ["dns2tcpc", "-z", DOMAIN, "-r", "echo", "-l", str(local_port), listen_ip]
-            with process(client_argv, tmp_path / "dns2tcpc.log"):
-                time.sleep(1.0)
-                echoed = b""
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local_port), 3) as conn:
-                    conn.settimeout(3)
-                    conn.sendall(b"exfiltrated secret " * 20)
-                    echoed = conn.recv(4096)
-                time.sleep(1.0)
-            sensor.terminate()
-            sensor.wait(15)
+    with (
+        echo_server() as echo_port,
+        dns2tcp_server(tmp_path, DOMAIN, echo_port) as d2t_port,
+        process(sensor_argv(config, listen_ip, d2t_port), tmp_path / "sensor.log", env=env) as sensor,
+    ):
+        wait_for_dns(listen_ip)
+        with process(dns2tcp_client(DOMAIN, local_port, listen_ip), tmp_path / "dns2tcpc.log"):
+            time.sleep(1.0)
+            echoed = b""
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", local_port), 3) as conn:
+                conn.settimeout(3)
+                conn.sendall(b"exfiltrated secret " * 20)
+                echoed = conn.recv(4096)
+            time.sleep(1.0)
+        sensor.terminate()
+        sensor.wait(15)
     store = EventStore(tutela_home / "events.duckdb", home=tutela_home)
     _, rows = store.query(
         "SELECT subject, action FROM events WHERE pillar = 'dns' AND subject LIKE ? ORDER BY ts", [f"%.{DOMAIN}"]
