@@ -9,41 +9,19 @@ with -s (no TUN of its own: only the client's side needs one).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import random
 import shutil
 import socket
-import struct
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.dns_models.test_live_tunnel import free_port, process, wait_for_dns
+from tests.dns_models.live import SENSOR_CONFIG, free_port, process, sensor_argv, tail_logs, tun_problem, wait_for_dns
 from tutela.core.store import EventStore
 
 DOMAIN = "iodine.test"
-TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
-
-
-def _tun_problem() -> str | None:
-    """Why a TUN device cannot be opened here, or None when it can."""
-    if os.geteuid() != 0:
-        return "iodine needs root (TUN device, port 53)"
-    try:
-        fd = os.open("/dev/net/tun", os.O_RDWR)
-    except OSError as exc:
-        return f"no usable /dev/net/tun ({exc})"
-    try:
-        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"tutelaprobe0", IFF_TUN | IFF_NO_PI))
-    except OSError as exc:
-        return f"this machine does not allow creating a TUN device ({exc})"
-    finally:
-        os.close(fd)
-    return None
 
 
 pytestmark = [
@@ -51,7 +29,7 @@ pytestmark = [
         shutil.which("iodine") is None or shutil.which("iodined") is None,
         reason="iodine is not installed (bash scripts/system-deps.sh installs it)",
     ),
-    pytest.mark.skipif(_tun_problem() is not None, reason=_tun_problem() or ""),
+    pytest.mark.skipif(tun_problem() is not None, reason=tun_problem() or ""),
 ]
 
 
@@ -60,18 +38,16 @@ def test_iodine_session_is_blocked_within_ten_queries(tmp_path: Path, tutela_hom
     listen_ip = f"127.0.0.{random.randint(2, 250)}"
     server_port = free_port(socket.SOCK_DGRAM)
     config = tmp_path / "tutela.yaml"
-    config.write_text("dns:\n  log_allowed: true\ndetectors:\n  dns:\n    - {id: dns.tunnel}\n    - {id: dns.dga}\n")
+    config.write_text(SENSOR_CONFIG)
     env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
     net = f"10.{random.randint(64, 127)}.{random.randint(0, 255)}.1/27"
     server_argv = ["iodined", "-f", "-c", "-s", "-P", "tutela-test", "-l", "127.0.0.1", "-p", str(server_port),
                    net, DOMAIN]  # fmt: skip
-    sensor_argv = [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve",
-                   "--listen", f"{listen_ip}:53", "--upstream", f"127.0.0.1:{server_port}"]  # fmt: skip
     client_argv = ["iodine", "-f", "-r", "-P", "tutela-test", "-d", f"tut{random.randint(0, 9999)}", listen_ip,
                    DOMAIN]  # fmt: skip
     with (
         process(server_argv, tmp_path / "iodined.log"),
-        process(sensor_argv, tmp_path / "sensor.log", env=env) as sensor,
+        process(sensor_argv(config, listen_ip, server_port), tmp_path / "sensor.log", env=env) as sensor,
     ):
         wait_for_dns(listen_ip)
         with process(client_argv, tmp_path / "iodine.log") as client:
@@ -84,7 +60,7 @@ def test_iodine_session_is_blocked_within_ten_queries(tmp_path: Path, tutela_hom
     _, rows = store.query(
         "SELECT subject, action FROM events WHERE pillar = 'dns' AND subject LIKE ? ORDER BY ts", [f"%.{DOMAIN}"]
     )
-    logs = "\n".join(f"{p.name}: {p.read_text(errors='replace')[-600:]}" for p in sorted(tmp_path.glob("*.log")))
+    logs = tail_logs(tmp_path, 600)
     assert rows, f"no iodine queries reached the sensor\n{logs}"
     actions = [a for _, a in rows]
     assert "block" in actions, f"iodine session never blocked: {actions}\n{logs}"

@@ -102,6 +102,9 @@ HOSTILE = (
         "\x7f.\x80.com",
         "a.\udcff.com",
         "a." + "\u0130" * 200 + ".com",
+        ".".join(["\\200" * 60] * 3) + ".example.com",  # 8-bit labels, escaped as the wire parser writes them
+        "x" * 2000 + ".example.com",  # past MAX_NAME: the right end is kept
+        "." * 2000 + "a.com",
     ]
     + [f"{chr(b)}.ex{chr(b)}mple.co{chr(b)}" for b in range(256)]
     + [f"a{chr(b)}b.c{chr(b)}.uk" for b in range(256)]
@@ -114,6 +117,17 @@ def test_same_parts_as_name_splitter_on_hostile_names() -> None:
         got = fast(name)
         assert got == plain.split(name) == fast(f"{name}"), repr(name)
         assert len(got.name) <= MAX_NAME
+
+
+def test_long_names_keep_their_domain() -> None:
+    """A name is cut to its last MAX_NAME characters: the registrable domain is at the right end. Text escapes an
+    8-bit octet as 4 characters, so a 255-octet wire name can be 4 * 255 characters long and is kept whole."""
+    escaped = ".".join(["\\200" * 63] * 3) + ".example.com"  # 3 x 63 octets + 11: 203 octets on the wire
+    assert len(escaped) <= MAX_NAME
+    for split in (NameSplitter(), RegistrableSplitter()):
+        assert split(escaped).registrable == "example.com" and split(escaped).sub == escaped[: -len(".example.com")]
+        long = split("x" * 2000 + ".example.com")
+        assert long.registrable == "example.com" and len(long.name) == MAX_NAME and set(long.sub) == {"x"}
 
 
 _LABEL = st.text(alphabet=st.sampled_from("abcz09-_.*!\x00 \u00e9\u0130A"), max_size=12)

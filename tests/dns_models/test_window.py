@@ -146,3 +146,26 @@ def test_observe_reportable_agrees_with_observe():
             reported += 1
     assert reported > 20
     assert len(full) == len(lean)
+
+
+def _escaped_data_name(rng: random.Random, domain: str) -> str:
+    """A name like iodine's data queries: labels of raw 8-bit octets, which the wire parser escapes as \\DDD, so
+    the text (~800 characters) is far longer than a 253-character ASCII name although the wire name fits."""
+    labels = ["".join(f"\\{rng.randrange(128, 256):03d}" for _ in range(50)) for _ in range(4)]
+    return ".".join([*labels, domain])
+
+
+def test_escaped_data_names_are_judged_under_their_domain(models, splitter):
+    """iodine's data queries went unjudged by dns.tunnel (bench/dns_tunnel_tools.py: 70% of a live iodine session):
+    the splitter cut names to their first 253 characters, dropping the domain, so they had no subdomain part."""
+    rng = random.Random(3)
+    names = [_escaped_data_name(rng, "iodine-example.net") for _ in range(20)]
+    assert all(253 < len(n) <= 4 * 255 for n in names)
+    for name in names[:3]:
+        parts = splitter(name)
+        assert parts.registrable == "iodine-example.net" and parts.sub == name.removesuffix(".iodine-example.net")
+    clock = Clock()
+    det = TunnelDetector(TunnelConfig(), models, clock=clock)
+    blocked_at, verdict = _run(det, clock, names, qtype=10)
+    assert blocked_at is not None and blocked_at <= 10
+    assert {f.evidence["registrable"] for f in verdict.findings if f.detector == "dns.tunnel"} == {"iodine-example.net"}

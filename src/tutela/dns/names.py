@@ -11,7 +11,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-MAX_NAME = 253
+# A name is at most 255 octets on the wire, and its text escapes an octet outside printable ASCII as \DDD
+# (dns/wire.py): 4 characters, so a name off the wire is at most 4 * 255 characters. Longer text (a log line,
+# `dns score` input) keeps its right end, where the public suffix and registrable domain are. (Keeping the
+# first 253 characters took the domain off a tunnel's escaped data names, e.g. iodine's, ~600 characters, so
+# dns.tunnel never judged them: bench/dns_tunnel_tools.py.)
+MAX_NAME = 4 * 255
+
+
+def clip(name: str) -> str:
+    """A name as the models split it: stripped, without the trailing dot, lower-case, its last MAX_NAME characters."""
+    return name.strip().rstrip(".").lower()[-MAX_NAME:]
 
 
 class NameParts(NamedTuple):
@@ -49,7 +59,7 @@ class NameSplitter:
     def _split(self, name: str) -> NameParts:
         if self._all is None:
             self._load()
-        name = name.strip().rstrip(".").lower()[:MAX_NAME]
+        name = clip(name)
         suffix = self._all.publicsuffix(name) or name.rpartition(".")[2]
         if name == suffix:
             return NameParts(name, name, "", suffix, False, "")

@@ -35,7 +35,7 @@ import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from tutela.dns.names import MAX_NAME, NameParts, NameSplitter
+from tutela.dns.names import NameParts, NameSplitter, clip
 from tutela.dns.psl import SuffixIndex
 
 
@@ -104,9 +104,9 @@ class RegistrableSplitter(NameSplitter):
         )
 
     def _split(self, name: str) -> NameParts:
-        n = name.strip().rstrip(".").lower()[:MAX_NAME]
+        n = clip(name)
         last = n.rfind(".")
-        # ASCII names of 2+ labels, none empty (truncation may leave a trailing dot); the rest: NameSplitter
+        # ASCII names of 2+ labels, none empty (clipping may leave a leading dot); the rest: NameSplitter
         if last <= 0 or n[-1] == "." or ".." in n or n[0] == ".":
             # an empty label: NameSplitter's fallback (the last label as suffix), not the list's answer, so it
             # teaches nothing (".foo.ck" must not make "a.foo.ck" split under "ck": the list has "*.ck")
