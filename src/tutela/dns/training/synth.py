@@ -7,10 +7,16 @@ The shared data has popular *registrable* domains only. Real traffic also has:
 - ordinary subdomains under popular domains, some long or hashed: www, mail, api, CDN shards,
   PTR and DNSBL lookups, DKIM/DMARC/SRV names, AV reputation lookups.
 These are what DGA and tunnel models must not flag; they are generated here, never copied.
+
+Real subdomain labels are far more varied than COMMON_SUBS (`smtpauth`, `iecvlist`, `poczta`): the 20,000 most
+frequent labels of the PyPI package fierce 1.6.0 (`fierce/lists/20000.txt`, GPL-3.0, a DNS reconnaissance word
+list; installed hash-pinned by the Makefile, read at training time, never shipped) give the tunnel model real
+hostnames as negatives, split by label so that the held-out ones test labels never trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import string
 from collections.abc import Sequence
@@ -97,3 +103,39 @@ def generate(kind: str, domains: Sequence[str], n: int, seed: int) -> list[str]:
     if kind == "cloud":
         return [cloud_hostname(rng) for _ in range(n)]
     return [benign_hostname(rng, rng.choice(domains)) for _ in range(n)]
+
+
+SUBDOMAIN_LIST = ("fierce.lists", "20000.txt")
+SUBDOMAIN_LIST_SHA256 = "451cdb8cef4baf995cdb5886c8776fb22bd882ca6b5b24331bfff186e82feea2"
+
+
+def subdomain_labels() -> list[str]:
+    """The real subdomain labels (fierce's word list), checked against its pinned sha256."""
+    import importlib.resources
+
+    package, name = SUBDOMAIN_LIST
+    try:
+        raw = (importlib.resources.files(package) / name).read_bytes()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise RuntimeError(
+            "the subdomain word list (PyPI fierce==1.6.0) is not installed: `make install` installs it"
+        ) from exc
+    if hashlib.sha256(raw).hexdigest() != SUBDOMAIN_LIST_SHA256:
+        raise RuntimeError(f"{package}/{name}: sha256 differs from the pinned {SUBDOMAIN_LIST_SHA256[:16]}")
+    return [w for w in raw.decode("ascii", errors="replace").split() if w.replace("-", "").isalnum()]
+
+
+def wordlist_hostname(rng: random.Random, labels: Sequence[str], domain: str) -> str:
+    """A real subdomain label (or two, or one with a number) under a popular registrable domain."""
+    kind = rng.randrange(10)
+    first = rng.choice(labels)
+    if kind <= 6:
+        return f"{first}.{domain}"
+    if kind <= 8:
+        return f"{first}.{rng.choice(labels)}.{domain}"
+    return f"{first}{rng.randrange(1, 100)}.{domain}"
+
+
+def generate_wordlist(kind: str, labels: Sequence[str], domains: Sequence[str], n: int, seed: int) -> list[str]:
+    rng = random.Random(f"{kind}:{seed}")
+    return [wordlist_hostname(rng, labels, rng.choice(domains)) for _ in range(n)]

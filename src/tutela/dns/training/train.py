@@ -131,10 +131,18 @@ class Sets:
             parts = splitter(name)
             self.cloud[split_of("cloud:" + parts.label, 0.5, 0.25)].append(parts)
         self.hostnames: dict[str, list[str]] = {}
+        # real subdomain labels, split by label: held-out hostnames carry labels never trained on
+        labels: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+        for label in synth.subdomain_labels():
+            labels[split_of("sub:" + label, 0.5, 0.25)].append(label)
+        self.wordlist_hostnames: dict[str, list[str]] = {}
         for where in ("train", "val", "test"):
             domains = [p.registrable for p in data.benign[where]]
             n = HOSTNAMES // 2 if where == "train" else HOSTNAMES // 4
             self.hostnames[where] = synth.generate(f"hostname-{where}", domains, n, seed)
+            self.wordlist_hostnames[where] = synth.generate_wordlist(
+                f"wordlist-{where}", labels[where], domains, n, seed
+            )
         self.dga: dict[str, dict[str, list[NameParts]]] = {}
         for where, per_family in data.dga.items():
             self.dga[where] = {}
@@ -276,7 +284,8 @@ def train(data_root: Path, out_dir: Path, *, seed: int = SEED, progress: Progres
     v_benign = [s for s, lab in zip(v_scores.tolist(), v_y, strict=True) if lab == 0]
     t_thresholds = {lvl: threshold_at(v_benign, fpr) for lvl, fpr in TUNNEL_LEVEL_FPR.items()}
     t_spec = to_compact(tbooster.dump_model(), TUNNEL_FEATURES)
-    t_spec["meta"] = {**common_meta, "version": MODEL_VERSION, "params": tparams, "rounds": TUNNEL_ROUNDS,
+    t_spec["meta"] = {**common_meta, "subdomain_list_sha256": synth.SUBDOMAIN_LIST_SHA256,
+                      "version": MODEL_VERSION, "params": tparams, "rounds": TUNNEL_ROUNDS,
                       "thresholds": t_thresholds, "level_fpr": TUNNEL_LEVEL_FPR,
                       "validation": {"benign": len(v_benign)}}  # fmt: skip
     shas["tunnel"] = _dump(out_dir / "tunnel.json", t_spec)
@@ -297,8 +306,9 @@ def family_matrix(lex: Lexicon, parts: Sequence[NameParts], suffixes: Sequence[s
 def tunnel_rows(sets: Sets, where: str) -> tuple[list[str], list[int]]:
     """Tunnel data rows plus synthetic benign hostnames; in training, each tunnel domain's names are
     weighted by repetition only (the fit never sees the domain, only the subdomain part)."""
-    names = [q for _, q in sets.data.tunnel[where]] + sets.hostnames[where]
-    labels = [lab for lab, _ in sets.data.tunnel[where]] + [0] * len(sets.hostnames[where])
+    benign = sets.hostnames[where] + sets.wordlist_hostnames[where]
+    names = [q for _, q in sets.data.tunnel[where]] + benign
+    labels = [lab for lab, _ in sets.data.tunnel[where]] + [0] * len(benign)
     if where != "test":  # bare popular domains are the commonest benign query
         extra = [p.registrable for p in sets.data.benign[where][:2000]]
         names += extra
