@@ -269,3 +269,16 @@ def test_verdicts_are_shared_per_model_cache_and_can_be_forgotten(judge: DgaDete
     assert second._shared_score() is shared and shared.cache_info().currsize == 1  # type: ignore[attr-defined]
     second.forget_verdicts()
     assert shared.cache_info().currsize == 0  # type: ignore[attr-defined]
+
+
+def test_ignored_clients_are_never_judged(models: ModelCache, judge: DgaDetector) -> None:
+    cfg = DgaSessionConfig(threshold=2, ignore_clients=("192.0.2.0/24", "2001:db8::/32"))  # type: ignore[arg-type]
+    det = DgaSessionDetector(cfg, models, clock=Clock())
+    a, b = dga_like(judge, 2, seed=14)
+    for client in ("192.0.2.25", "2001:db8::25"):  # the mail server, the forwarding resolver
+        assert run(det, nx(a, client)) == [] and run(det, nx(b, client)) == []
+    assert len(det._clients) == 0
+    for client in ("198.51.100.7", "mailhost"):  # outside the networks; not an address at all: judged
+        assert run(det, nx(a, client)) == [] and len(run(det, nx(b, client))) == 1
+    with pytest.raises(ValidationError):
+        DgaSessionConfig(ignore_clients=("not-a-network",))  # type: ignore[arg-type]

@@ -17,9 +17,11 @@ here as the NXDOMAIN the client receives (`sees_blocked`), so the most DGA-like 
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -45,6 +47,8 @@ class DgaSessionConfig(DetectorConfig):
     max_domains: int = Field(32, ge=2, le=1024)  # per client; the oldest go first
     cache_size: int = Field(16384, ge=0, le=10_000_000)  # per answered name: whether it counts (a repeat: a lookup)
     severity: Severity = Severity.HIGH
+    # clients never judged: mail servers checking sender domains, resolvers that forward for many hosts
+    ignore_clients: tuple[IPv4Network | IPv6Network, ...] = ()
 
     @model_validator(mode="after")
     def _room_for_threshold(self) -> DgaSessionConfig:
@@ -97,6 +101,7 @@ class DgaSessionDetector:
         self._min_conf = LEVEL_CONFIDENCE[config.min_level]
         self._clock = clock  # None: time.monotonic at each call, as the other behavioural detectors read it
         self._clients: ClientLRU[ClientSession] = ClientLRU(config.max_clients, ClientSession)
+        self._ignored = lru_cache(maxsize=4096)(self._in_ignored) if config.ignore_clients else None
 
     def warmup(self) -> None:
         self._dga.warmup()
@@ -109,6 +114,8 @@ class DgaSessionDetector:
             return
         cfg = self.config
         client = subject.query.client
+        if self._ignored is not None and self._ignored(client):
+            return
         state = self._clients.get(client)
         now = self._clock() if self._clock is not None else time.monotonic()
         if not state.observe(counted[0], counted[1], now, cfg.window_s, cfg.max_domains):
@@ -118,6 +125,13 @@ class DgaSessionDetector:
             return
         state.fresh = 0
         yield self._finding(client, state, count)
+
+    def _in_ignored(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:  # not an address (a replayed log's host name): judged
+            return False
+        return any(address in net for net in self.config.ignore_clients)
 
     def _level_of(self, name: str) -> tuple[str, str] | None:
         """(registrable domain, DGA level) of a name that counts, None for one that does not."""

@@ -155,7 +155,7 @@ def report(
     w("held-out popular-domain rate (the shipped model's test split, and the leave-group-out folds' test")
     w("splits): the chance that a clean client with that many distinct NXDOMAIN domains in one window is")
     w("reported. Clean clients rarely see more than a few distinct NXDOMAIN domains in minutes; mail servers")
-    w("checking sender domains do (spam domains look generated), so expect reports from them.")
+    w("checking sender domains do (spam domains look generated): list them in the detector's `ignore_clients`.")
     w("")
     w("| distinct NXDOMAIN domains in the window | " + " | ".join(str(n) for n in CLEAN_DOMAINS) + " |")
     w("|---|" + "---|" * len(CLEAN_DOMAINS))
