@@ -83,32 +83,11 @@ policy:
 
 # -- ordinary names ---------------------------------------------------------------------------------
 def log_queries() -> list[tuple[str, int]]:
-    """The distinct (name, qtype) of the shared Zeek and Suricata DNS logs."""
-    seen: dict[tuple[str, int], None] = {}
+    """The distinct (name, qtype) of the shared Zeek and Suricata DNS logs (`tutela dns replay`'s readers)."""
+    from tutela.dns.replay import log_queries as read
+
     zeek = LOGS / "zeek-zat" / "json" / "dns.log"
-    for line in zeek.read_text().splitlines() if zeek.is_file() else ():
-        with contextlib.suppress(ValueError):
-            d = json.loads(line)
-            if d.get("query"):
-                seen[(str(d["query"]).lower().rstrip("."), int(d.get("qtype") or 1))] = None
-    for path in sorted((LOGS / "suricata-eve").glob("*.json")):
-        for line in path.read_text(errors="replace").splitlines():
-            with contextlib.suppress(ValueError, AttributeError):
-                d = json.loads(line)
-                if d.get("event_type") == "dns" and d["dns"].get("type", "query") == "query":
-                    name = d["dns"].get("rrname")
-                    if name:
-                        seen[(str(name).lower().rstrip("."), _qtype(d["dns"].get("rrtype", "A")))] = None
-    return list(seen)
-
-
-def _qtype(text: str) -> int:
-    import dns.rdatatype
-
-    try:
-        return int(dns.rdatatype.from_text(text))
-    except Exception:  # an unknown type in a log: ask for A
-        return 1
+    return read(([zeek] if zeek.is_file() else []) + sorted((LOGS / "suricata-eve").glob("*.json")))
 
 
 def synthetic_queries(n: int, seed: int = 4) -> list[tuple[str, int]]:

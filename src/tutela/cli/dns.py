@@ -39,7 +39,7 @@ def register(groups: Any) -> None:
 
     rp = sub.add_parser("replay", help="judge a pcap, a Zeek dns.log or a list of names with the inline detectors")
     rp.add_argument("file", type=Path)
-    rp.add_argument("--format", default="auto", choices=["auto", "names", "zeek", "zeek-json", "pcap"])
+    rp.add_argument("--format", default="auto", choices=["auto", "names", "zeek", "zeek-json", "suricata", "pcap"])
     rp.add_argument("--json", action="store_true", help="print every non-allow verdict as JSON")
     rp.add_argument("--no-store", action="store_true", help="do not write events to the store")
     rp.add_argument("--fail-on", default="high", help="exit 1 when a finding reaches this severity (default high)")

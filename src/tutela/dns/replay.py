@@ -1,4 +1,4 @@
-"""Retro-hunting: the inline detectors over a pcap, a Zeek dns.log (TSV or JSON) or a list of names.
+"""Retro-hunting: the inline detectors over a pcap, a Zeek dns.log (TSV or JSON), Suricata EVE JSON or a list of names.
 
 Each record becomes the same `DnsQuery` (and, where the source has the answer, `DnsResponse`)
 the forwarder builds, judged by the same `DnsEngine`, so verdicts match inline ones. Behavioural
@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,8 @@ def detect_format(path: Path) -> str:
     text = head.decode("utf-8", "replace").lstrip()
     if text.startswith("#separator") or text.startswith("#fields"):
         return "zeek"
+    if text.startswith("{") and '"event_type"' in text:
+        return "suricata"
     if text.startswith("{") and '"query"' in text:
         return "zeek-json"
     return "names"
@@ -134,7 +136,9 @@ def read_zeek(path: Path) -> Iterator[Record]:
             yield rec
 
 
-def read_zeek_json(path: Path) -> Iterator[Record]:
+def _json_records(path: Path, record: Callable[[dict[str, Any]], Record | None]) -> Iterator[Record]:
+    """JSON lines: one object per line, each turned into a Record (or skipped: None); a broken line stops with
+    its line number."""
     for n, line in enumerate(_lines(path), 1):
         if not line.strip():
             continue
@@ -143,9 +147,61 @@ def read_zeek_json(path: Path) -> Iterator[Record]:
         except ValueError:
             raise ParseError(f"{path}:{n}: not a JSON object") from None
         if isinstance(row, dict):
-            rec = _zeek_record(row)
+            rec = record(row)
             if rec is not None:
                 yield rec
+
+
+def read_zeek_json(path: Path) -> Iterator[Record]:
+    return _json_records(path, _zeek_record)
+
+
+def _eve_qtype(text: Any) -> int:
+    try:
+        return qtype_of(str(text))
+    except ParseError:
+        return 0  # a type this reader does not name: judged on the name alone
+
+
+def _eve_record(row: dict[str, Any]) -> Record | None:
+    """One Suricata DNS event: a query (`query`; `request` in EVE version 3) or an answer (`answer`;
+    `response` in version 3) with its rcode and answers. The client is the flow's source (`src_ip`, which
+    Suricata keeps for both directions)."""
+    d = row.get("dns")
+    if row.get("event_type") != "dns" or not isinstance(d, dict):
+        return None
+    queries = d.get("queries")
+    first = queries[0] if isinstance(queries, list) and queries and isinstance(queries[0], dict) else d
+    name = str(first.get("rrname") or "").rstrip(".").lower()
+    if not name:
+        return None
+    query = DnsQuery(name, _eve_qtype(first.get("rrtype", "A")), str(row.get("src_ip") or ""),
+                     str(row.get("proto") or "udp").lower())  # fmt: skip
+    kind = d.get("type")
+    if kind in ("query", "request"):
+        return Record(query=query)
+    if kind not in ("answer", "response"):
+        return None
+    rows = d.get("answers")
+    if not isinstance(rows, list):  # version 1: one event per answer record, its fields in `dns` itself
+        rows = [d] if "rdata" in d else []
+    answers = []
+    for a in rows[: wire.MAX_ANSWERS]:
+        if isinstance(a, dict) and "rdata" in a:
+            try:
+                ttl = int(a.get("ttl") or 0)
+            except (TypeError, ValueError):
+                ttl = 0
+            rdata = a["rdata"]
+            answers.append(DnsAnswer(str(a.get("rrname") or name).rstrip(".").lower(), _eve_qtype(a.get("rrtype", "")),
+                                     ttl, rdata if isinstance(rdata, str) else json.dumps(rdata)))  # fmt: skip
+    rcode = _RCODES.get(str(d.get("rcode") or "NOERROR").upper(), 0)
+    return Record(response=DnsResponse(query, rcode, tuple(answers)))
+
+
+def read_suricata(path: Path) -> Iterator[Record]:
+    """Suricata EVE JSON (one event per line; only `dns` events are read; versions 1 to 3)."""
+    return _json_records(path, _eve_record)
 
 
 def read_pcap(path: Path) -> Iterator[Record]:
@@ -168,7 +224,13 @@ def read_pcap(path: Path) -> Iterator[Record]:
             yield Record(query=DnsQuery(q.name, q.qtype, d.src, "udp"))
 
 
-READERS = {"names": read_names, "zeek": read_zeek, "zeek-json": read_zeek_json, "pcap": read_pcap}
+READERS = {
+    "names": read_names,
+    "zeek": read_zeek,
+    "zeek-json": read_zeek_json,
+    "suricata": read_suricata,
+    "pcap": read_pcap,
+}
 
 
 def read_records(path: Path, fmt: str = "auto") -> Iterator[Record]:
@@ -179,6 +241,16 @@ def read_records(path: Path, fmt: str = "auto") -> Iterator[Record]:
     if fmt not in READERS:
         raise ParseError(f"unknown replay format {fmt!r}; use one of auto, {', '.join(READERS)}")
     return READERS[fmt](path)
+
+
+def log_queries(paths: list[Path]) -> list[tuple[str, int]]:
+    """The distinct (name, query type) asked in these logs (any format above), in first-seen order."""
+    seen: dict[tuple[str, int], None] = {}
+    for path in paths:
+        for rec in read_records(path):
+            if rec.query is not None:
+                seen[(rec.query.name, rec.query.qtype)] = None
+    return list(seen)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tutela.core.models import ModelCache
 from tutela.dns.detectors.dgasession import DgaSessionConfig
 from tutela.dns.models import DGA, DGA_CNN_META, DGA_FAMILY, TUNNEL
 from tutela.dns.names import NameParts, NameSplitter
+from tutela.dns.replay import log_queries
 from tutela.dns.scoring import DnsScorer, dga_judged
 from tutela.dns.training import dga_sessions
 from tutela.dns.training import train as T
@@ -421,26 +422,13 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
 
 
 def log_query_names(logs: Path) -> list[str]:
-    """Distinct query names of the shared Zeek (JSON) and Suricata EVE logs; [] where they are absent."""
-    names: dict[str, None] = {}
+    """Distinct query names of the shared Zeek (JSON) and Suricata EVE logs, read by `tutela dns replay`'s
+    readers; [] where they are absent."""
     zeek = logs / "zeek-zat" / "json" / "dns.log"
-    sources = [zeek] if zeek.is_file() else []
-    sources += sorted((logs / "suricata-eve").glob("*.json")) if logs.is_dir() else []
-    for path in sources:
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(d, dict):
-                continue
-            dns = d.get("dns") if d.get("event_type") == "dns" else None
-            name = (
-                d.get("query") if dns is None else (dns.get("rrname") if dns.get("type", "query") == "query" else None)
-            )
-            if isinstance(name, str) and name:
-                names[name.lower().rstrip(".")] = None
-    return sorted(names)
+    paths = ([zeek] if zeek.is_file() else []) + (
+        sorted((logs / "suricata-eve").glob("*.json")) if logs.is_dir() else []
+    )
+    return sorted({name for name, _ in log_queries(paths)})
 
 
 def _sessions(
