@@ -70,6 +70,23 @@ def test_tunnel_per_query(scorer, splitter):
     assert all(scorer.tunnel(splitter(n)).level in (None, "low") for n in normal)
 
 
+def test_enterprise_service_names_are_not_tunnels(scorer, splitter):
+    """Windows clients ask for these all day (AD DC locator, Kerberos, KMS); the tunnel model flagged most of them
+    HIGH before it trained on service-name templates, so the default policy would have broken domain logons.
+    These site names, GUIDs and domains are not the training templates' own."""
+    names = [
+        "_ldap._tcp.default-first-site-name._sites.dc._msdcs.corp.contoso.com", "_kerberos._udp.corp.contoso.com",
+        "_kerberos._tcp.dc._msdcs.fabrikam.local", "_kpasswd._tcp.fabrikam.local", "_vlmcs._tcp.ad.example.org",
+        "_gc._tcp.amsterdam-dc2._sites.northwind.net", "_ldap._tcp.pdc._msdcs.northwind.net",
+        "0f3c9a52-7d4e-4b61-9a3f-2c8e5b7d1a40._msdcs.corp.contoso.com",
+        "_ldap._tcp.5b9e2c71-0a4d-4e8f-b3c6-7d1f9e2a8b54.domains._msdcs.corp.contoso.com",
+        "_sipfederationtls._tcp.contoso.com", "_autodiscover._tcp.example.org",
+        "b._dns-sd._udp.0.1.168.192.in-addr.arpa",
+    ]  # fmt: skip
+    flagged = {n: level for n in names if (level := scorer.tunnel(splitter(n)).level) not in (None, "low")}
+    assert flagged == {}  # LOW is allowed by the default policy
+
+
 def test_hostile_names_do_not_crash(scorer, splitter):
     for name in ("", ".", "..", "a" * 5000, "é" * 300 + ".com", "\x00\x01.com", "-.-", "xn--" * 80):
         p = splitter(name)

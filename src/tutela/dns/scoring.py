@@ -20,6 +20,7 @@ from tutela.dns.charcnn import CharCnn, GatedCnn
 from tutela.dns.forest import Forest
 from tutela.dns.lexical import Lexicon, explain_dga, explain_tunnel
 from tutela.dns.names import NameParts, NameSplitter
+from tutela.dns.services import service_remainder
 from tutela.dns.splitcache import RegistrableSplitter
 
 LEVELS = ("low", "medium", "high")
@@ -77,6 +78,15 @@ class Calibration:
             if confidence >= LEVEL_CONFIDENCE[lvl]:
                 return lvl
         return None
+
+
+SERVICE_NOTE = "service lookup (SRV, AD locator, DNS-SD): not judged per query"
+
+
+def _judged_sub(sub: str) -> str:
+    """What the tunnel model reads of a subdomain part: all of it, or a service lookup's free labels."""
+    rest = service_remainder(sub) if sub else None
+    return sub if rest is None else rest
 
 
 class Score(NamedTuple):
@@ -248,6 +258,11 @@ class DnsScorer:
         """The per-query tunnel score of a subdomain part (the model reads nothing else)."""
         if not sub:
             return Score("tunnel", registrable, 0.0, 0.0, None, note="no subdomain")
+        rest = service_remainder(sub)
+        if rest is not None:  # a service lookup: only its free labels are judged
+            if not rest:
+                return Score("tunnel", registrable, 0.0, 0.0, None, note=SERVICE_NOTE)
+            sub = rest
         forest, cal = self._tunnel_model() if self._tunnel is None else self._tunnel
         x = self.lexicon.tunnel_features(sub)
         p = forest.proba_one(x)[0]
@@ -260,10 +275,14 @@ class DnsScorer:
         if not parts:
             return []
         forest, cal = self._tunnel_model()
-        with_sub = [i for i, p in enumerate(parts) if p.sub]
-        out = [Score("tunnel", p.registrable, 0.0, 0.0, None, note="no subdomain") for p in parts]
+        judged = [_judged_sub(p.sub) for p in parts]
+        with_sub = [i for i, sub in enumerate(judged) if sub]
+        out = [
+            Score("tunnel", p.registrable, 0.0, 0.0, None, note=SERVICE_NOTE if p.sub else "no subdomain")
+            for p in parts
+        ]
         if with_sub:
-            X = [self.lexicon.tunnel_features(parts[i].sub) for i in with_sub]
+            X = [self.lexicon.tunnel_features(judged[i]) for i in with_sub]
             proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
             for i, x, p in zip(with_sub, X, proba, strict=True):
                 conf = cal.confidence(p)

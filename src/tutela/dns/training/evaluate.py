@@ -95,7 +95,7 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
     v1_forest, _v1_meta = scorer.bundle.forest(DGA)
     dga_meta = scorer.models.get(DGA_CNN_META)
     fam_forest, fam_meta = scorer.bundle.forest(DGA_FAMILY)
-    tun_forest, tun_meta = scorer.bundle.forest(TUNNEL)
+    tun_meta = scorer.bundle.forest(TUNNEL)[1]
     lines: list[str] = []
     w = lines.append
     results: dict[str, Any] = {}
@@ -365,24 +365,23 @@ def evaluate(data_root: Path, out: Path, *, lofo: bool = True, progress: Progres
     w("")
     tl = tun_meta["thresholds"]
     test_rows = data.tunnel["test"]
-    names = [q for _, q in test_rows]
-    TX = T.tunnel_matrix(lex, splitter, names)
-    ts = tun_forest.proba_batch(TX).tolist()
-    host = sets.hostnames["test"]
-    hs = tun_forest.proba_batch(T.tunnel_matrix(lex, splitter, host)).tolist()
+
+    def tunnel_p(names: Sequence[str]) -> list[float]:
+        """As the detector scores them: no subdomain or a service lookup (SRV, AD locator) is not judged (0)."""
+        return [s.p for s in scorer.tunnel_many([splitter(n) for n in names])]
+
+    ts = tunnel_p([q for _, q in test_rows])
+    hs = tunnel_p(sets.hostnames["test"])
     groups: dict[str, list[float]] = {}
     for (label, q), s in zip(test_rows, ts, strict=True):
         key = f"tunnel via {splitter(q).registrable}" if label == 1 else "normal (validate.csv label 0)"
         groups.setdefault(key, []).append(s)
     groups["normal: synthetic hostnames under held-out popular domains"] = hs
-    wl = sets.wordlist_hostnames["test"]
-    ws = tun_forest.proba_batch(T.tunnel_matrix(lex, splitter, wl)).tolist()
+    ws = tunnel_p(sets.wordlist_hostnames["test"])
     groups["normal: real subdomain labels never trained on (fierce word list) under held-out popular domains"] = ws
     real = log_query_names(data_root.parent / "access" / "logs")
     if real:  # real traffic (mail and Windows hosts), never used in training
-        groups["normal: query names of the shared Zeek and Suricata logs (real traffic)"] = tun_forest.proba_batch(
-            T.tunnel_matrix(lex, splitter, real)
-        ).tolist()
+        groups["normal: query names of the shared Zeek and Suricata logs (real traffic)"] = tunnel_p(real)
     w("| set | queries | LOW | MEDIUM | HIGH |")
     w("|---|---|---|---|---|")
     for key in sorted(groups):
