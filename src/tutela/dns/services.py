@@ -34,7 +34,9 @@ _SERVICE = re.compile(
 def service_remainder(sub: str) -> str | None:
     """None when `sub` (a subdomain part, lower-case) is not a service lookup; else its free labels (site, zone)
     joined with dots, "" when there are none."""
-    if sub[:1] not in "_0123456789abcdefdlr":
+    # cheap necessary conditions first (this runs on every new subdomain): an underscore label, a DNS-SD
+    # name, or a GUID (its first dash at index 8)
+    if not (sub[:1] == "_" or "._dns-sd." in sub or sub[8:9] == "-"):
         return None
     m = _SERVICE.fullmatch(sub)
     if m is None:
