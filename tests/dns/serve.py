@@ -14,8 +14,11 @@ from tests.dns.unbound import free_port, wait_udp
 
 
 @contextlib.contextmanager
-def serve_process(config: Path, home: Path, upstream: int, timeout_s: float = 30) -> Iterator[int]:
-    """Yields the sensor's port once it answers; on exit, stops it and asserts a clean exit (its output if not)."""
+def serve_process(
+    config: Path, home: Path, upstream: int, timeout_s: float = 30, output: list[str] | None = None
+) -> Iterator[int]:
+    """Yields the sensor's port once it answers; on exit, stops it and asserts a clean exit (its output if not).
+    `output` receives the sensor's output (printed too, so pytest shows the sensor's own account of a failure)."""
     port = free_port()
     env = {**os.environ, "TUTELA_HOME": str(home)}
     proc = subprocess.Popen(
@@ -27,4 +30,7 @@ def serve_process(config: Path, home: Path, upstream: int, timeout_s: float = 30
     finally:
         proc.send_signal(signal.SIGTERM)
         out = proc.communicate(timeout=timeout_s)[0].decode()
+        if output is not None:
+            output.append(out)
+            print(out)
     assert proc.returncode == 0, out

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.dns.conftest import StartSensor
+from tests.dns.serve import serve_process
 from tests.dns.unbound import free_port, wait_udp
 from tutela.cli import main
 from tutela.dns.pcap import read_datagrams, write_pcap
@@ -141,13 +142,9 @@ def test_cli_errors_are_one_line(tutela_home: Path, capsys: pytest.CaptureFixtur
 
 def test_serve_process_and_live_top(upstream: int, tutela_home: Path, tmp_path: Path) -> None:
     config = write_config(tutela_home, STATELESS, dns={"top_interval_s": 0.2})
-    port = free_port()
     env = {**os.environ, "TUTELA_HOME": str(tutela_home)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tutela", "--config", str(config), "dns", "serve", "--listen", f"127.0.0.1:{port}",
-         "--upstream", f"127.0.0.1:{upstream}"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_udp(port)
+    output: list[str] = []
+    with serve_process(config, tutela_home, upstream, timeout_s=15, output=output) as port:
         for name in ("good.example.com", "blocked.example.org", "blocked.example.org"):
             dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=5)
         time.sleep(0.5)
@@ -155,12 +152,7 @@ def test_serve_process_and_live_top(upstream: int, tutela_home: Path, tmp_path: 
                              env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
         snap = json.loads(top.stdout)
         assert snap["queries"] >= 4 and ["blocked.example.org", 2] in snap["top_blocked"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=15)[0].decode()
-        print(out)  # shown by pytest if a query above failed: the sensor's own account
-    assert proc.returncode == 0, out
-    assert "listening on" in out
+    assert "listening on" in output[0]
 
 
 def test_tutela_up_starts_the_sensor(upstream: int, tutela_home: Path) -> None:

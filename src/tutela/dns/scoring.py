@@ -84,9 +84,13 @@ SERVICE_NOTE = "service lookup (SRV, AD locator, DNS-SD): not judged per query"
 
 
 def _judged_sub(sub: str) -> str:
-    """What the tunnel model reads of a subdomain part: all of it, or a service lookup's free labels."""
+    """What the tunnel model reads of a subdomain part: all of it, or a service lookup's free labels ("": nothing)."""
     rest = service_remainder(sub) if sub else None
     return sub if rest is None else rest
+
+
+def _unjudged_tunnel(sub: str, registrable: str) -> Score:
+    return Score("tunnel", registrable, 0.0, 0.0, None, note=SERVICE_NOTE if sub else "no subdomain")
 
 
 class Score(NamedTuple):
@@ -256,15 +260,11 @@ class DnsScorer:
 
     def tunnel_sub(self, sub: str, registrable: str = "") -> Score:
         """The per-query tunnel score of a subdomain part (the model reads nothing else)."""
-        if not sub:
-            return Score("tunnel", registrable, 0.0, 0.0, None, note="no subdomain")
-        rest = service_remainder(sub)
-        if rest is not None:  # a service lookup: only its free labels are judged
-            if not rest:
-                return Score("tunnel", registrable, 0.0, 0.0, None, note=SERVICE_NOTE)
-            sub = rest
+        judged = _judged_sub(sub)
+        if not judged:
+            return _unjudged_tunnel(sub, registrable)
         forest, cal = self._tunnel_model() if self._tunnel is None else self._tunnel
-        x = self.lexicon.tunnel_features(sub)
+        x = self.lexicon.tunnel_features(judged)
         p = forest.proba_one(x)[0]
         conf = cal.confidence(p)
         return Score("tunnel", registrable, p, conf, cal.level(conf), tuple(x))
@@ -277,10 +277,7 @@ class DnsScorer:
         forest, cal = self._tunnel_model()
         judged = [_judged_sub(p.sub) for p in parts]
         with_sub = [i for i, sub in enumerate(judged) if sub]
-        out = [
-            Score("tunnel", p.registrable, 0.0, 0.0, None, note=SERVICE_NOTE if p.sub else "no subdomain")
-            for p in parts
-        ]
+        out = [_unjudged_tunnel(p.sub, p.registrable) for p in parts]
         if with_sub:
             X = [self.lexicon.tunnel_features(judged[i]) for i in with_sub]
             proba = forest.proba_batch(np.asarray(X, dtype=np.float64)).tolist()
